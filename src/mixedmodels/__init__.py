@@ -1,0 +1,40 @@
+"""mixedmodels: linear and generalized linear mixed models with lme4's formulas and lmerTest's inference.
+
+    import mixedmodels as mm
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.load_dataset("sleepstudy"))
+    print(m.summary())
+
+Heavy modules (pandas, scipy, formulaic) are imported on first use, so ``import mixedmodels`` is quick.
+"""
+from __future__ import annotations
+
+import importlib
+
+from . import errors
+
+__version__ = "0.1.0"
+__all__ = ["lmer", "glmer", "anova", "load_dataset", "list_datasets", "families", "errors"]
+
+_LAZY = {
+    "lmer": ("fit", "lmer"),
+    "glmer": ("glmm", "glmer"),
+    "anova": ("compare", "anova"),
+    "load_dataset": ("datasets", "load_dataset"),
+    "list_datasets": ("datasets", "list_datasets"),
+    "families": ("families", None),
+    "LmerResult": ("results", "LmerResult"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(f".{module}", __name__)
+        value = mod if attr is None else getattr(mod, attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mixedmodels' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,40 @@
+"""Every error and warning the package raises on purpose.
+
+Messages say what was wrong, where, the value received and what to do.
+"""
+
+
+class MixedModelError(Exception):
+    """Base of all errors raised on purpose by mixedmodels."""
+
+
+class FormulaError(MixedModelError, ValueError):
+    """The model formula cannot be parsed or does not describe a mixed model."""
+
+
+class DataError(MixedModelError, ValueError):
+    """The data do not fit the formula (missing columns, bad values, too few rows or levels)."""
+
+
+class FamilyError(MixedModelError, ValueError):
+    """Unknown family or link, or a response that the family cannot model."""
+
+
+class FitError(MixedModelError, RuntimeError):
+    """The model could not be fitted (e.g. the objective is not finite at the start)."""
+
+
+class ArgumentError(MixedModelError, ValueError):
+    """An argument has an invalid value."""
+
+
+class MixedModelWarning(UserWarning):
+    """Base of all warnings issued by mixedmodels."""
+
+
+class SingularFitWarning(MixedModelWarning):
+    """The fit is on the boundary: some variance is (nearly) zero or a correlation is +-1."""
+
+
+class ConvergenceWarning(MixedModelWarning):
+    """The optimizer did not report success or stopped at a doubtful point."""

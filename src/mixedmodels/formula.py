@@ -1,0 +1,214 @@
+"""lme4's formula syntax: split ``y ~ fixed + (terms | group)`` into its parts.
+
+The fixed part is left to formulaic (R's semantics for factors, ``*``, ``:``, ``I()``,
+``poly()``...). Here we only find the random-effects terms and expand lme4's shorthands:
+
+* ``(x || g)``  ->  ``(1 | g) + (0 + x | g)``  (uncorrelated terms)
+* ``(1 | a/b)`` ->  ``(1 | b:a) + (1 | a)``    (nested grouping, named as lme4 names it)
+* ``(1 | a:b)``  a grouping factor made of the observed combinations of ``a`` and ``b``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import FormulaError
+
+__all__ = ["RandomTerm", "ParsedFormula", "parse_formula"]
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One ``(expr | group)`` term after expansion."""
+
+    expr: str                 # the model formula of the term's columns, e.g. "1 + Days"
+    factors: tuple[str, ...]  # grouping variables; several for an interaction a:b
+
+    @property
+    def group(self) -> str:
+        """The grouping factor's name as lme4 prints it ("Subject", "cask:batch")."""
+        return ":".join(self.factors)
+
+    def __str__(self) -> str:
+        return f"({self.expr} | {self.group})"
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A formula split into response, fixed part, offsets and random terms."""
+
+    text: str
+    response: str
+    fixed: str
+    random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...] = ()
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse an lme4 formula string. Raises FormulaError pointing at the problem."""
+    if not isinstance(formula, str):
+        raise FormulaError(f"the formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}")
+    text = " ".join(formula.split())
+    _check_brackets(text)
+    tilde = _top_level_positions(text, "~")
+    if len(tilde) != 1:
+        raise FormulaError(_point(text, tilde[1] if tilde else len(text),
+                                  "a formula needs exactly one '~' between the response and the terms, "
+                                  "e.g. 'Reaction ~ Days + (Days | Subject)'"))
+    response, rhs = text[: tilde[0]].strip(), text[tilde[0] + 1:]
+    if not response:
+        raise FormulaError(_point(text, 0, "the formula has no response on the left of '~'"))
+    if not rhs.strip():
+        raise FormulaError(_point(text, len(text), "the formula has no terms on the right of '~'"))
+    offset0 = tilde[0] + 1
+    fixed, removed, random, offsets = [], [], [], []
+    for start, piece in _split_top(rhs, "+"):
+        stripped = piece.strip()
+        where = offset0 + start + (len(piece) - len(piece.lstrip()))
+        if not stripped:
+            raise FormulaError(_point(text, where, "empty term: two '+' in a row or a '+' at an end"))
+        head, *minus = (p.strip() for p in _split_minus(stripped))
+        if _is_bar_term(head):
+            random.extend(_expand_bar(head[1:-1].strip(), text, where + 1))
+            removed.extend(minus)
+        elif "|" in stripped:
+            bars = _top_level_positions(stripped, "|") or _top_level_positions(stripped, "||")
+            if bars:
+                raise FormulaError(_point(text, where + bars[0], "a random-effects term must be in "
+                                          "parentheses, e.g. (1 + Days | Subject)"))
+            raise FormulaError(_point(text, where, "a random-effects term cannot be combined with other "
+                                      "terms by '*', ':' or a function; add it with '+'"))
+        elif re.match(r"^offset\s*\(", stripped):
+            offsets.append(stripped[stripped.index("(") + 1: -1].strip())
+        else:
+            fixed.append(stripped)
+    fixed_text = " + ".join(fixed) if fixed else "1"
+    fixed_text += "".join(f" - {r}" for r in removed)
+    if not random:
+        raise FormulaError(f"no random-effects terms in the formula {formula!r}: add one such as (1 | group), "
+                           "or fit an ordinary linear model with mm.lm()")
+    return ParsedFormula(text=text, response=response, fixed=fixed_text,
+                         random=tuple(random), offsets=tuple(offsets))
+
+
+def _expand_bar(inner: str, text: str, where: int) -> list[RandomTerm]:
+    """Expand the inside of one parenthesised bar term into RandomTerms."""
+    double = _top_level_positions(inner, "||")
+    if double:
+        lhs, rhs = inner[: double[0]].strip(), inner[double[0] + 2:].strip()
+    else:
+        bar = _top_level_positions(inner, "|")[0]
+        lhs, rhs = inner[:bar].strip(), inner[bar + 1:].strip()
+    if not lhs:
+        raise FormulaError(_point(text, where, "nothing on the left of '|': write (1 | g) for a random intercept"))
+    if not rhs:
+        raise FormulaError(_point(text, where + len(inner), "no grouping factor on the right of '|'"))
+    groups = _expand_nesting(rhs, text, where)
+    exprs = _uncorrelated(lhs) if double else [lhs]
+    return [RandomTerm(expr, factors) for factors in groups for expr in exprs]
+
+
+def _uncorrelated(lhs: str) -> list[str]:
+    """``x + z || g``: an intercept term (if any) and one ``0 + term`` per other term."""
+    intercept, others = True, []
+    for _, piece in _split_top(lhs, "+"):
+        first, *removed = (p.strip() for p in _split_minus(piece))
+        if first == "0":
+            intercept = False
+        elif first and first != "1":
+            others.append(first)
+        if "1" in removed:
+            intercept = False
+    return (["1"] if intercept else []) + [f"0 + {o}" for o in others]
+
+
+def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[str, ...]]:
+    """``a/b/c`` -> [(c, b, a), (b, a), (a,)] as lme4 does; ``a:b`` -> [(a, b)]."""
+    parts = [p.strip() for _, p in _split_top(rhs, "/")]
+    factors = []
+    for p in parts:
+        names = tuple(n.strip() for _, n in _split_top(p, ":"))
+        for n in names:
+            if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`", n):
+                raise FormulaError(_point(text, where + max(0, text[where:].find(n)),
+                                          f"grouping factor {n!r} must be a column name (or a:b, a/b of names)"))
+        factors.append(tuple(n.strip("`") for n in names))
+    out = []
+    for k in range(len(factors), 0, -1):
+        combo: tuple[str, ...] = ()
+        for f in reversed(factors[:k]):
+            combo += f
+        out.append(combo)
+    return out
+
+
+# ------------------------------------------------------------------ scanning helpers
+
+def _check_brackets(text: str) -> None:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(_point(text, i, "unmatched ')'"))
+    if depth:
+        raise FormulaError(_point(text, text.rfind("("), "unmatched '(': a bracket is never closed"))
+
+
+def _depths(s: str):
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        yield i, ch, depth
+
+
+def _top_level_positions(s: str, token: str) -> list[int]:
+    """Positions of ``token`` outside any brackets ('|' does not match inside '||')."""
+    out, i, depth = [], 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and s.startswith(token, i):
+            if token == "|" and s.startswith("||", i):
+                i += 2
+                continue
+            out.append(i)
+            i += len(token)
+            continue
+        i += 1
+    return out
+
+
+def _split_top(s: str, sep: str) -> list[tuple[int, str]]:
+    """Split on top-level ``sep``; return (start offset, piece) pairs."""
+    cuts = _top_level_positions(s, sep)
+    starts = [0] + [c + len(sep) for c in cuts]
+    ends = cuts + [len(s)]
+    return [(a, s[a:b]) for a, b in zip(starts, ends)]
+
+
+def _split_minus(s: str) -> list[str]:
+    return [p for _, p in _split_top(s, "-")]
+
+
+def _is_bar_term(s: str) -> bool:
+    if not (s.startswith("(") and s.endswith(")")):
+        return False
+    # the opening bracket must close at the very end
+    for i, _, depth in _depths(s):
+        if depth == 0 and i < len(s) - 1:
+            return False
+    return bool(_top_level_positions(s[1:-1], "|") or _top_level_positions(s[1:-1], "||"))
+
+
+def _point(text: str, pos: int, message: str) -> str:
+    pos = max(0, min(pos, len(text)))
+    return f"{message}\n    {text}\n    {' ' * pos}^ (position {pos})"
