@@ -12,7 +12,7 @@ from .formula import parse_formula
 from .optimize import minimize_theta
 from .results import LmerResult
 
-__all__ = ["lmer", "lmer_stages"]
+__all__ = ["lmer", "lmer_stages", "fit_core"]
 
 
 def lmer_stages(formula: str, data, *, weights=None, offset=None):
@@ -43,13 +43,31 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
     parsed, frame, fixed, terms, core = lmer_stages(formula, data, weights=weights, offset=offset)
     if core.n <= core.p:
         raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
-    layout = core.layout
-    theta, _, info = minimize_theta(lambda th: core.objective(th, bool(REML)), layout.start(), layout.lower(),
-                                    control, what="the REML criterion" if REML else "the deviance")
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
-    res = LmerResult(formula=parsed.text, reml=bool(REML), data_name=str(name), parsed=parsed, frame=frame,
+    return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control)
+
+
+def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
+    """Refit a fitted model's design with another criterion or a new response (no formula, no data pass
+    for the random-effects blocks)."""
+    core, frame = m.core, m.frame
+    if y is not None:
+        from dataclasses import replace
+
+        y = np.asarray(y, dtype=float)
+        frame = replace(frame, y=y)
+        core = LmmCore(m.terms, m.fixed.X, y, weights=frame.weights, offset=frame.offset)
+    return _optimize(m.formula, REML, m.data_name, m.parsed, frame, m.fixed, m.terms, core, control,
+                     warn=y is None)
+
+
+def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, warn=True) -> LmerResult:
+    layout = core.layout
+    theta, _, info = minimize_theta(lambda th: core.objective(th, REML), layout.start(), layout.lower(),
+                                    control, what="the REML criterion" if REML else "the deviance")
+    res = LmerResult(formula=formula, reml=REML, data_name=name, parsed=parsed, frame=frame,
                      fixed=fixed, terms=terms, core=core, theta=theta, optinfo=info, control=control)
-    if res.is_singular:
+    if warn and res.is_singular:
         warnings.warn("boundary (singular) fit: see help('isSingular') -- a variance is (nearly) zero or a "
                       "correlation is +-1; consider simplifying the random-effects terms", SingularFitWarning,
                       stacklevel=2)

@@ -233,6 +233,100 @@ class LmerResult:
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
                             index=self.fixed.names)
 
+    def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """lmerTest's ANOVA table of the fixed-effect terms (types 1, 2, 3)."""
+        from .anova_table import anova_table
+
+        return anova_table(self, type=type, ddf=normalize_ddf(ddf))
+
+    def ranova(self) -> pd.DataFrame:
+        """lmerTest's ranova: likelihood-ratio tests removing each random-effect term in turn."""
+        from .ranova import ranova
+
+        return ranova(self)
+
+    def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Test dropping each fixed-effect term (lmerTest's drop1)."""
+        from .ranova import drop1
+
+        return drop1(self, test=test, ddf=normalize_ddf(ddf))
+
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
+        """lme4's confint(oldNames=FALSE): "profile", "Wald" or "boot" intervals."""
+        from .confint import confint
+
+        return confint(self, method=method, level=level, **kwargs)
+
+    def profile(self, **kwargs) -> pd.DataFrame:
+        """The likelihood profile behind the profile intervals, as a DataFrame."""
+        from .confint import profile
+
+        return profile(self, **kwargs)
+
+    def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
+                ddf: str = "Satterthwaite", level: float = 0.95):
+        """Estimated marginal means (and pairwise contrasts) as R's emmeans."""
+        from .emmeans import emmeans
+
+        return emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, ddf=normalize_ddf(ddf), level=level)
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
+        """Predictions as lme4's predict(): every random effect by default, re_form="~0" for none."""
+        from .predict import predict
+
+        return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
+        """New responses drawn from the fitted model, one column per simulation."""
+        from .simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, **kwargs)
+
+    def bootstrap(self, func, nsim: int = 100, seed=None, **kwargs):
+        """Parametric bootstrap (lme4's bootMer): func(refit) on nsim simulated responses."""
+        from .simulate import bootstrap
+
+        return bootstrap(self, func, nsim=nsim, seed=seed, **kwargs)
+
+    def hatvalues(self) -> np.ndarray:
+        from .diagnostics import hatvalues
+
+        return hatvalues(self)
+
+    def icc(self) -> dict:
+        from .diagnostics import icc
+
+        return icc(self)
+
+    def r2(self) -> dict:
+        from .diagnostics import r2
+
+        return r2(self)
+
+    def check(self):
+        """A plain-language report on convergence, singularity and scaling."""
+        from .diagnostics import check
+
+        return check(self)
+
+    @cached_property
+    def plot(self):
+        """Plots: m.plot.groups(), .ranef(), .residuals(), .qq(), .diagnostics() (matplotlib)."""
+        from .plots import ModelPlots
+
+        return ModelPlots(self)
+
+    # ------------------------------------------------------------------ refitting
+    def refit(self, REML: bool | None = None, y=None, control=None) -> "LmerResult":
+        """A new fit of the same model: with REML switched, or to a new response vector y.
+
+        Reuses the design; with a new y only the [X y] crossproducts change.
+        """
+        from .fit import fit_core
+
+        return fit_core(self, REML=self.reml if REML is None else bool(REML), y=y,
+                        control=self.control if control is None else control)
+
     # ------------------------------------------------------------------ printing
     def summary(self, ddf: str = "Satterthwaite"):
         from .summary import lmer_summary
