@@ -23,11 +23,12 @@ class RandomTerm:
 
     expr: str                 # the model formula of the term's columns, e.g. "1 + Days"
     factors: tuple[str, ...]  # grouping variables; several for an interaction a:b
+    name: str = ""            # the grouping factor's name when it is not "a:b:c" (nesting)
 
     @property
     def group(self) -> str:
-        """The grouping factor's name as lme4 prints it ("Subject", "cask:batch")."""
-        return ":".join(self.factors)
+        """The grouping factor's name as lme4 prints it ("Subject", "cask:batch", "c:(b:a)")."""
+        return self.name or ":".join(self.factors)
 
     def __str__(self) -> str:
         return f"({self.expr} | {self.group})"
@@ -105,7 +106,7 @@ def _expand_bar(inner: str, text: str, where: int) -> list[RandomTerm]:
         raise FormulaError(_point(text, where + len(inner), "no grouping factor on the right of '|'"))
     groups = _expand_nesting(rhs, text, where)
     exprs = _uncorrelated(lhs) if double else [lhs]
-    return [RandomTerm(expr, factors) for factors in groups for expr in exprs]
+    return [RandomTerm(expr, factors, name) for factors, name in groups for expr in exprs]
 
 
 def _uncorrelated(lhs: str) -> list[str]:
@@ -122,24 +123,29 @@ def _uncorrelated(lhs: str) -> list[str]:
     return (["1"] if intercept else []) + [f"0 + {o}" for o in others]
 
 
-def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[str, ...]]:
-    """``a/b/c`` -> [(c, b, a), (b, a), (a,)] as lme4 does; ``a:b`` -> [(a, b)]."""
-    parts = [p.strip() for _, p in _split_top(rhs, "/")]
-    factors = []
-    for p in parts:
-        names = tuple(n.strip() for _, n in _split_top(p, ":"))
+def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[tuple[str, ...], str]]:
+    """``a/b/c`` -> terms for c:(b:a), b:a and a, as lme4 expands and names them.
+
+    Returns (factors, name) pairs; factors list the variables with the innermost first, which
+    is also the order in which the level labels are joined ("c1:b1:a1").
+    """
+    parts = []
+    for _, p in _split_top(rhs, "/"):
+        names = tuple(n.strip().strip("`") for _, n in _split_top(p.strip(), ":"))
         for n in names:
-            if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*|`[^`]+`", n):
+            if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*|[^`]+", n) or "(" in n or not n:
                 raise FormulaError(_point(text, where + max(0, text[where:].find(n)),
                                           f"grouping factor {n!r} must be a column name (or a:b, a/b of names)"))
-        factors.append(tuple(n.strip("`") for n in names))
+        parts.append(names)
     out = []
-    for k in range(len(factors), 0, -1):
-        combo: tuple[str, ...] = ()
-        for f in reversed(factors[:k]):
-            combo += f
-        out.append(combo)
-    return out
+    factors: tuple[str, ...] = ()
+    name = ""
+    for k, f in enumerate(parts):
+        factors = f + factors
+        label = ":".join(f)
+        name = label if k == 0 else (f"{label}:{name}" if k == 1 else f"{label}:({name})")
+        out.append((factors, name if k > 1 else ""))
+    return out[::-1]
 
 
 # ------------------------------------------------------------------ scanning helpers
