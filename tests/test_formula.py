@@ -132,5 +132,9 @@ def test_interaction_grouping_levels(small):
 
 def test_polars_frames_are_accepted(sleepstudy):
     pl = pytest.importorskip("polars")
-    m = mm.lmer("Reaction ~ Days + (1 | Subject)", pl.from_pandas(sleepstudy.astype({"Subject": str})))
+    frame = pl.DataFrame({"Reaction": sleepstudy["Reaction"].to_list(), "Days": sleepstudy["Days"].to_list(),
+                          "Subject": sleepstudy["Subject"].astype(str).to_list()})
+    m = mm.lmer("Reaction ~ Days + (1 | Subject)", frame)
+    ref = mm.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy)
     assert m.nobs == 180 and m.ngroups == {"Subject": 18}
+    assert m.objective == pytest.approx(ref.objective, abs=1e-8)

@@ -152,7 +152,14 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
 
 
 def _as_pandas(data) -> pd.DataFrame:
-    if hasattr(data, "to_pandas"):  # polars, pyarrow
+    if type(data).__module__.startswith("polars"):
+        # column by column: polars' own to_pandas() needs pyarrow
+        out = pd.DataFrame({c: data[c].to_list() for c in data.columns})
+        for c, dtype in zip(data.columns, data.dtypes):
+            if str(dtype) in ("Categorical", "Enum") or str(dtype).startswith(("Categorical", "Enum")):
+                out[c] = pd.Categorical(out[c], categories=data[c].cat.get_categories().to_list())
+        return out
+    if hasattr(data, "to_pandas"):  # pyarrow tables
         return data.to_pandas()
     if isinstance(data, dict):
         return pd.DataFrame(data)
