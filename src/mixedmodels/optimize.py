@@ -13,8 +13,8 @@ __all__ = ["OptInfo", "minimize_theta", "DEFAULT_CONTROL"]
 
 DEFAULT_CONTROL = {
     "optimizer": "bobyqa",
-    "ftol_abs": 1e-10,
-    "xtol_abs": 1e-9,
+    "ftol_abs": 1e-8,  # lme4 nloptwrap defaults: same NLopt, same start, so the same iterates as R
+    "xtol_abs": 1e-8,
     "maxeval": 100_000,
     "boundary_tol": 1e-5,  # lme4's lmerControl(boundary.tol): snap near-zero theta to 0 if no worse
 }

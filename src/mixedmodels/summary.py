@@ -1,3 +1,89 @@
-"""Placeholder replaced when report.py lands."""
-def lmer_summary(m, ddf):
-    return m.coef_table(ddf)
+"""Summary data of a fit (first), rendered as R's text by report.py (second).
+
+``str(m.summary())`` is lmerTest's printed summary; ``.data`` holds the numbers behind it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .report import LmerSummary, VarCorrGroup, render_lmer_summary
+
+__all__ = ["Summary", "lmer_summary", "varcorr_groups", "fixef_correlation"]
+
+
+class Summary:
+    """A printed summary: ``str()`` gives R's text, ``.data`` the numbers."""
+
+    def __init__(self, data, render):
+        self.data = data
+        self._render = render
+
+    def __str__(self) -> str:
+        return self._render(self.data)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
+    def to_frame(self):
+        """The fixed-effects table as a DataFrame."""
+        return self.data.coef
+
+
+def varcorr_groups(labels, terms, templates, scale: float) -> list[VarCorrGroup]:
+    """Standard deviations and correlations of each term: Sigma_k = scale^2 T_k T_k'."""
+    out = []
+    for name, t, T in zip(labels, terms, templates):
+        C = scale ** 2 * (T @ T.T)
+        sd = np.sqrt(np.diag(C))
+        corr = None
+        if t.p > 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = C / np.outer(sd, sd)
+        out.append(VarCorrGroup(name, list(t.cnames), sd, corr))
+    return out
+
+
+def fixef_correlation(vcov: np.ndarray) -> np.ndarray | None:
+    if vcov.shape[0] < 2:
+        return None
+    sd = np.sqrt(np.diag(vcov))
+    return vcov / np.outer(sd, sd)
+
+
+def fit_messages(m) -> list[str]:
+    """lme4 prints the optimizer's code and its messages when there are any."""
+    msgs = []
+    if m.is_singular:
+        msgs.append("boundary (singular) fit: see help('isSingular')")
+    if not m.optinfo.converged:
+        msgs.append(f"optimizer stopped: {m.optinfo.message}")
+    if msgs:
+        code = 0 if m.optinfo.converged else m.optinfo.code
+        msgs.insert(0, f"optimizer (nloptwrap) convergence code: {code} ({'OK' if code == 0 else 'failed'})")
+    return msgs
+
+
+def lmer_summary(m, ddf: str) -> Summary:
+    sigma = m.sigma
+    res = m.residuals.to_numpy()
+    if m.frame.weights is not None:
+        res = res * np.sqrt(m.frame.weights)  # R scales Pearson residuals
+    data = LmerSummary(
+        reml=m.reml, ddf=ddf, formula=m.formula, data_name=m.data_name,
+        reml_criterion=m.reml_criterion, aic=m.aic, bic=m.bic, loglik=m.loglik, deviance=m.deviance,
+        df_resid=m.df_resid, scaled_residuals=res / sigma,
+        varcorr=varcorr_groups(m._group_labels, m.terms, m._factor.T, sigma), residual_sd=sigma,
+        nobs=m.nobs, ngroups=list(m.ngroups.items()), coef=m.coef_table(ddf),
+        corr_fixef=fixef_correlation(m.vcov.to_numpy()), messages=fit_messages(m),
+        weights=None if m.frame.weights is None else "weights",
+        fit_warnings=([f"fixed-effect model matrix is rank deficient so dropping {len(m.fixed.dropped)} column"
+                       f"{'s' if len(m.fixed.dropped) > 1 else ''} / coefficient"
+                       f"{'s' if len(m.fixed.dropped) > 1 else ''}"] if m.fixed.dropped else []))
+    return Summary(data, render_lmer_summary)
