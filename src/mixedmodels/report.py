@@ -13,24 +13,27 @@ Conventions
 * Renderers return what R writes to the console *without its final newline*,
   i.e. ``paste(capture.output(print(x)), collapse = "\\n")``; ``print()`` of
   the returned string therefore shows exactly R's console output.
-* Missing values: a float NaN is printed as R's ``NA``.  To get R's ``NaN``
-  (e.g. a 0/0 result in R) use :data:`R_NAN`, a NaN with its own payload.
+* Missing values: a float NaN (and None) prints as R's ``NA``, the usual
+  meaning of NaN in Python data.  Where R would print ``NaN`` (a computed
+  0/0, e.g. a failed df) pass :data:`R_NAN`, a NaN with its own payload.
 * Widths count characters (R counts display columns; they differ only for
   East Asian wide characters).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import struct
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 __all__ = [
+    "R_NA",
     "R_NAN",
     "DBL_EPSILON",
     "is_r_nan",
@@ -68,26 +71,28 @@ _GAP = 1
 # ---------------------------------------------------------------------------
 # NA versus NaN
 # ---------------------------------------------------------------------------
-_NAN_BITS = 0x7FF80000000BAD00  # quiet NaN with a payload nobody else uses
-#: A NaN that prints as R's ``NaN`` (a plain float NaN prints as ``NA``).
+#: R's ``NA_real_`` bit pattern (low word 1954); any NaN but R_NAN prints NA.
+R_NA: float = struct.unpack("<d", struct.pack("<Q", 0x7FF80000000007A2))[0]
+_NAN_BITS = 0x7FF80000000BAD00
+#: A NaN that prints as R's ``NaN``.
 R_NAN: float = struct.unpack("<d", struct.pack("<Q", _NAN_BITS))[0]
 
 
-def is_r_nan(x: float) -> bool:
-    """True for :data:`R_NAN` (R's NaN); False for NA (any other NaN) and numbers."""
+def is_r_nan(x) -> bool:
+    """True only for :data:`R_NAN` (R's ``is.nan``); False for NA and numbers."""
     if not (isinstance(x, (float, np.floating)) and math.isnan(x)):
         return False
-    bits = struct.unpack("<Q", struct.pack("<d", float(x)))[0]
-    return (bits & 0x000FFFFFFFFFFFFF) == (_NAN_BITS & 0x000FFFFFFFFFFFFF)
+    return struct.unpack("<Q", struct.pack("<d", float(x)))[0] & 0x000FFFFFFFFFFFFF == \
+        _NAN_BITS & 0x000FFFFFFFFFFFFF
 
 
 def _as_floats(values) -> list[float]:
-    """Flatten to a list of Python floats; None becomes NaN (R's NA)."""
+    """Flatten to a list of Python floats (NaN payloads kept); None -> R_NA."""
     if np.isscalar(values) or values is None:
         values = [values]
     out = []
     for v in np.asarray(values, dtype=object).ravel():
-        out.append(float("nan") if v is None else float(v))
+        out.append(R_NA if v is None else float(v))
     return out
 
 
@@ -177,9 +182,7 @@ def _fprec(x: float, digits: float) -> float:
         digits = 1.0
     if x == 0:
         return x
-    dig = int(round(digits))  # C round(): half away from zero
-    if abs(digits - math.trunc(digits)) == 0.5:
-        dig = int(math.trunc(digits) + (1 if digits > 0 else -1))
+    dig = int(math.copysign(math.floor(abs(digits) + 0.5), digits))  # C round(): ties away from 0
     if dig > 22:
         return x
     if dig < 1:
@@ -379,7 +382,7 @@ def format_num(values, digits: int = 7, nsmall: int = 0, width: int = 0) -> list
     One common notation for all elements: the number of decimals is the
     largest any element needs to show ``digits`` significant digits (trailing
     zeros not counted), fixed notation unless scientific is narrower, and all
-    strings right-justified to a common width.  NaN prints as ``NA``.
+    strings right-justified to a common width (NaN, NA, Inf as in R).
     """
     xs = _as_floats(values)
     w, d, e = _format_real(xs, digits, nsmall)
@@ -608,29 +611,33 @@ def abbreviate(names: Sequence[str], minlength: int = 4, use_classes: bool = Tru
 # ---------------------------------------------------------------------------
 # strwrap() and cat(fill = TRUE)
 # ---------------------------------------------------------------------------
+def _strsplit(text: str, pattern: str) -> list[str]:
+    """R's strsplit for one string: like re.split but without a trailing ""."""
+    pieces = re.split(pattern, text)
+    if pieces and pieces[-1] == "":
+        pieces.pop()
+    return pieces
+
+
 def strwrap(text: str, width: int, indent: int = 0, exdent: int = 0,
             prefix: str = "", initial: str | None = None) -> list[str]:
-    """R's ``strwrap`` for one string: lines shorter than ``width``."""
+    """R's ``strwrap`` for one string: greedy filling to lines shorter than
+    ``width``; paragraphs (split at blank lines) are separated by ``prefix``."""
     if initial is None:
         initial = prefix
-    out: list[str] = []
-    for para in re.split(r"\n[ \t\n]*\n", text):
-        words = re.split(r"[ \t\n]", para)
+    yi: list[str] = []
+    for para in _strsplit(text, r"\n[ \t\n]*\n"):
+        words = _strsplit(para, r"[ \t\n]")
+        # drop empty words (from repeated blanks) except right after a sentence end
+        keep = [i for i, w in enumerate(words)
+                if w or (i > 0 and re.search(r"[.?!][)\"']{0,1}$", words[i - 1]))]
+        words = [words[i] for i in keep]
         nc = [len(w) for w in words]
-        if any(n == 0 for n in nc):
-            # keep empty words only right after a sentence end (double space)
-            keep = []
-            for i, w in enumerate(words):
-                if nc[i] == 0 and not (i > 0 and re.search(r"[.?!][)\"']{0,1}$", words[i - 1])):
-                    continue
-                keep.append(i)
-            words = [words[i] for i in keep]
-            nc = [nc[i] for i in keep]
         if not words:
-            out.extend(["", initial])
+            yi.extend(["", initial])
             continue
         lower, upper = [0], []
-        lens = list(np.cumsum([n + 1 for n in nc]))
+        lens = list(itertools.accumulate(n + 1 for n in nc))
         cur = -1
         max_len = width - len(initial) - indent
         is_first = True
@@ -651,13 +658,12 @@ def strwrap(text: str, width: int, indent: int = 0, exdent: int = 0,
                 lens = [ln - base for ln in lens[k:]]
             else:
                 lens = []
-        lines = []
         for b in range(len(upper)):
-            lead = (initial if b == 0 else prefix) + (" " * indent if b == 0 else " " * exdent)
-            lines.append(lead + " ".join(words[lower[b]:upper[b] + 1]))
-        out.extend(lines)
+            lead = initial + " " * indent if b == 0 else prefix + " " * exdent
+            yi.append(lead + " ".join(words[lower[b]:upper[b] + 1]))
+        yi.append(prefix)
         initial = prefix
-    return out
+    return yi[:-1] if yi else [""]
 
 
 def cat_fill(items: Sequence[Sequence[str] | str], sep: str = " ", fill: int | None = WIDTH) -> str:
@@ -941,7 +947,7 @@ def quantile7(x, probs=(0.0, 0.25, 0.5, 0.75, 1.0)) -> np.ndarray:
     out = []
     for p in probs:
         if n == 0:
-            out.append(float("nan"))
+            out.append(R_NA)
             continue
         index = 1 + max(n - 1, 0) * p
         lo, hi = math.floor(index), math.ceil(index)
@@ -973,8 +979,6 @@ def print_named_vector(values: Sequence[str] | Sequence[float], names: Sequence[
     perline = max(width // (w + _GAP), 1)
     out = []
     for start in range(0, n, perline):
-        if start:
-            out.append("\n")
         idx = range(start, min(start + perline, n))
         out.append("".join(names[k].rjust(w) + " " * _GAP for k in idx) + "\n")
         out.append("".join(cells[k].rjust(w) + " " * _GAP for k in idx) + "\n")
@@ -983,25 +987,29 @@ def print_named_vector(values: Sequence[str] | Sequence[float], names: Sequence[
 
 def print_char_matrix(cells: Sequence[Sequence[str]], row_names: Sequence[str] | None,
                       col_names: Sequence[str] | None, right: bool = False,
-                      width: int = WIDTH) -> str:
+                      width: int = WIDTH, ncol: int | None = None) -> str:
     """R's ``print(<character matrix>, quote = FALSE, right = right)``.
 
     Row names are left-justified; columns (and their labels) left- or
     right-justified to their widest entry, one space apart.  Columns that do
     not fit in ``width`` continue in further blocks below.  Ends with "\\n".
+    ``ncol`` is only needed for a matrix with no rows and no column names.
     """
     r = len(cells)
-    c = len(cells[0]) if r else (len(col_names) if col_names is not None else 0)
+    c = len(cells[0]) if r else (len(col_names) if col_names is not None else (ncol or 0))
     if r == 0 and c == 0:
         return "<0 x 0 matrix>\n"
+    if row_names is not None and len(row_names) == 0:
+        row_names = None  # R drops zero-length dimnames
     if row_names is not None:
         rlabels = list(row_names)
+        rlabw = max(len(s) for s in rlabels)
     else:
         rlabels = ["[%d,]" % (i + 1) for i in range(r)]
-    rlabw = max([len(s) for s in rlabels], default=0)
-    if row_names is None:
-        rlabw = len(str(r + 1)) + 3 if r else 4
+        rlabw = len(str(r + 1)) + 3
     clabels = list(col_names) if col_names is not None else ["[,%d]" % (j + 1) for j in range(c)]
+    # without column names R left-justifies the "[,j]" labels even when right=TRUE
+    lab_right = right and col_names is not None
     w = []
     for j in range(c):
         wj = max([len(cells[i][j]) for i in range(r)], default=0)
@@ -1025,7 +1033,7 @@ def print_char_matrix(cells: Sequence[Sequence[str]], row_names: Sequence[str] |
         line = " " * rlabw
         for j in range(jmin, jmax):
             lab = clabels[j]
-            line += " " * _GAP + (lab.rjust(w[j]) if right else lab.ljust(w[j]))
+            line += " " * _GAP + (lab.rjust(w[j]) if lab_right else lab.ljust(w[j]))
         out.append(line)
         for i in range(r):
             line = "\n" + rlabels[i].ljust(rlabw)
@@ -1079,7 +1087,7 @@ def print_coefmat(table: pd.DataFrame, digits: int = 5, signif_stars: bool = Tru
         p_values = has_pvalue
     elif p_values and not has_pvalue:
         raise ValueError("'P.values' is TRUE, but 'has.Pvalue' is not")
-    xm = np.array([[float("nan") if v is None else float(v) for v in row]
+    xm = np.array([[R_NA if v is None else float(v) for v in row]
                    for row in xm_df.to_numpy(dtype=object)], dtype=float).reshape(len(rownames), nc)
     if has_pvalue and not p_values:
         xm = xm[:, :-1]
@@ -1177,7 +1185,7 @@ def print_coefmat(table: pd.DataFrame, digits: int = 5, signif_stars: bool = Tru
 # ---------------------------------------------------------------------------
 # Summary data
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: numpy/pandas fields do not compare to a bool
 class VarCorrGroup:
     """One block of the "Random effects:" table.
 
@@ -1193,7 +1201,7 @@ class VarCorrGroup:
     corr: np.ndarray | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: numpy/pandas fields do not compare to a bool
 class LmerSummary:
     """Everything ``print(summary(<lmerModLmerTest>))`` shows.
 
@@ -1204,7 +1212,10 @@ class LmerSummary:
     quartiles are printed).  ``messages`` are the optimizer / lme4 lines printed
     last ("optimizer (nloptwrap) convergence code: 0 (OK)", "boundary
     (singular) fit: see help('isSingular')"); ``fit_warnings`` are printed
-    under "fit warnings:" (e.g. rank-deficient X).
+    under "fit warnings:" (e.g. rank-deficient X).  ``reml_criterion`` is
+    printed for REML fits; ``aic``, ``bic``, ``loglik``, ``deviance``
+    (-2 logLik) and ``df_resid`` for ML fits.  ``ngroups`` pairs a grouping
+    factor with its number of levels, in lme4's order.
     """
 
     reml: bool
@@ -1229,14 +1240,15 @@ class LmerSummary:
     fit_warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: numpy/pandas fields do not compare to a bool
 class GlmerSummary:
     """Everything ``print(summary(<glmerMod>))`` shows.
 
     ``coef`` columns: "Estimate", "Std. Error", "z value", "Pr(>|z|)" (or
     "t value"/"Pr(>|t|)" for families with a scale).  ``residual_sd`` is only
     given for families with a dispersion parameter (a "Residual" row is then
-    printed).
+    printed).  ``deviance`` is the value in summary's table, -2 logLik (not
+    ``deviance(m)``).  ``nagq`` is nAGQ: 1 prints "(Laplace Approximation)".
     """
 
     family: str
@@ -1281,7 +1293,10 @@ def _lmm_method_title(s: LmerSummary) -> tuple[str, str]:
     base = "Linear mixed model fit by " + ("REML" if s.reml else "maximum likelihood ")
     if s.ddf == "lme4":
         return base, "lmerMod"
-    name = {"Satterthwaite": "Satterthwaite's", "Kenward-Roger": "Kenward-Roger's"}[s.ddf]
+    names = {"Satterthwaite": "Satterthwaite's", "Kenward-Roger": "Kenward-Roger's"}
+    if s.ddf not in names:
+        raise ValueError("ddf must be 'Satterthwaite', 'Kenward-Roger' or 'lme4', got %r" % (s.ddf,))
+    name = names[s.ddf]
     return base + ". t-tests use " + name + " method", "lmerModLmerTest"
 
 
@@ -1491,7 +1506,8 @@ def render_lrt_anova(table: pd.DataFrame, formulas: Sequence[str], data_name: st
     criteria zapsmall()ed, Chisq as test statistic and NA shown blank.
 
     ``table`` columns: npar, AIC, BIC, logLik, deviance, Chisq, Df,
-    Pr(>Chisq); its index gives the model names (e.g. MODEL1, MODEL2).
+    Pr(>Chisq); its index gives the model names (e.g. MODEL1, MODEL2).  NaN
+    (lme4's NA: first model, Df 0) prints as a blank cell.
     """
     names = [str(i) for i in table.index]
     heading = ["Data: " + data_name]
