@@ -13,7 +13,7 @@ import importlib
 from . import errors
 
 __version__ = "0.1.0"
-__all__ = ["lmer", "glmer", "anova", "load_dataset", "list_datasets", "families", "errors"]
+__all__ = ["lmer", "glmer", "glmer_nb", "lm", "lmlist", "anova", "load_dataset", "list_datasets", "families", "errors"]
 
 _LAZY = {
     "lmer": ("fit", "lmer"),
@@ -23,6 +23,11 @@ _LAZY = {
     "list_datasets": ("datasets", "list_datasets"),
     "families": ("families", None),
     "LmerResult": ("results", "LmerResult"),
+    "glmer_nb": ("glmm", "glmer_nb"),
+    "lm": ("linear", "lm"),
+    "lmlist": ("pergroup", "lmlist"),
+    "LmResult": ("linear", "LmResult"),
+    "LmList": ("pergroup", "LmList"),
 }
 
 

@@ -2,164 +2,350 @@
 
     mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy
     mixedmodels fit "y ~ x + (1 | g)" --data mydata.csv --ml --format json
+    mixedmodels fit "Reaction ~ Days" --data sleepstudy            # no (... | g): an ordinary lm
     mixedmodels compare "Reaction ~ Days + (1 | Subject)" "Reaction ~ Days + (Days | Subject)" --data sleepstudy
     mixedmodels datasets
 
 With no arguments it fits the sleepstudy random-slopes model and prints its summary.
+``--data`` is a CSV/TSV, Parquet (needs pyarrow) or SPSS .sav (needs pyreadstat) file, ``-`` for CSV
+on standard input, or the name of a shipped data set. Errors go to stderr as one line, with exit
+status 1 (2 for a command line that argparse rejects); warnings go to stderr as "warning: ...".
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
 DEMO = "Reaction ~ 1 + Days + (1 + Days | Subject)"
+FORMATS = ["text", "json", "markdown", "html"]
+_READERS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
+            ".sav": "spss", ".zsav": "spss"}
+_OPTIONAL = {"parquet": "pyarrow", "spss": "pyreadstat"}
 
 
-def _read_data(spec: str):
+class CliError(Exception):
+    """A problem with the command line's input: printed as one line, exit status 1."""
+
+
+# --------------------------------------------------------------------------- data
+def read_data(spec: str):
+    """A data frame from a file path, ``-`` (CSV on stdin) or a shipped data set name."""
     import pandas as pd
 
     from .datasets import list_datasets, load_dataset
-    from .errors import ArgumentError, DataError
 
+    if spec == "-":
+        df = pd.read_csv(sys.stdin)
+        df.attrs["name"] = "stdin"
+        return df
     path = Path(spec)
     if not path.exists():
-        if spec.lower() in {n.lower() for n in list_datasets()}:
+        names = list_datasets()
+        if spec.lower() in {n.lower() for n in names}:
             return load_dataset(spec)
-        raise ArgumentError(f"--data {spec!r} is neither a file nor a shipped data set "
-                            f"({', '.join(list_datasets())})")
-    suffix = path.suffix.lower()
+        if path.suffix or os.sep in spec or "/" in spec:
+            raise CliError(f"--data: no such file: {spec}")
+        raise CliError(f"--data {spec!r} is neither a file nor a shipped data set "
+                       f"(shipped: {', '.join(names)})")
+    if path.is_dir():
+        raise CliError(f"--data: {spec} is a directory, not a data file")
+    kind = _READERS.get(path.suffix.lower())
+    if kind is None:
+        raise CliError(f"--data: cannot read {path.name!r}: use a .csv, .tsv, .parquet or .sav file")
     try:
-        if suffix in (".csv", ".txt"):
+        if kind == "csv":
             df = pd.read_csv(path)
-        elif suffix == ".tsv":
+        elif kind == "tsv":
             df = pd.read_csv(path, sep="\t")
-        elif suffix in (".parquet", ".pq"):
+        elif kind == "parquet":
             df = pd.read_parquet(path)
-        elif suffix == ".sav":
-            df = pd.read_spss(path)
         else:
-            raise ArgumentError(f"cannot read {path.name}: use a .csv, .tsv, .parquet or .sav file")
-    except ImportError as e:
-        raise ArgumentError(f"reading {path.name} needs an optional package: {e}; install it with pip") from None
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {path}: {e}") from None
+            df = pd.read_spss(path)
+    except ImportError:
+        pkg = _OPTIONAL[kind]
+        raise CliError(f"reading {path.name} needs the optional package {pkg}: pip install {pkg}") from None
+    except Exception as e:  # pandas/pyarrow parser errors, empty files, bad encodings
+        raise CliError(f"cannot read {path}: {type(e).__name__}: {e}") from None
+    if df.shape[1] == 0 or len(df) == 0:
+        raise CliError(f"--data: {path} has no rows or no columns")
     df.attrs["name"] = path.stem
     return df
 
 
-def _result_json(m) -> dict:
-    ct = m.coef_table()
-    out = {"formula": m.formula, "REML": getattr(m, "reml", False), "nobs": m.nobs, "ngroups": m.ngroups,
-           "loglik": m.loglik, "aic": m.aic, "bic": m.bic, "deviance": m.deviance, "sigma": m.sigma,
-           "theta": list(map(float, m.theta)),
-           "fixef": {k: {c: _num(v) for c, v in row.items()} for k, row in ct.to_dict(orient="index").items()},
-           "vcov": m.vcov.to_numpy().tolist(),
-           "varcorr": m.varcorr.to_dict(orient="records"),
-           "is_singular": bool(m.is_singular)}
-    if getattr(m, "reml_criterion", None) is not None:
-        out["reml_criterion"] = m.reml_criterion
-    return out
+# --------------------------------------------------------------------------- fitting
+def _fit(formula: str, data, *, ml: bool = False, family: str | None = None, weights: str | None = None):
+    import mixedmodels as mm
+
+    from .linear import has_random_terms, lm
+
+    w = None
+    if weights is not None:
+        if weights not in data.columns:
+            raise CliError(f"--weights {weights!r} is not a column of the data "
+                           f"(columns: {', '.join(map(str, data.columns))})")
+        w = data[weights].to_numpy(dtype=float)
+    if not has_random_terms(formula):
+        if family is not None:
+            raise CliError("--family needs a mixed model: add a random-effects term such as (1 | group)")
+        return lm(formula, data, weights=weights)
+    if family is not None:
+        try:
+            glmer = mm.glmer
+        except (ImportError, AttributeError):
+            raise CliError("glmer (--family) is not available in this installation") from None
+        return glmer(formula, data, family=family, weights=w)
+    return mm.lmer(formula, data, REML=not ml, weights=w)
 
 
-def _num(v):
+def _summary_text(m, ddf: str) -> str:
+    if type(m).__name__ == "LmerResult":
+        return str(m.summary(ddf=ddf))
+    return str(m.summary())
+
+
+# --------------------------------------------------------------------------- JSON
+def clean(obj):
+    """Plain JSON values: numpy scalars and arrays to Python, NaN and infinities to null."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return clean(obj.tolist())
+    if isinstance(obj, pd.DataFrame):
+        return clean(obj.to_dict(orient="index"))
+    if isinstance(obj, pd.Series):
+        return clean(obj.to_dict())
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        f = float(obj)
+        return f if math.isfinite(f) else None
+    if obj is None or isinstance(obj, str):
+        return obj
+    if obj is pd.NA:
+        return None
+    return str(obj)
+
+
+def _get(m, name, default=None):
+    """An attribute that some model kinds lack or cannot compute: the default instead."""
     try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return v
-    return None if f != f else f
+        v = getattr(m, name)
+        return v() if callable(v) and name in ("ranef",) else v
+    except Exception:
+        return default
 
 
-def _markdown(m) -> str:
-    ct = m.coef_table()
-    lines = [f"**{m.formula}**", "", "| term | " + " | ".join(ct.columns) + " |",
-             "|---" * (len(ct.columns) + 1) + "|"]
-    for name, row in ct.iterrows():
-        lines.append(f"| {name} | " + " | ".join(f"{v:.6g}" for v in row.to_numpy()) + " |")
-    return "\n".join(lines)
+def result_json(m, ddf: str = "Satterthwaite") -> dict:
+    """Every number of a fitted model, as a dict ready for json.dumps."""
+    kind = type(m).__name__
+    out = {"model": kind, "formula": m.formula, "data": _get(m, "data_name"), "nobs": m.nobs}
+    if kind == "LmResult":
+        fs = m.fstatistic
+        out.update({"method": "least squares", "coefficients": m.coef_table(), "aliased": m.aliased,
+                    "sigma": m.sigma, "df_residual": m.df_resid, "rank": m.rank,
+                    "r_squared": m.r_squared, "adj_r_squared": m.adj_r_squared,
+                    "fstatistic": None if fs is None else {"value": fs[0], "numdf": fs[1], "dendf": fs[2],
+                                                           "p_value": m.f_pvalue},
+                    "loglik": m.loglik, "npar": m.npar, "aic": m.aic, "bic": m.bic, "deviance": m.deviance,
+                    "rss": m.rss, "vcov": m.vcov, "confint": m.confint()})
+        return clean(out)
+    reml = bool(_get(m, "reml", False))
+    ct = m.coef_table(ddf=ddf) if kind == "LmerResult" else m.coef_table()
+    fam = _get(m, "family")
+    nagq = _get(m, "nAGQ", 1)
+    glmm_method = "ML (Laplace)" if nagq == 1 else f"ML (adaptive Gauss-Hermite, nAGQ = {nagq})"
+    out.update({"method": "REML" if reml else ("ML" if kind == "LmerResult" else glmm_method),
+                "family": None if fam is None else str(getattr(fam, "name", fam)),
+                "ngroups": _get(m, "ngroups", {}), "coefficients": ct,
+                "ddf": ddf if kind == "LmerResult" else None,
+                "sigma": _get(m, "sigma"), "theta": _get(m, "theta"),
+                "loglik": _get(m, "loglik"), "npar": _get(m, "npar"), "aic": _get(m, "aic"), "bic": _get(m, "bic"),
+                "deviance": _get(m, "deviance"), "reml_criterion": _get(m, "reml_criterion"),
+                "df_residual": _get(m, "df_resid"), "is_singular": _get(m, "is_singular"),
+                "vcov": _get(m, "vcov"), "varcorr": _records(_get(m, "varcorr")),
+                "ranef": _get(m, "ranef"),
+                "fixef": _get(m, "fixef")})
+    return clean(out)
+
+
+def _records(df):
+    return None if df is None else df.to_dict(orient="records")
+
+
+def anova_json(tab, formulas: dict) -> dict:
+    import pandas as pd
+
+    frame = pd.DataFrame(tab)
+    rows = []
+    for name, row in frame.iterrows():
+        rows.append({"model": str(name), "formula": formulas.get(str(name)), **row.to_dict()})
+    return clean({"data": (getattr(tab, "heading", None) or ["Data: data"])[0].removeprefix("Data: "),
+                  "models": rows})
+
+
+# --------------------------------------------------------------------------- commands
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="mixedmodels",
+                                 description="Mixed-effects models with lme4's formulas and lmerTest's inference. "
+                                             "With no command: the sleepstudy demo.")
+    ap.add_argument("--version", action="version", version=f"mixedmodels {__version__}")
+    sub = ap.add_subparsers(dest="cmd", metavar="{fit,compare,datasets}")
+    f = sub.add_parser("fit", help="fit a model and print its summary",
+                       description="Fit an lmer model (an ordinary lm when the formula has no (... | group) term).")
+    f.add_argument("formula", help="e.g. 'Reaction ~ Days + (Days | Subject)'")
+    f.add_argument("--data", required=True, help="a .csv/.tsv/.parquet/.sav file, '-' for CSV on stdin, "
+                                                 "or a shipped data set name")
+    f.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    f.add_argument("--family", default=None, help="fit a GLMM with this family (binomial, poisson, Gamma, ...)")
+    f.add_argument("--weights", default=None, metavar="COLUMN", help="prior weights from this column")
+    f.add_argument("--ddf", default="Satterthwaite", choices=["Satterthwaite", "Kenward-Roger", "lme4"],
+                   help="denominator degrees of freedom for the t tests (lmer)")
+    f.add_argument("--format", choices=FORMATS, default="text")
+    f.add_argument("--plots", default=None, metavar="DIR", help="save diagnostic plots as PNG files in DIR")
+    c = sub.add_parser("compare", help="likelihood-ratio comparison of nested models (lme4's anova)")
+    c.add_argument("formulas", nargs="+", metavar="FORMULA")
+    c.add_argument("--data", required=True)
+    c.add_argument("--format", choices=FORMATS, default="text")
+    d = sub.add_parser("datasets", help="list the shipped data sets")
+    d.add_argument("--format", choices=["text", "json"], default="text")
+    return ap
 
 
 def main(argv=None) -> int:
+    args = _parser().parse_args(argv)  # exits with status 2 and a usage line on bad syntax
+    import warnings
+
     from .errors import MixedModelError
 
-    ap = argparse.ArgumentParser(prog="mixedmodels", description="Mixed-effects models with lme4's formulas.")
-    sub = ap.add_subparsers(dest="cmd")
-    f = sub.add_parser("fit", help="fit a model and print its summary")
-    f.add_argument("formula")
-    f.add_argument("--data", required=True, help="a CSV/Parquet/SPSS file or a shipped data set name")
-    f.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
-    f.add_argument("--family", default=None, help="fit a GLMM with this family (binomial, poisson, Gamma, ...)")
-    f.add_argument("--format", choices=["text", "json", "markdown"], default="text")
-    f.add_argument("--ddf", default="Satterthwaite")
-    f.add_argument("--plots", default=None, metavar="DIR", help="save diagnostic plots as PNG files here")
-    c = sub.add_parser("compare", help="likelihood-ratio comparison of nested models")
-    c.add_argument("formulas", nargs="+")
-    c.add_argument("--data", required=True)
-    c.add_argument("--format", choices=["text", "json", "markdown"], default="text")
-    sub.add_parser("datasets", help="list the shipped data sets")
-    args = ap.parse_args(argv)
+    caught: list = []
     try:
-        return _run(args)
-    except MixedModelError as e:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                return _run(args)
+        finally:  # warnings said before an error are still worth seeing
+            for w in caught:
+                label = "note" if type(w.message).__name__ == "RefitMLWarning" else "warning"
+                print(f"{label}: {w.message}", file=sys.stderr)
+    except (MixedModelError, CliError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1
+    except BrokenPipeError:  # `mixedmodels ... | head`: stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # never a traceback for the user; MIXEDMODELS_DEBUG=1 shows it
+        if os.environ.get("MIXEDMODELS_DEBUG"):
+            raise
+        print(f"error: {type(e).__name__}: {e} (set MIXEDMODELS_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _emit(text: str) -> None:
+    print(text)  # as print(summary) in Python: R's console output, final newline included
 
 
 def _run(args) -> int:
-    import warnings
-
     import mixedmodels as mm
+
+    from .html import to_html, to_markdown
 
     if args.cmd is None:
         m = mm.lmer(DEMO, mm.load_dataset("sleepstudy"))
-        print(m.summary())
+        _emit(str(m.summary()))
         return 0
     if args.cmd == "datasets":
-        for name in mm.list_datasets():
-            print(name)
-        return 0
-    data = _read_data(args.data)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if args.cmd == "fit":
-            if args.family:
-                m = mm.glmer(args.formula, data, family=args.family)
-            else:
-                m = mm.lmer(args.formula, data, REML=not args.ml)
-            if args.format == "json":
-                print(json.dumps(_result_json(m), indent=2, default=str))
-            elif args.format == "markdown":
-                print(_markdown(m))
-            else:
-                print(m.summary() if args.family else m.summary(ddf=args.ddf))
-            if args.plots:
-                _save_plots(m, Path(args.plots))
+        names = mm.list_datasets()
+        if args.format == "json":
+            info = []
+            for n in names:
+                df = mm.load_dataset(n)
+                info.append({"name": n, "rows": len(df), "columns": [str(c) for c in df.columns]})
+            _emit(json.dumps(info, indent=2))
         else:
-            models = [mm.lmer(fm, data) for fm in args.formulas]
-            tab = mm.anova(*models)
-            if args.format == "json":
-                frame = tab.to_frame() if hasattr(tab, "to_frame") else tab
-                print(frame.to_json(orient="index", indent=2))
-            elif args.format == "markdown":
-                frame = tab.to_frame() if hasattr(tab, "to_frame") else tab
-                print(frame.to_markdown() if hasattr(frame, "to_markdown") else frame.to_string())
-            else:
-                print(tab)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
+            _emit("\n".join(names))
+        return 0
+    data = read_data(args.data)
+    if args.cmd == "fit":
+        if args.plots:  # say so before a long fit, not after it
+            from .linear import has_random_terms
+
+            if not has_random_terms(args.formula):
+                raise CliError("--plots needs a mixed model: the formula has no (... | group) term")
+            import importlib.util
+
+            if importlib.util.find_spec("matplotlib") is None:
+                raise CliError("--plots needs matplotlib: pip install matplotlib")
+        m = _fit(args.formula, data, ml=args.ml, family=args.family, weights=args.weights)
+        if args.format == "json":
+            _emit(json.dumps(result_json(m, args.ddf), indent=2, allow_nan=False))
+        elif args.format == "markdown":
+            _emit(to_markdown(m))
+        elif args.format == "html":
+            _emit(to_html(m))
+        else:
+            _emit(_summary_text(m, args.ddf))
+        if args.plots:
+            _save_plots(m, Path(args.plots))
+        return 0
+    # compare
+    if len(args.formulas) < 2:
+        raise CliError("compare needs two or more formulas")
+    models = {f"MODEL{i + 1}": _fit(fm, data) for i, fm in enumerate(args.formulas)}
+    tab = mm.anova(**models)
+    if args.format == "json":
+        formulas = {k: m.formula for k, m in models.items()}
+        _emit(json.dumps(anova_json(tab, formulas), indent=2, allow_nan=False))
+    elif args.format == "markdown":
+        _emit(to_markdown(tab))
+    elif args.format == "html":
+        _emit(to_html(tab))
+    else:
+        _emit(str(tab))
     return 0
 
 
 def _save_plots(m, folder: Path) -> None:
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise CliError("--plots needs matplotlib: pip install matplotlib") from None
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    try:
+        plots = m.plot
+    except (ImportError, AttributeError):
+        raise CliError(f"--plots: plots are not available for a {type(m).__name__}") from None
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("residuals", "qq", "ranef"):
-        fig = getattr(m.plot, name)()
-        fig.savefig(folder / f"{name}.png", dpi=100)
-    print(f"plots saved in {folder}", file=sys.stderr)
+    saved = []
+    for name in ("groups", "ranef", "residuals", "qq", "diagnostics"):
+        fn = getattr(plots, name, None)
+        if fn is None:
+            continue
+        fig = fn()
+        path = folder / f"{name}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        saved.append(path.name)
+    if not saved:
+        raise CliError(f"--plots: no plots are available for a {type(m).__name__}")
+    print(f"plots saved in {folder}: {', '.join(saved)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

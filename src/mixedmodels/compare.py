@@ -19,6 +19,7 @@ prints these tables as R's ``print.anova`` does; ``ranova`` and ``drop1`` reuse 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -111,12 +112,22 @@ def anova(*models, refit: bool = True, **named_models) -> AnovaTable:
                       "logLik": ll, "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
                      index=pd.Index(names))
     data_name = getattr(labelled[0][1], "data_name", None) or "data"
-    tab.heading = [f"Data: {data_name}", "Models:"] + [f"{n}: {_formula(m)}" for n, m in labelled]
+    tab.heading = [f"Data: {data_name}", "Models:"] + [f"{n}: {r_deparse(_formula(m))}" for n, m in labelled]
     return tab
 
 
 def _formula(m) -> str:
     return str(getattr(m, "formula", type(m).__name__))
+
+
+def r_deparse(formula: str) -> str:
+    """The formula spaced as R's deparse() writes it."""
+    try:
+        from .report import deparse_formula
+
+        return " ".join(deparse_formula(formula, cutoff=500))
+    except Exception:  # noqa: BLE001 - printing must not fail on an unusual formula
+        return formula
 
 
 def _response(m):
@@ -143,141 +154,24 @@ def _check_same_data(labelled) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# printing as R's print.anova / printCoefmat (digits = 5, signif.stars = TRUE, width = 80)
+# printing as R's print.anova
 
-_DIGITS = 5
-_SIGNIF_LEGEND = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
+def format_anova(df: pd.DataFrame, heading: list[str] | None = None) -> str:
+    """An anova-like table as R's ``print.anova`` prints it: printCoefmat with digits 5, the
+    columns other than test statistics, Df and p-values zapsmall()ed, NA shown blank."""
+    from .report import R_NA, print_coefmat
 
-
-def _sig_decimals(x: float, digits: int) -> tuple[int, int]:
-    """(significant digits needed, exponent) to show x to at most `digits` significant digits."""
-    if x == 0 or not math.isfinite(x):
-        return 1, 0
-    s = f"{abs(x):.{digits - 1}e}"
-    mant, exp = s.split("e")
-    e = int(exp)
-    mant = mant.replace(".", "").rstrip("0")
-    return max(1, len(mant)), e
-
-
-def r_format(values, digits: int = _DIGITS) -> list[str]:
-    """R's format() of a numeric vector: common decimals so each value shows <= digits significant
-    digits; scientific notation when that is narrower (R's fixed-vs-scientific rule)."""
-    vals = [float(v) for v in values]
-    fin = [v for v in vals if math.isfinite(v)]
-    if not fin:
-        return ["NA" if math.isnan(v) else ("Inf" if v > 0 else "-Inf") for v in vals]
-    rgt, left, sig_max, emin, emax = 0, 1, 1, 0, 0
-    for v in fin:
-        sig, e = _sig_decimals(v, digits)
-        rgt = max(rgt, sig - 1 - e)
-        left = max(left, (e + 1 if e >= 0 else 1) + (v < 0))
-        sig_max = max(sig_max, sig)
-        emin, emax = min(emin, e), max(emax, e)
-    rgt = max(0, rgt)
-    fixed_w = left + (rgt + 1 if rgt else 0)
-    neg = any(v < 0 for v in fin)
-    sci_w = neg + (sig_max + 1 if sig_max > 1 else 1) + (4 if max(abs(emin), abs(emax)) < 100 else 5)
-    out = []
-    for v in vals:
-        if not math.isfinite(v):
-            out.append("NA" if math.isnan(v) else ("Inf" if v > 0 else "-Inf"))
-        elif fixed_w <= sci_w:
-            out.append(f"{v:.{rgt}f}")
-        else:
-            s = f"{v:.{sig_max - 1}e}"
-            mant, exp = s.split("e")
-            out.append(f"{mant}e{int(exp):+03d}" if abs(int(exp)) < 100 else f"{mant}e{int(exp):+d}")
-    width = max(len(s) for s in out)
-    return [s.rjust(width) for s in out]
-
-
-def _zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
-    fin = x[np.isfinite(x)]
-    if fin.size == 0:
-        return x
-    mx = float(np.max(np.abs(fin)))
-    d = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
-    return np.round(x, d)
-
-
-def _format_pval(p: np.ndarray, digits: int) -> list[str]:
-    """R's format.pval: fixed and scientific values formatted as separate groups."""
-    out = [""] * len(p)
-    eps = np.finfo(float).eps
-    idx = [i for i in range(len(p)) if math.isfinite(p[i])]
-    small = [i for i in idx if p[i] < eps]
-    rest = [i for i in idx if p[i] >= eps]
-    fixp = [i for i in rest if math.floor(math.log10(p[i])) >= -3 or p[i] == 0]
-    scip = [i for i in rest if i not in fixp]
-    for group in (fixp, scip):
-        if group:
-            for i, s in zip(group, r_format([p[i] for i in group], digits)):
-                out[i] = s.strip()
-    for i in small:
-        out[i] = "< " + r_format([eps], digits)[0].strip()
-    return out
-
-
-def _stars(p: float) -> str:
-    if not math.isfinite(p):
-        return ""
-    for cut, sym in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p <= cut:
-            return sym
-    return " "
-
-
-def format_anova(df: pd.DataFrame, heading: list[str] | None = None, width: int = 80) -> str:
-    """Render an anova-like table as R's print.anova (printCoefmat with digits 5, stars, na.print "")."""
-    cols = list(df.columns)
-    nc = len(cols)
-    has_p = nc > 0 and (cols[-1].startswith("Pr(") or cols[-1].startswith("P("))
-    tst = [c for c in cols if c[1:7] == " value" or c in ("F", "Cp", "Chisq")]
-    cells: dict[str, list[str]] = {}
-    dig_tst = max(1, min(5, _DIGITS - 1))
-    for c in cols:
-        x = pd.to_numeric(df[c], errors="coerce").to_numpy(dtype=float)
-        na = ~np.isfinite(x)
-        if has_p and c == cols[-1]:
-            cells[c] = _format_pval(x, dig_tst)
-            continue
-        if c in tst:
-            s = r_format(np.round(x, dig_tst), _DIGITS)
-        else:
-            zap = not c.endswith("Df") and c not in tst
-            s = r_format(_zapsmall(x, _DIGITS) if zap else x, _DIGITS)
-        cells[c] = ["" if na[i] else s[i] for i in range(len(x))]
-    header = list(cols)
-    if has_p:
-        p = pd.to_numeric(df[cols[-1]], errors="coerce").to_numpy(dtype=float)
-        ok = np.isfinite(p)
-        stars = ok.any() and bool(np.any(p[ok] < 0.1))
-        if stars:
-            sym = [_stars(v) for v in p]
-            w = max(len(s) for s in sym)
-            cells[""] = [s.ljust(w) for s in sym]
-            header.append("")
-    else:
-        stars = False
-    rows = [str(r) for r in df.index]
-    rw = max([len(r) for r in rows] + [0])
-    colw = {h: max([len(h)] + [len(s) for s in cells[h]]) for h in header}
-    # wrap columns to the width, as print.default of a matrix does
-    blocks, cur, used = [], [], rw
-    for h in header:
-        if cur and used + 1 + colw[h] > width:
-            blocks.append(cur)
-            cur, used = [], rw
-        cur.append(h)
-        used += 1 + colw[h]
-    if cur:
-        blocks.append(cur)
-    lines = list(heading or [])
-    for blk in blocks:
-        lines.append(" " * rw + "".join(" " + h.rjust(colw[h]) for h in blk))
-        for i, r in enumerate(rows):
-            lines.append(r.ljust(rw) + "".join(" " + cells[h][i].rjust(colw[h]) for h in blk))
-    if stars:
-        lines += ["---", _SIGNIF_LEGEND]
+    cn = [str(c) for c in df.columns]
+    nc = len(cn)
+    has_p = nc > 0 and re.match(r"^(P|Pr)\(", cn[-1]) is not None
+    zap = list(range(nc - 1 if has_p else nc))
+    tst = [j for j, c in enumerate(cn) if c[1:7] == " value"]
+    tst += [j for j, c in enumerate(cn) if c in ("F", "Cp", "Chisq")]
+    zap = [j for j in zap if j not in tst and not cn[j].endswith("Df")]
+    # NaN here means R's NA (no test for that row), printed blank
+    table = pd.DataFrame({c: [R_NA if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+                              for v in df[c].tolist()] for c in df.columns}, index=df.index, dtype=object)
+    text = print_coefmat(table, digits=5, has_pvalue=has_p, p_values=has_p, cs_ind=None, zap_ind=zap,
+                         tst_ind=tst, na_print="")
+    lines = list(heading or []) + [text[:-1] if text.endswith("\n") else text]
     return "\n".join(lines)

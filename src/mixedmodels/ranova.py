@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .compare import AnovaTable
+from .compare import AnovaTable, r_deparse as _deparse_formula
 from .errors import ArgumentError, SingularFitWarning
 from .formula import RandomTerm
 
@@ -178,6 +178,17 @@ def reduce_random_term(term: RandomTerm) -> list[tuple[str, RandomTerm | None]]:
     return out
 
 
+def _unique_terms(random: list[RandomTerm]) -> list[RandomTerm]:
+    """R's formula update drops a term identical to one already there ((1|g) + (1|g) is (1|g))."""
+    seen, out = set(), []
+    for t in random:
+        key = _deparse(t)
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
+
+
 def _formula_text(m, random) -> str:
     parts = [m.parsed.fixed] + [f"({_deparse(t)})" for t in random] + [f"offset({o})" for o in m.parsed.offsets]
     return f"{m.parsed.response} ~ {' + '.join(parts)}"
@@ -194,6 +205,7 @@ def ranova(m) -> AnovaTable:
     for k, term in enumerate(random):
         for name, new in reduce_random_term(term):
             reduced = random[:k] + ([new] if new is not None else []) + random[k + 1:]
+            reduced = _unique_terms(reduced)
             ll, npar = _fit_random(m, reduced, reml)
             rows.append((name, ll, npar))
     names = [r[0] for r in rows]
@@ -210,7 +222,7 @@ def ranova(m) -> AnovaTable:
     tab = AnovaTable({"npar": npar.astype(int), "logLik": ll, "AIC": -2 * ll + 2 * npar, "LRT": lrt, "Df": df,
                       "Pr(>Chisq)": p}, index=pd.Index(names))
     tab.heading = ["ANOVA-like table for random-effects: Single term deletions", "", "Model:",
-                   _formula_text(m, random)]
+                   _deparse_formula(_formula_text(m, random))]
     return tab
 
 
@@ -218,24 +230,16 @@ def ranova(m) -> AnovaTable:
 # drop1
 
 def fixed_terms(m) -> list[tuple[str, tuple[str, ...], list[int]]]:
-    """The fixed-effect terms (no intercept): (R label, factor names, columns of X), in R's order."""
-    from .design import r_column_name
+    """The fixed-effect terms (no intercept): (R label, variables, columns of X), in R's order."""
+    from .anova_table import term_map
 
-    spec = m.fixed.spec
-    all_names = [r_column_name(str(c)) for c in spec.column_names]
-    where = {n: i for i, n in enumerate(m.fixed.names)}
-    out = []
-    for term, sl in spec.term_slices.items():
-        factors = tuple(r_column_name(str(f)) for f in term.factors)
-        if not factors or str(term) == "1":
-            continue
-        cols = [where[n] for n in all_names[sl] if n in where]
-        out.append((":".join(factors), factors, cols))
-    return out
+    tm = term_map(m)
+    return [(lab, tuple(tm.variables[lab]), list(tm.cols[lab])) for lab in tm.labels]
 
 
 def _marginal(terms):
-    fs = {lab: set(f) for lab, f, _ in terms}
+    """R's drop.scope: the terms whose variables no other term contains."""
+    fs = {lab: set(v) for lab, v, _ in terms}
     return [t for t in terms if not any(o[0] != t[0] and fs[t[0]] < fs[o[0]] for o in terms)]
 
 
@@ -243,9 +247,10 @@ def drop1(m, test: str | None = "F", ddf: str = "Satterthwaite") -> AnovaTable:
     """Tests of dropping each marginal fixed-effect term.
 
     ``test="F"`` (default): lmerTest's ``drop1`` with ``ddf`` "Satterthwaite" or "Kenward-Roger":
-    columns ``Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F)``. ``test="Chisq"``: lme4's
-    ``drop1(test="Chisq")``: ML refits without each term, columns ``npar, AIC, LRT, Pr(Chi)``;
-    ``ddf="lme4"`` with ``test="F"`` or ``test=None`` gives lme4's ``npar, AIC`` table.
+    columns ``Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F)``, the F test of the term's own
+    coefficients being zero. ``test="Chisq"``: lme4's ``drop1(test="Chisq")``: ML refits without
+    each term, columns ``npar, AIC, LRT, Pr(Chi)``; ``ddf="lme4"`` with ``test="F"`` or
+    ``test=None`` gives lme4's ``npar, AIC`` table.
     """
     key = "none" if test is None else str(test).lower()
     if key not in ("f", "chisq", "none", "lrt"):
@@ -253,47 +258,34 @@ def drop1(m, test: str | None = "F", ddf: str = "Satterthwaite") -> AnovaTable:
     scope = _marginal(fixed_terms(m))
     if key in ("chisq", "lrt", "none") or ddf == "lme4":
         return _drop1_lrt(m, scope, with_test=key in ("chisq", "lrt"))
-    from .satterthwaite import f_test
-
-    rows = {}
-    kr = None
-    if ddf == "Kenward-Roger":
-        kr = _kr_rows(m, scope)
+    columns = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
     p = len(m.beta)
     s2 = m.sigma ** 2
+    if ddf == "Kenward-Roger":
+        from .kenward_roger import kr_f_test, kr_info
+
+        info = kr_info(m)
+    else:
+        from .satterthwaite import f_test
+    rows = {}
     for label, _, cols in scope:
-        if not cols:
-            rows[label] = dict.fromkeys(["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"], np.nan)
+        if not cols:  # every column aliased: nothing to test
+            rows[label] = dict.fromkeys(columns, np.nan)
             continue
-        if kr is not None:
-            F, ndf, den, ms = kr[label]
+        L = np.eye(p)[cols]
+        if ddf == "Kenward-Roger":
+            r = kr_f_test(info, L, m.beta)
+            F, ndf, den, ms = r["F"], r["NumDF"], r["DenDF"], r["FU"] * s2  # lmerTest: Sum Sq from unscaled F
         else:
-            L = np.eye(p)[cols]
             r = f_test(m._varpar, L, m.beta)
             F, ndf, den = r["F"], r["NumDF"], r["DenDF"]
             ms = F * s2
         rows[label] = {"Sum Sq": ms * ndf, "Mean Sq": ms, "NumDF": ndf, "DenDF": den, "F value": F,
                        "Pr(>F)": float(stats.f.sf(F, ndf, den))}
-    tab = AnovaTable(pd.DataFrame.from_dict(rows, orient="index",
-                                            columns=["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]))
+    tab = AnovaTable(pd.DataFrame.from_dict(rows, orient="index", columns=columns))
     method = "Kenward-Roger's" if ddf == "Kenward-Roger" else "Satterthwaite's"
-    tab.heading = [f"Single term deletions using {method} method:", "", "Model:", m.formula]
+    tab.heading = [f"Single term deletions using {method} method:", "", "Model:", _deparse_formula(m.formula)]
     return tab
-
-
-def _kr_rows(m, scope) -> dict:
-    """Kenward-Roger F tests of the marginal terms: for a term that no other term contains, the
-    type III hypothesis is the marginal one, so the rows of the type III KR table serve."""
-    tab = m.anova(type=3, ddf="Kenward-Roger")
-    out = {}
-    s2 = m.sigma ** 2
-    for label, _, _ in scope:
-        if label not in tab.index:
-            raise ArgumentError(f"the Kenward-Roger ANOVA table has no row for {label!r}")
-        r = tab.loc[label]
-        ms = float(r["Mean Sq"]) if "Mean Sq" in tab.columns else float(r["F value"]) * s2
-        out[label] = (float(r["F value"]), float(r["NumDF"]), float(r["DenDF"]), ms)
-    return out
 
 
 def _drop1_lrt(m, scope, with_test: bool) -> AnovaTable:
@@ -306,7 +298,7 @@ def _drop1_lrt(m, scope, with_test: bool) -> AnovaTable:
     names, ll, npar = ["<none>"], [ll0], [npar0]
     for label, _, cols in scope:
         keep = [j for j in range(p) if j not in cols]
-        core = xy_core(full.core, keep)
+        core = xy_core(full, keep)
         value = _fit_objective(core, False, m.control)
         names.append(label)
         ll.append(-value / 2.0)
@@ -323,5 +315,5 @@ def _drop1_lrt(m, scope, with_test: bool) -> AnovaTable:
         pv[ok] = stats.chi2.sf(lrt[ok], dfs[ok])
         data.update({"LRT": lrt, "Pr(Chi)": pv})
     tab = AnovaTable(data, index=pd.Index(names))
-    tab.heading = ["Single term deletions", "", "Model:", m.formula]
+    tab.heading = ["Single term deletions", "", "Model:", _deparse_formula(m.formula)]
     return tab

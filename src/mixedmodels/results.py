@@ -333,6 +333,11 @@ class LmerResult:
 
         return lmer_summary(self, normalize_ddf(ddf))
 
+    def _repr_html_(self) -> str:
+        from .html import to_html
+
+        return to_html(self)
+
     def __repr__(self) -> str:
         return (f"<LmerResult {self.formula!r}: {'REML' if self.reml else 'ML'} "
                 f"{self.objective:.4f}, nobs={self.nobs}>")

@@ -1,23 +1,19 @@
 r"""Ordinary linear models: R's ``lm()`` and ``summary.lm``.
 
-With weights :math:`w_i > 0` (all 1 by default) and the model matrix :math:`X` of rank
-:math:`p` (columns that depend on earlier ones are *aliased*: R reports their coefficient as NA),
+With prior weights w_i > 0 (all 1 by default) and the model matrix X of rank p (a column that
+is a linear combination of earlier ones is *aliased*: R reports its coefficient as NA):
 
-.. math::
+    beta    = argmin  sum_i w_i (y_i - x_i' beta)^2       (QR decomposition of W^1/2 X)
+    sigma^2 = RSS / (n - p)
+    Var(beta) = sigma^2 (X' W X)^-1
 
-    \hat\beta = \arg\min \sum_i w_i (y_i - x_i'\beta)^2, \qquad
-    \hat\sigma^2 = \mathrm{RSS} / (n - p), \qquad
-    \mathrm{Var}(\hat\beta) = \hat\sigma^2 (X'WX)^{-1},
+The log-likelihood is the ML one, as R's ``logLik.lm``, with p + 1 parameters (the
+coefficients and sigma):
 
-computed from the QR decomposition of :math:`W^{1/2}X`. The log-likelihood is the ML one, as R's
-``logLik.lm``, with :math:`p + 1` parameters (the coefficients and :math:`\sigma`):
-
-.. math::
-
-    \ell = \tfrac12 \Big(\sum_i \log w_i - n \big(\log 2\pi + 1 - \log n + \log \mathrm{RSS}\big)\Big).
+    logLik = ( sum_i log w_i  -  n (log 2 pi + 1 - log n + log RSS) ) / 2
 
 That is what lme4's ``anova(lmer_fit, lm_fit)`` compares with the ML refit of the mixed model, so
-an :class:`LmResult` can be passed to :func:`mixedmodels.anova` beside mixed models.
+an ``LmResult`` can be passed to ``mixedmodels.anova`` beside mixed models.
 """
 from __future__ import annotations
 
@@ -36,7 +32,7 @@ __all__ = ["lm", "LmResult", "LmSummary", "parse_lm_formula", "has_random_terms"
 
 # --------------------------------------------------------------------------- the formula
 def parse_lm_formula(formula: str):
-    """``y ~ fixed`` (no ``(x | g)`` terms) as a :class:`~mixedmodels.formula.ParsedFormula`."""
+    """``y ~ fixed`` (no ``(x | g)`` terms) as a ``ParsedFormula`` (see ``mixedmodels.formula``)."""
     from .formula import ParsedFormula, _check_brackets, _is_bar_term, _point, _split_top, _top_level_positions
 
     if not isinstance(formula, str):
@@ -281,7 +277,7 @@ class LmResult:
     def _mss_rss(self) -> tuple[float, float]:
         pos = self._pos
         w = self._w[pos]
-        f = (self.fitted.to_numpy() - self._offset)[pos]  # summary.lm: the offset is not explained
+        f = self.fitted.to_numpy()[pos]  # R 4.2's summary.lm keeps the offset in the fitted values
         if self.has_intercept:
             m = np.sum(w * f) / np.sum(w)
             mss = float(np.sum(w * (f - m) ** 2))
