@@ -53,7 +53,7 @@ def _is_na_like(x) -> bool:
             return True
     except Exception:  # pragma: no cover - old pandas
         pass
-    return x is False
+    return False
 
 
 def _term_key(expr: str) -> frozenset:
@@ -305,7 +305,9 @@ def predict(m, newdata=None, re_form=None, allow_new_levels: bool = False, se_fi
 
     Returns a ``pd.Series`` indexed like ``newdata`` (like the rows used in the fit when newdata is
     None). With ``se_fit=True`` or ``interval`` ("confidence" or "prediction"), a DataFrame with
-    columns ``fit, se`` (and ``lwr, upr``). ``type`` ("link" or "response") matters for GLMMs only;
+    columns ``fit, se`` (and ``lwr, upr``) at confidence ``level``; ``ddf="none"`` uses normal
+    quantiles for population-level confidence intervals too (default: Satterthwaite's t).
+    ``type`` ("link", lme4's default, or "response") matters for GLMMs only;
     ``offset`` adds to the linear predictor for newdata (like lme4, the ``offset=`` of the fit is not
     carried to newdata; offsets written in the formula are); ``random_only`` returns the random part.
     """

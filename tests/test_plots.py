@@ -1,0 +1,188 @@
+"""Plots: each method returns a Figure with the expected panels and lines; matplotlib stays lazy."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import mixedmodels as mm  # noqa: E402
+from mixedmodels.errors import ArgumentError, MixedModelError  # noqa: E402
+from mixedmodels.plots import ModelPlots, lowess  # noqa: E402
+
+EXPECTED = json.loads((Path(__file__).parent / "fixtures_diag" / "expected.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return mm.load_dataset("sleepstudy")
+
+
+@pytest.fixture(scope="module")
+def m3(sleep):
+    return mm.lmer("Reaction ~ 1 + Days + (1 + Days | Subject)", sleep)
+
+
+@pytest.fixture(scope="module")
+def m1(sleep):
+    return mm.lmer("Reaction ~ 1 + (1 | Subject)", sleep)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_import_does_not_load_matplotlib():
+    code = ("import sys, mixedmodels as mm\n"
+            "m = mm.lmer('Reaction ~ Days + (Days | Subject)', mm.load_dataset('sleepstudy'))\n"
+            "m.predict(); m.hatvalues(); m.icc(); m.r2(); str(m.check()); m.plot\n"
+            "print('matplotlib' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_groups_one_panel_per_subject(m3):
+    fig = m3.plot.groups()
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 18
+    for ax in fig.axes:
+        assert len(ax.collections) == 1            # the subject's points
+        assert len(ax.get_lines()) == 1            # the model's line
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["308", "309", "310"]
+
+
+def test_groups_with_pooled_and_own_lines(m3, sleep):
+    fig = m3.plot.groups(pooled=True, own_fit=True)
+    ax = fig.axes[0]
+    lines = {ln.get_label(): ln for ln in ax.get_lines()}
+    assert set(lines) == {"population (complete pooling)", "own fit (no pooling)", "mixed model (partial pooling)"}
+    # subject 308: the own line is its least-squares line, the model's line its conditional prediction
+    d = sleep[sleep["Subject"] == "308"]
+    slope, icpt = np.polyfit(d["Days"], d["Reaction"], 1)
+    own = lines["own fit (no pooling)"]
+    x, y = np.asarray(own.get_xdata()), np.asarray(own.get_ydata())
+    np.testing.assert_allclose(y, icpt + slope * x, rtol=1e-8)
+    cond = lines["mixed model (partial pooling)"]
+    nd = pd.DataFrame({"Days": np.asarray(cond.get_xdata()), "Subject": "308"})
+    np.testing.assert_allclose(cond.get_ydata(), m3.predict(nd), rtol=1e-10)
+    pop = lines["population (complete pooling)"]
+    np.testing.assert_allclose(pop.get_ydata(), m3.fixef.iloc[0] + m3.fixef.iloc[1] * np.asarray(pop.get_xdata()))
+    assert len(fig.legends) == 1
+
+
+def test_groups_subset_columns_and_intercept_only_model(m1):
+    fig = m1.plot.groups(groups=["308", "335", "372"], ncols=2, own_fit=True)
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["308", "335", "372"]
+    ax = fig.axes[0]
+    # no numeric predictor in the model: x falls back to Days, the lines are flat
+    assert [a.get_xlabel() for a in fig.axes] == ["", "Days", "Days"]
+    for ln in ax.get_lines():
+        assert np.ptp(np.asarray(ln.get_ydata(), dtype=float)) < 1e-9
+    with pytest.raises(ArgumentError):
+        m1.plot.groups(groups=["nope"])
+    with pytest.raises(ArgumentError):
+        m1.plot.groups(group="Days")
+
+
+def test_groups_with_other_predictors_uses_fitted_rows():
+    d = mm.load_dataset("cake")
+    m = mm.lmer("angle ~ recipe + temp + (1 | replicate)", d)
+    fig = m.plot.groups(pooled=True)
+    assert len(fig.axes) == m.ngroups["replicate"]
+    line = [ln for ln in fig.axes[0].get_lines() if ln.get_label().startswith("mixed")][0]
+    assert len(line.get_xdata()) == int((m.terms[0].codes == 0).sum())
+
+
+def test_ranef_caterpillar(m3):
+    fig = m3.plot.ranef()
+    assert len(fig.axes) == 2
+    ax = fig.axes[0]
+    assert ax.get_title() == "Subject: (Intercept)"
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 18
+    # sorted by the conditional mode; the intervals are +-1.96 conditional SD
+    tab = m3.ranef_table()
+    sub = tab[tab["term"] == "(Intercept)"].sort_values("condval", kind="mergesort")
+    assert labels == list(sub["grp"].astype(str))
+    fig2, ax2 = plt.subplots()
+    assert m3.plot.ranef(term="Subject", ax=None) is not None
+    with pytest.raises(ArgumentError):
+        m3.plot.ranef(ax=ax2)  # two panels do not fit one Axes
+    with pytest.raises(ArgumentError):
+        m3.plot.ranef(term="nope")
+
+
+def test_single_panels_accept_ax(m3):
+    fig, axs = plt.subplots(1, 5)
+    for meth, ax in zip(["residuals", "scale_location", "leverage", "fitted", "qq"], axs):
+        out = getattr(m3.plot, meth)(ax=ax)
+        assert out is fig
+        assert len(ax.collections) >= 1
+    # residuals and scale-location carry a lowess smoother
+    assert any(len(ln.get_xdata()) == m3.nobs for ln in axs[0].get_lines())
+    assert any(len(ln.get_xdata()) == m3.nobs for ln in axs[1].get_lines())
+
+
+def test_qq_panels(m3, m1):
+    assert len(m3.plot.qq().axes) == 3
+    assert len(m1.plot.qq().axes) == 2
+    assert len(m3.plot.qq(random=False).axes) == 1
+
+
+def test_diagnostics_figure(m3):
+    fig = m3.plot.diagnostics()
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes][:2] == ["Residuals vs fitted", "Scale-location"]
+
+
+def test_shrinkage(m3, sleep):
+    fig = m3.plot.shrinkage()
+    ax = fig.axes[0]
+    assert len(ax.collections) == 3
+    own = ax.collections[0].get_offsets()
+    d = sleep[sleep["Subject"] == "308"]
+    slope, icpt = np.polyfit(d["Days"], d["Reaction"], 1)
+    np.testing.assert_allclose(own[0], [icpt, slope], rtol=1e-8)
+    m2 = mm.lmer("Reaction ~ 1 + Days + (1 | Subject)", sleep)
+    assert len(m2.plot.shrinkage().axes[0].get_yticklabels()) == 18
+
+
+def test_profile_plot_from_a_profile_frame(m3):
+    z = np.linspace(-3, 3, 7)
+    prof = pd.concat([pd.DataFrame({".par": p, ".zeta": z, ".focal": 10 + 2 * z}) for p in ["sigma", "Days", "x"]])
+    fig = m3.plot.profile(prof=prof)
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["sigma", "Days", "x"]
+    with pytest.raises(MixedModelError):
+        m3.plot.profile(prof=pd.DataFrame({"a": [1]}))
+
+    class NoProfile:
+        def profile(self, **kw):
+            raise ImportError("no confint module")
+
+    with pytest.raises(MixedModelError, match="profile"):
+        ModelPlots(NoProfile()).profile()
+
+
+def test_lowess_matches_r():
+    e = EXPECTED["lowess"]
+    xs, fit = lowess(e["x"], e["y"])
+    np.testing.assert_allclose(xs, np.sort(e["x"]))
+    np.testing.assert_allclose(fit, e["fit"], rtol=1e-9, atol=1e-9)
+    _, fit = lowess(e["cars_x"], e["cars_y"])  # ties in x
+    np.testing.assert_allclose(fit, e["cars_fit"], rtol=1e-8)
