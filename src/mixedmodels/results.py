@@ -293,6 +293,28 @@ class LmerResult:
 
         return hatvalues(self)
 
+    def resid(self, type: str = "response", scaled: bool = False) -> pd.Series:
+        """Residuals of a type: "response", "pearson" (scaled=True divides by sigma)."""
+        from .diagnostics import residuals
+
+        return residuals(self, type=type, scaled=scaled)
+
+    def influence(self, group=None, units=None):
+        """Leave-one-out (or leave-one-group-out) refits, as lme4's influence()."""
+        from .diagnostics import influence
+
+        return influence(self, group=group, units=units)
+
+    def cooks_distance(self, group=None, method: str = "refit") -> pd.Series:
+        from .diagnostics import cooks_distance
+
+        return cooks_distance(self, group=group, method=method)
+
+    def dfbetas(self, group=None) -> pd.DataFrame:
+        from .diagnostics import dfbetas
+
+        return dfbetas(self, group=group)
+
     def icc(self) -> dict:
         from .diagnostics import icc
 
