@@ -15,19 +15,22 @@ with ``e`` the symmetric unit matrix of the (co)variance. With ``Phi = (X' Sigma
     W    =  2 I^-1                                               (covariance of gamma)
     Phi_A = Phi + 2 Phi [sum_ij W_ij (Q_ij - P_i Phi P_j)] Phi   (the adjusted covariance)
 
-pbkrtest forms every n x n matrix. Here ``Sigma = sigma^2 (I + U U')`` with ``U = Z Lambda``, and the
-Woodbury identity gives ``(I + U U')^-1 = I - U M U'`` with ``M = (Lambda'Z'Z Lambda + I)^-1``
-(q x q). Every product above is a product of the augmented Gram matrix ``Omega = [Z X]'[Z X]``
-with powers of ``(I + U U')^-1``:
+pbkrtest forms every n x n matrix. Here ``Sigma = sigma^2 (I + U U')`` with ``U = Z Lambda``, and
+every product above reduces to ``[Z X]' (I+UU')^-k [Z X]`` for k = 1, 2, 3, plus ``tr (I+UU')^-2``:
 
-    Omega_1 = [Z X]'(I+UU')^-1 [Z X] = Omega - B' M B,          B = Lambda' [Z'Z  Z'X]
-    Omega_2 = [Z X]'(I+UU')^-2 [Z X] = Omega_1 - (M B)'(M B)
-    X'(I+UU')^-3 X                   = Omega_2,XX - (M B_X)' M (M B_X)
-    tr (I+UU')^-2                    = n - q + tr(M^2)
+    Omega_1 = [Z X]'(I+UU')^-1 [Z X] = Omega - V'V,   V = L^-1 Lambda'[Z'Z  Z'X]   (Woodbury)
+    Omega_(k+1) = Omega_k - Omega_k,Z Lambda Lambda' Omega_1,Z                     (k = 1, 2)
+    tr (I+UU')^-2 = n - q + tr(M^2),   M = (L L')^-1 = I - Lambda' Omega_1,ZZ Lambda
 
-``M`` comes from the core's blocked Cholesky factor (first term block diagonal, the rest dense), so
-the cost is that of a few q x q products with a sparse ``Z'Z``, whatever the number of rows.
+where ``L L' = Lambda'Z'Z Lambda + I`` is the core's blocked Cholesky factor (the first term's
+block diagonal, sparse below it, the other terms dense). The second line follows from
+``(I+UU')^-(k+1) = (I+UU')^-k - (I+UU')^-k U U'(I+UU')^-1``, so each power costs only products with
+the block-diagonal Lambda. The dominant cost is ``V'V``: q^2 times the number of random effects
+outside the first term (BLAS), with q x q memory; nothing grows with n beyond forming ``Z'Z``.
 The df of a contrast and the F statistic's scaling follow pbkrtest's ``Lb_ddf`` and ``.KR_adjust``.
+
+With prior weights, pbkrtest still builds ``Sigma`` from the unweighted ``Z`` and ``sigma^2 I``
+(while ``Phi`` is lme4's weighted vcov); we do the same, to give R's numbers.
 """
 from __future__ import annotations
 
@@ -60,6 +63,7 @@ class KRInfo:
 
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_MAX_BYTES = 2 * 2**30      # one q x q float64 matrix at most (a few live at once)
 
 
 def kr_info(m) -> KRInfo:
@@ -80,29 +84,65 @@ def kr_info(m) -> KRInfo:
 
 
 # ---------------------------------------------------------------------------- parameters
-def _param_patterns(terms) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each variance parameter of the random effects, the (row, col) index pairs of E_k in Z's
-    columns: both orders for a covariance. Order: term by term, lower triangle column by column."""
+@dataclass(frozen=True)
+class _Param:
+    """One variance parameter of a random-effects term: E_k = I_levels (x) e_k.
+
+    ``parts`` lists (rows, cols) pairs of strided slices of Z's columns: E_k has a one at
+    (rows[l], cols[l]) for every level l (both orders for a covariance).
+    """
+
+    block: slice      # the term's columns of Z
+    parts: tuple
+
+
+def _params(terms) -> list[_Param]:
+    """Term by term, the lower triangle column by column (pbkrtest's order)."""
     out = []
     off = 0
     for t in terms:
-        lev = np.arange(t.nlev) * t.p + off
+        block = slice(off, off + t.q)
         for b in range(t.p):
             for a in range(b, t.p):
-                ia, ib = lev + a, lev + b
-                if a == b:
-                    out.append((ia, ia))
-                else:
-                    out.append((np.concatenate([ia, ib]), np.concatenate([ib, ia])))
+                ra, rb = slice(off + a, off + t.q, t.p), slice(off + b, off + t.q, t.p)
+                out.append(_Param(block, ((ra, ra),) if a == b else ((ra, rb), (rb, ra))))
         off += t.q
     return out
 
 
-def _Z(terms, n: int, sw) -> sp.csc_matrix:
+def _lambda_right(A: np.ndarray, terms, T) -> np.ndarray:
+    """A Lambda for a dense A (k x q): each term's columns times its template, level by level."""
+    out = np.empty_like(A)
+    off = 0
+    for t, Tk in zip(terms, T):
+        blk = A[:, off: off + t.q]
+        if t.p == 1:
+            np.multiply(blk, Tk[0, 0], out=out[:, off: off + t.q])
+        else:
+            out[:, off: off + t.q] = (blk.reshape(A.shape[0], t.nlev, t.p) @ Tk).reshape(A.shape[0], t.q)
+        off += t.q
+    return out
+
+
+def _lambda_left(A: np.ndarray, terms, T) -> np.ndarray:
+    """Lambda' A for a dense A (q x k)."""
+    out = np.empty_like(A)
+    off = 0
+    for t, Tk in zip(terms, T):
+        blk = A[off: off + t.q]
+        if t.p == 1:
+            np.multiply(blk, Tk[0, 0], out=out[off: off + t.q])
+        else:
+            out[off: off + t.q] = (Tk.T @ blk.reshape(t.nlev, t.p, -1)).reshape(t.q, -1)
+        off += t.q
+    return out
+
+
+def _Z(terms, n: int) -> sp.csc_matrix:
     """Z (n x q) with lme4's column layout: term by term, level-major."""
     blocks = []
     for t in terms:
-        z = t.z if sw is None else t.z * sw[:, None]
+        z = t.z
         rows = np.repeat(np.arange(n), t.p)
         cols = (t.codes[:, None] * t.p + np.arange(t.p)[None, :]).ravel()
         blocks.append(sp.csc_matrix((z.ravel(), (rows, cols)), shape=(n, t.q)))
@@ -115,32 +155,74 @@ def _lambda(terms, T) -> sp.csr_matrix:
                           for t, Tk in zip(terms, T)], format="csr")
 
 
-def _M(core, f) -> np.ndarray:
-    r"""M = (Lambda'Z'Z Lambda + I)^-1 (dense q x q) from the blocked factor L L'.
+def _lambda_left_norm2(A: np.ndarray, terms, T) -> float:
+    """||Lambda' A||_F^2 without forming Lambda' A."""
+    tot, off = 0.0, 0
+    for t, Tk in zip(terms, T):
+        blk = A[off: off + t.q]
+        if t.p == 1:
+            tot += Tk[0, 0] ** 2 * float(np.einsum("ij,ij->", blk, blk))
+        else:
+            Y = Tk.T @ blk.reshape(t.nlev, t.p, -1)
+            tot += float(np.einsum("lak,lak->", Y, Y))
+        off += t.q
+    return tot
 
-    With L = [[L00, 0], [LZ0, Lrr]] and H = LZ0 L00^-1 (sparse):
-    M_rr = Lrr^-T Lrr^-1, M_r0 = -M_rr H, M_00 = L00^-T L00^-1 - H' M_r0.
+
+def _lambda_left_diag(A: np.ndarray, terms, T) -> np.ndarray:
+    """The diagonal blocks of Lambda' A for a square A: (Lambda' A)_{kk}."""
+    out, off = [], 0
+    for t, Tk in zip(terms, T):
+        idx = np.arange(off, off + t.q).reshape(t.nlev, t.p)
+        blocks = A[idx[:, :, None], idx[:, None, :]]              # (l, p, p) diagonal blocks of A
+        out.append(np.diagonal(Tk.T @ blocks, axis1=1, axis2=2).ravel())
+        off += t.q
+    return np.concatenate(out)
+
+
+class _BlockFactor:
+    r"""The lower Cholesky factor L of ``Lambda'Z'Z Lambda + I`` in the core's blocked form.
+
+    ``L = [[L00, 0], [LZ0, L_rr]]``: L00 block diagonal (one p0 x p0 block per level of the first
+    term), LZ0 sparse, and ``L_rr L_rr' = S_rr`` the Schur complement of the other terms, which the
+    core keeps either as a dense Cholesky factor or as a sparse LU factor.
     """
-    l0, p0, mz = core.l0, core.p0, core.mz
-    q0 = l0 * p0
-    L00inv = np.linalg.inv(f.L00)
-    base = np.transpose(L00inv, (0, 2, 1)) @ L00inv
-    q = q0 + mz
-    M = np.zeros((q, q))
-    idx = np.arange(l0)[:, None] * p0 + np.arange(p0)[None, :]
-    M[idx[:, :, None], idx[:, None, :]] = base
-    if mz:
-        Lrr = f.Ls[:mz, :mz]
-        Li = sla.solve_triangular(Lrr, np.eye(mz), lower=True, check_finite=False)
-        Mrr = Li.T @ Li
-        Binv = core._block_diag(L00inv)
-        H = sp.csr_matrix(f.LZ0 @ Binv)
-        Mr0 = -np.asarray((H.T @ Mrr).T)          # -Mrr H, dense mz x q0
-        M[q0:, q0:] = Mrr
-        M[q0:, :q0] = Mr0
-        M[:q0, q0:] = Mr0.T
-        M[:q0, :q0] -= np.asarray(H.T @ Mr0)
-    return M
+
+    def __init__(self, core, f):
+        self.l0, self.p0, self.mz = core.l0, core.p0, core.mz
+        self.q0 = core.l0 * core.p0
+        inv = getattr(f, "L00inv", None)
+        inv00 = np.linalg.inv(f.L00) if inv is None else np.asarray(inv, dtype=float)
+        self.inv00 = inv00.reshape(self.l0, self.p0, self.p0)            # L00^-1, level by level
+        self.L0inv = sp.csr_matrix(core._block_diag(self.inv00))
+        self.LZ0 = sp.csr_matrix(f.LZ0)
+        self.mode = getattr(f, "mode", "dense")
+        if self.mode == "dense":
+            self.Lrr = f.Ls[: self.mz, : self.mz]
+        else:
+            self.lu = f.lu
+
+    def forward(self, B0, Br):
+        """Eliminate the first term from [B0; Br]: (V0, R) with V0 = L00^-1 B0 (sparse if B0 is) and
+        R = Br - LZ0 V0, so that B'(L L')^-1 B = V0'V0 + R' S_rr^-1 R."""
+        V0 = self.L0inv @ B0 if sp.issparse(B0) else (self.inv00 @ B0.reshape(self.l0, self.p0, -1)).reshape(B0.shape)
+        if not self.mz:
+            return V0, np.zeros((0,) + V0.shape[1:])
+        return V0, Br - _dense(self.LZ0 @ V0)
+
+    def halves(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(A, B) with R_1' S_rr^-1 R_2 = A_1' B_2: (L_rr^-1 R, L_rr^-1 R) with a dense factor,
+        (R, S_rr^-1 R) with the sparse LU."""
+        if not self.mz:
+            return R, R
+        if self.mode == "dense":
+            W = sla.solve_triangular(self.Lrr, R, lower=True, check_finite=False)
+            return W, W
+        return R, self.lu.solve(np.asarray(R, dtype=float))
+
+
+def _dense(a) -> np.ndarray:
+    return a.toarray() if sp.issparse(a) else np.asarray(a)
 
 
 # ---------------------------------------------------------------------------- the computation
@@ -151,48 +233,74 @@ def _compute(m) -> KRInfo:
     n, p = X.shape
     sigma = float(m.sigma)
     s2 = sigma * sigma
-    w = m.frame.weights
-    sw = None if w is None else np.sqrt(np.asarray(w, dtype=float))
-    Xw = X if sw is None else X * sw[:, None]
+    if m.frame.weights is not None:
+        # pbkrtest builds Sigma = Z D Z' + sigma^2 I from the unweighted Z, whatever the prior
+        # weights (its Phi is still lme4's weighted vcov); we follow it to give R's numbers.
+        from .core import LmmCore
 
-    Z = _Z(terms, n, sw)
-    q = Z.shape[1]
+        core = LmmCore(terms, X, np.asarray(m.frame.y, dtype=float))
+        f = core.factor(np.asarray(m.theta, dtype=float))
+
+    q = int(sum(t.q for t in terms))
+    if 8.0 * q * q > _MAX_BYTES:
+        raise ArgumentError(f"the Kenward-Roger adjustment works with q x q matrices and this model has "
+                            f"q = {q} random effects ({8.0 * q * q / 2**30:.1f} GB each); use "
+                            "ddf='Satterthwaite', whose cost does not grow with q")
+    Z = _Z(terms, n)
     C = (Z.T @ Z).tocsr()                      # Z'Z, sparse
-    ZX = np.asarray(Z.T @ Xw)                  # q x p
-    XX = Xw.T @ Xw
+    ZX = np.asarray(Z.T @ X)                   # q x p
+    XX = X.T @ X
     Lam = _lambda(terms, f.T)
-    M = _M(core, f)
+    BZ = (Lam.T @ C).tocsr()                   # B = Lambda' [Z'Z  Z'X]
+    BX = np.asarray(Lam.T @ ZX)
+    L = _BlockFactor(core, f)
+    q0 = L.q0
 
-    BZ = (Lam.T @ C).tocsc()                   # Lambda' Z'Z (sparse q x q)
-    BX = np.asarray(Lam.T @ ZX)                # Lambda' Z'X
-    YZ = np.asarray((BZ.T @ M).T)              # M B_Z (M symmetric)
-    YX = M @ BX                                # M B_X
-    S = C.toarray() - np.asarray(BZ.T @ YZ)    # Z'(I+UU')^-1 Z
-    FT = ZX - np.asarray(BZ.T @ YX)            # Z'(I+UU')^-1 X
-    O1xx = XX - BX.T @ YX                      # X'(I+UU')^-1 X
-    O2zx = FT - YZ.T @ YX                      # Z'(I+UU')^-2 X
-    O2xx = O1xx - YX.T @ YX                    # X'(I+UU')^-2 X
-    O3xx = O2xx - YX.T @ (M @ YX)              # X'(I+UU')^-3 X
-    trM2 = float(np.sum(M * M))
+    # Omega_1 = [Z X]'(I+UU')^-1 [Z X] = Omega - B'(L L')^-1 B, the first term eliminated blockwise
+    V0, R = L.forward(BZ[:q0], BZ[q0:].toarray())
+    V0x, Rx = L.forward(BX[:q0], BX[q0:])
+    V0 = sp.csr_matrix(V0)
+    A, B = L.halves(R)
+    Ax, Bx = L.halves(Rx)
+    S = A.T @ B                                                    # Z'(I+UU')^-1 Z = C - V0'V0 - R'S_rr^-1 R
+    if B is not A:
+        S = (S + S.T) / 2
+    S *= -1.0
+    D = (C - V0.T @ V0).tocoo()
+    S[D.row, D.col] += D.data                                      # no duplicates after the sparse sum
+    FT = ZX - _dense(V0.T @ V0x) - A.T @ Bx                        # Z'(I+UU')^-1 X
+    O1xx = XX - V0x.T @ V0x - Ax.T @ Bx                            # X'(I+UU')^-1 X
+    O1xx = (O1xx + O1xx.T) / 2
+    del V0, R, A, B
+    # (I+UU')^-(k+1) = (I+UU')^-k - (I+UU')^-k U U'(I+UU')^-1 and U'(I+UU')^-1 [Z X] = Lambda' Omega_1,Z:
+    # each higher power costs only products with the block-diagonal Lambda
+    T = f.T
+    SL = _lambda_right(S, terms, T)                               # S Lambda
+    LF = _lambda_left(FT, terms, T)                               # Lambda' Z'(I+UU')^-1 X
+    O2zx = FT - SL @ LF                                            # Z'(I+UU')^-2 X
+    O2xx = O1xx - LF.T @ LF                                        # X'(I+UU')^-2 X
+    O3xx = O2xx - _lambda_left(O2zx, terms, T).T @ LF              # X'(I+UU')^-3 X
+    # Lambda' S Lambda = U'(I+UU')^-1 U = I - M, so tr(M^2) = ||I - Lambda' S Lambda||^2
+    trM2 = float(q + _lambda_left_norm2(SL, terms, T) - 2.0 * np.sum(_lambda_left_diag(SL, terms, T)))
 
-    pats = _param_patterns(terms)
-    K = len(pats)
+    pars = _params(terms)
+    K = len(pars)
     G = K + 1
     Phi = m.vcov.to_numpy()
-    F = FT.T                                   # X'(I+UU')^-1 Z, p x q
-
-    # E_i F' and S E_i F' (q x p), restricted to the rows the pattern touches
-    EF = []
-    for ia, ib in pats:
-        Ef = np.zeros((q, p))
-        np.add.at(Ef, ia, FT[ib])
-        EF.append(Ef)
     s4, s6 = s2 ** -2, s2 ** -3
-    P = [-s4 * (F @ Ef) for Ef in EF]
+
+    # E_i F' (q x p, nonzero on the term's rows only) and S E_i F'
+    EF, SEF = [], []
+    for par in pars:
+        Ef = np.zeros((q, p))
+        for r, c in par.parts:
+            Ef[r] += FT[c]
+        EF.append(Ef)
+        SEF.append(S[:, par.block] @ Ef[par.block])
+    P = [-s4 * (FT.T @ Ef) for Ef in EF]                           # -X'Sigma^-1 G_i Sigma^-1 X
     P.append(-s4 * O2xx)
 
     Q = {}
-    SEF = [S @ Ef for Ef in EF]
     for i in range(K):
         for j in range(i, K):
             Q[i, j] = s6 * (EF[i].T @ SEF[j])
@@ -200,14 +308,19 @@ def _compute(m) -> KRInfo:
     Q[K, K] = s6 * O3xx
 
     Kt = np.empty((G, G))
-    for i, (ia, ib) in enumerate(pats):
+    for i, pi in enumerate(pars):
         for j in range(i, K):
-            ja, jb = pats[j]
-            # tr(E_i S E_j S) = sum over (a,b) in E_i, (c,d) in E_j of S[b,c] S[d,a]
-            Kt[i, j] = Kt[j, i] = s4 * float(np.sum(S[np.ix_(ib, ja)] * S[np.ix_(jb, ia)].T))
-        # tr(E_i Z'(I+UU')^-2 Z): entries of S - YZ'YZ on E_i's pattern
-        o2 = S[ib, ia] - np.einsum("ka,ka->a", YZ[:, ib], YZ[:, ia])
-        Kt[i, K] = Kt[K, i] = s4 * float(np.sum(o2))
+            # tr(E_i S E_j S) = sum over the ones (a,b) of E_i and (c,d) of E_j of S[b,c] S[d,a]
+            tot = 0.0
+            for ra, rb in pi.parts:
+                for rc, rd in pars[j].parts:
+                    tot += float(np.einsum("ij,ij->", S[rb, rc], S[ra, rd]))
+            Kt[i, j] = Kt[j, i] = s4 * tot
+        # tr(E_i Z'(I+UU')^-2 Z): entries of S - (S Lambda)(S Lambda)' on E_i's pattern
+        tot = 0.0
+        for ra, rb in pi.parts:
+            tot += float(np.trace(S[rb, ra])) - float(np.einsum("ik,ik->", SL[rb], SL[ra]))
+        Kt[i, K] = Kt[K, i] = s4 * tot
     Kt[K, K] = s4 * (n - q + trM2)
 
     def Qm(i, j):
@@ -242,7 +355,7 @@ def _compute(m) -> KRInfo:
     return KRInfo(np.asarray(m.beta, dtype=float), Phi, Phi_A, P, W, np.array(gamma), sigma)
 
 
-# ---------------------------------------------------------------------------- tests
+# ---------------------------------------------------------------------------- t and F tests
 def _A12(info: KRInfo, L: np.ndarray) -> tuple[float, float]:
     """pbkrtest's A1 and A2 for the hypothesis L beta = 0 (L of full row rank)."""
     Phi = info.vcov
