@@ -3,6 +3,7 @@
 tests/reference/ holds the shared cases (copied in so the suite runs without ../shared);
 tests/reference_extra/ holds more cases made with tests/reference_extra/make_extra.R.
 """
+import types
 import warnings
 
 import pytest
@@ -11,7 +12,23 @@ import mixedmodels as mm
 import refcheck
 from conftest import EXTRA, REF, cases
 
-RUNNERS = {"lmm": refcheck.run_lmm, "glmm": refcheck.run_glmm, "lrt": refcheck.run_lrt}
+def _run_glmm(c, mm_, ref, data):
+    """refcheck's glmm runner, given the link, weights and negative binomial that extra cases use."""
+    fam = ref["family"]
+    if fam == "negative.binomial":
+        def fit(formula, data, family=None, nAGQ=1):
+            return mm_.glmer_nb(formula, data)
+    else:
+        if ref.get("link"):
+            fam = f"{fam}(link='{ref['link']}')"
+        w = ref.get("weights")
+
+        def fit(formula, data, family=None, nAGQ=1):
+            return mm_.glmer(formula, data, family=fam, nAGQ=nAGQ, weights=w)
+    refcheck.run_glmm(c, types.SimpleNamespace(glmer=fit), ref, data)
+
+
+RUNNERS = {"lmm": refcheck.run_lmm, "glmm": _run_glmm, "lrt": refcheck.run_lrt}
 
 
 def _run(root, ref):

@@ -24,6 +24,7 @@ _LAZY = {
     "families": ("families", None),
     "LmerResult": ("results", "LmerResult"),
     "glmer_nb": ("glmm", "glmer_nb"),
+    "GlmerResult": ("glmm", "GlmerResult"),
     "lm": ("linear", "lm"),
     "lmlist": ("pergroup", "lmlist"),
     "LmResult": ("linear", "LmResult"),

@@ -235,11 +235,9 @@ def get_link(link) -> Link:
 # ---------------------------------------------------------------------------------------- helpers
 
 def _ylogy(y, mu):
-    """y * log(y / mu), 0 where y == 0 (lme4's Y_log_Y)."""
+    """y * log(y / mu), 0 where y == 0 (lme4's Y_log_Y); NaN where mu <= 0 < y (no warning)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = y / mu
-        out = np.where(r > 0, y * np.log(np.where(r > 0, r, 1.0)), 0.0)
-    return out
+        return special.xlogy(y, y / mu)
 
 
 def _is_integer(x, tol=1e-3) -> bool:
@@ -299,10 +297,6 @@ class Family:
             raise FamilyError(f"the {self.name} family needs a single numeric response column, "
                               "not a two-column cbind() response (that is for binomial counts)")
         return y, np.ones_like(y), weights, y.copy()
-
-    def loglik_obs(self, y, n, mu, wt, dispersion=1.0):
-        """Log-density of each observation (used to simulate checks); not used by the fit."""
-        raise NotImplementedError
 
     # -- printing
     @property
@@ -466,10 +460,10 @@ class NegativeBinomial(Family):
 
 
 def _format_theta(th: float) -> str:
-    """R's format(theta) inside 'Negative Binomial(...)': signif(theta, 5) printed compactly."""
-    from .report import format_num, signif_r
+    """MASS's family name: format(round(theta, 4))."""
+    from .report import format_num, round_r
 
-    return format_num([signif_r(th, 5)], 7)[0].strip()
+    return format_num([round_r(th, 4)], 7)[0].strip()
 
 
 class Gamma(Family):
