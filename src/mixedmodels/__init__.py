@@ -13,7 +13,7 @@ import importlib
 from . import errors
 
 __version__ = "0.1.0"
-__all__ = ["lmer", "glmer", "glmer_nb", "lm", "lmlist", "anova", "load_dataset", "list_datasets", "families", "errors"]
+__all__ = ["lmer", "glmer", "glmer_nb", "lm", "lmlist", "anova", "load_dataset", "load_result", "list_datasets", "families", "errors"]
 
 _LAZY = {
     "lmer": ("fit", "lmer"),
@@ -25,6 +25,7 @@ _LAZY = {
     "LmerResult": ("results", "LmerResult"),
     "glmer_nb": ("glmm", "glmer_nb"),
     "GlmerResult": ("glmm", "GlmerResult"),
+    "load_result": ("persist", "load_result"),
     "lm": ("linear", "lm"),
     "lmlist": ("pergroup", "lmlist"),
     "LmResult": ("linear", "LmResult"),

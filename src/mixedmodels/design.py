@@ -8,17 +8,20 @@ densely.
 """
 from __future__ import annotations
 
+import math
 import re
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, FormulaError
+from .errors import DataError, DataWarning, FormulaError
 from .formula import ParsedFormula, RandomTerm
 
 __all__ = ["ReTerm", "ModelFrame", "FixedDesign", "model_frame", "fixed_design", "random_terms",
-           "evaluate_numeric", "r_column_name", "grouping_codes"]
+           "evaluate_numeric", "r_column_name", "grouping_codes", "scale_problem"]
 
 _IDENT = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
 # functions R users write in formulas, evaluated by formulaic in this context
@@ -62,6 +65,7 @@ class FixedDesign:
     names: list[str]
     spec: object             # formulaic ModelSpec (replays scale()/poly() on new data)
     dropped: list[str]       # columns dropped for rank deficiency
+    all_names: list[str] | None = None  # every column before dropping, in R's order
 
 
 @dataclass
@@ -102,27 +106,42 @@ def _missing_names(expr: str, columns) -> list[str]:
 
 def model_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=None,
                 response_numeric: bool = True) -> ModelFrame:
-    """Rows used by the model, after R's na.omit on every variable the formula uses."""
+    """Rows used by the model, after R's na.omit on every variable the formula uses.
+
+    ``weights`` and ``offset`` are arrays with one value per row of ``data``, or column names.
+    Rows where the response (or an offset) evaluates to NaN, e.g. ``log`` of a negative number,
+    are left out as R's model frame leaves them out, with a :class:`DataWarning`.
+    """
     if not isinstance(data, pd.DataFrame):
         data = _as_pandas(data)
     exprs = [parsed.response, parsed.fixed, *parsed.offsets]
     for t in parsed.random:
         exprs.append(t.expr)
+    for e in exprs:
+        _check_functions(e, data.columns)
     missing = []
     for e in exprs:
         missing += [m for m in _missing_names(e, data.columns) if m not in missing]
     for t in parsed.random:
         missing += [f for f in t.factors if f not in data.columns and f not in missing]
     if missing:
+        have = (f"the data have: {', '.join(map(str, data.columns[:20]))}{' ...' if len(data.columns) > 20 else ''}"
+                if len(data.columns) else "the data have no columns")
         raise DataError(f"variable(s) {', '.join(map(repr, missing))} used in the formula are not columns of the "
-                        f"data; the data have: {', '.join(map(str, data.columns[:20]))}"
-                        f"{' ...' if len(data.columns) > 20 else ''}")
+                        f"data; {have}")
     used = []
     for e in exprs:
         used += [v for v in variables_in(e, data.columns) if v not in used]
     for t in parsed.random:
         used += [f for f in t.factors if f not in used]
+    data = _clean_columns(data, used)
     n_all = len(data)
+    if n_all == 0:
+        raise DataError("the data have no rows; pass a data frame with observations")
+    if isinstance(weights, str):
+        weights = _named_column(weights, data, "weights")
+    if isinstance(offset, str):
+        offset = _named_column(offset, data, "offset")
     keep = np.ones(n_all, dtype=bool)
     for v in used:
         keep &= ~pd.isna(data[v]).to_numpy()
@@ -136,19 +155,111 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
         raise DataError(f"no rows left after dropping the {n_all} rows with a missing value in "
                         f"{', '.join(used)}; check the data for missing values")
     frame = data.loc[keep] if not keep.all() else data
-    y = None
-    if response_numeric:
-        y = evaluate_numeric(parsed.response, frame, "the response")
     if w is not None:
         w = w[keep]
         if np.any(~np.isfinite(w)) or np.any(w < 0):
-            raise DataError("weights must be finite and non-negative")
+            bad = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
+            raise DataError(f"weights must be finite and non-negative; got {w[bad]:g} at row "
+                            f"{frame.index[bad]!r}")
+        pos = w[w > 0]
+        if pos.size and (pos.max() > _HUGE or pos.min() < 1 / _HUGE):
+            raise DataError(f"weights range from {pos.min():.3g} to {pos.max():.3g}, beyond what double precision "
+                            "can hold in crossproducts; rescale them")
     if o is not None:
         o = o[keep]
-    for expr in parsed.offsets:
-        extra = evaluate_numeric(expr, frame, "the offset")
+        if np.any(np.isinf(o)):
+            bad = int(np.flatnonzero(np.isinf(o))[0])
+            raise DataError(f"offset has infinite values (first at row {frame.index[bad]!r}); remove or recode them")
+        if o.size and np.max(np.abs(o)) > _HUGE:
+            raise DataError(f"offset has values of size {np.max(np.abs(o)):.3g}, beyond what double precision "
+                            "crossproducts can hold; rescale the response and the offset")
+    # R evaluates transformations before na.omit: rows where log() etc. gives NaN are left out too
+    y = evaluate_numeric(parsed.response, frame, "the response") if response_numeric else None
+    extras = [evaluate_numeric(expr, frame, "the offset") for expr in parsed.offsets]
+    nan = np.zeros(len(frame), dtype=bool)
+    for what, v in [(parsed.response, y)] + list(zip(parsed.offsets, extras)):
+        if v is not None and np.isnan(v).any():
+            if np.isnan(v).all():
+                raise DataError(f"{what!r} is NaN (not a number) in every row, e.g. log or sqrt of negative "
+                                "numbers; transform the data differently")
+            nan |= np.isnan(v)
+    if nan.any():
+        warnings.warn(f"{int(nan.sum())} row(s) left out because the response or an offset is NaN there "
+                      "(e.g. log or sqrt of a negative number)", DataWarning, stacklevel=3)
+        ok = ~nan
+        frame = frame.loc[ok]
+        y = None if y is None else y[ok]
+        w = None if w is None else w[ok]
+        o = None if o is None else o[ok]
+        extras = [v[ok] for v in extras]
+    for extra in extras:
         o = extra if o is None else o + extra
     return ModelFrame(frame, y, w, o, used)
+
+
+def _clean_columns(data: pd.DataFrame, used: list[str]) -> pd.DataFrame:
+    """Refuse duplicated, complex and infinite columns; text columns with pd.NA become plain objects."""
+    cols = data.columns
+    dup = [v for v in used if int(np.sum(cols == v)) > 1]
+    if dup:
+        raise DataError(f"column name(s) {', '.join(map(repr, dup))} appear more than once in the data; "
+                        "give every column a unique name (e.g. data.columns = [...])")
+    changed = {}
+    for v in used:
+        col = data[v]
+        if pd.api.types.is_complex_dtype(col.dtype):
+            raise DataError(f"column {v!r} holds complex numbers; a model needs real numbers or categories")
+        if isinstance(col.dtype, pd.StringDtype) and col.dtype.na_value is pd.NA:
+            # formulaic takes object columns for categories, not the pd.NA string dtype
+            changed[v] = pd.Series(np.where(col.isna(), None, col.astype(object)), index=col.index, dtype=object)
+        elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            vals = col.to_numpy(dtype=float, na_value=np.nan)
+            if np.isinf(vals).any():
+                bad = int(np.flatnonzero(np.isinf(vals))[0])
+                raise DataError(f"variable {v!r} has infinite values (first at row {data.index[bad]!r}); "
+                                "remove or recode them (missing values, NaN, are left out; infinite ones are not)")
+    if changed:
+        data = data.assign(**changed) if all(isinstance(k, str) and k.isidentifier() for k in changed) \
+            else _replace_columns(data, changed)
+    return data
+
+
+def _replace_columns(data: pd.DataFrame, changed: dict) -> pd.DataFrame:
+    data = data.copy()
+    for k, v in changed.items():
+        data[k] = v
+    return data
+
+
+def _named_column(name: str, data: pd.DataFrame, what: str) -> pd.Series:
+    if name not in data.columns:
+        raise DataError(f"{what}={name!r} is not a column of the data")
+    return data[name]
+
+
+# functions that formulaic knows besides those in _CONTEXT (R's I(), C(), poly(), scale()...)
+_FORMULA_FUNCTIONS = {"I", "C", "Q", "offset", "poly", "scale", "center", "standardize", "bs", "cr", "cs", "cc",
+                      "te", "hashed", "lag", "contr", "Treatment", "Sum", "Helmert", "Diff", "Poly", "exp2",
+                      "exp10"}
+
+
+def _check_functions(expr: str, columns) -> None:
+    """Refuse a call to a function that neither formulaic, numpy nor Python knows, naming it."""
+    import builtins
+
+    cols = set(map(str, columns))
+    for m in _IDENT.finditer(expr):
+        name = m.group(2)
+        if not name or not expr[m.end():].lstrip().startswith("(") or name in cols:
+            continue
+        if name in _CONTEXT or name in _FORMULA_FUNCTIONS or hasattr(builtins, name):
+            continue
+        head, _, attr = name.partition(".")
+        if head in ("np", "numpy") and attr and hasattr(np, attr):
+            continue
+        known = ", ".join(sorted(k for k in _CONTEXT if k not in ("np", "numpy")))
+        raise FormulaError(f"unknown function {name!r} in {expr!r}; use one of {known}, I(), poly(), scale(), "
+                           "center(), C(), or a numpy function as np.name()")
 
 
 def _as_pandas(data) -> pd.DataFrame:
@@ -169,7 +280,11 @@ def _as_pandas(data) -> pd.DataFrame:
 def _row_vector(v, n, what):
     if v is None:
         return None
-    arr = np.asarray(v, dtype=float).ravel()
+    try:
+        arr = np.asarray(v, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numbers, one per row of the data (or a column name); got "
+                        f"{type(v).__name__} {str(v)[:40]!r}") from None
     if arr.shape[0] != n:
         raise DataError(f"{what} has {arr.shape[0]} values but the data have {n} rows")
     return arr
@@ -186,16 +301,23 @@ def evaluate_numeric(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
         if pd.api.types.is_bool_dtype(col):
             out = col.astype(float).to_numpy()
         else:
-            out = pd.to_numeric(col).to_numpy(dtype=float)
+            try:
+                out = pd.to_numeric(col).to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError):
+                raise DataError(f"{what} {name!r} must be numeric, but it is {_kind(col)}") from None
     else:
         try:
             from formulaic import model_matrix
-            mm = model_matrix(f"0 + {_to_python(expr)}", frame, context=_CONTEXT, na_action="ignore")
+            with _quiet():
+                mm = model_matrix(f"0 + {_to_python(f'I({expr})')}", frame, context=_CONTEXT, na_action="ignore")
         except Exception as e:  # formulaic's errors are many; report them as ours
-            raise FormulaError(f"cannot evaluate {what} {expr!r}: {e}") from None
+            raise FormulaError(f"cannot evaluate {what} {expr!r}: {_plain(e)}") from None
         if mm.shape[1] != 1:
             raise DataError(f"{what} {expr!r} must be one numeric column, but it gives {mm.shape[1]} columns")
-        out = np.asarray(mm, dtype=float).ravel()
+        try:
+            out = np.asarray(mm, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise DataError(f"{what} {expr!r} must be numeric") from None
     if np.any(np.isinf(out)):
         bad = int(np.flatnonzero(np.isinf(out))[0])
         raise DataError(f"{what} {expr!r} has infinite values (first at row {frame.index[bad]!r}); "
@@ -257,11 +379,16 @@ def model_matrix(expr: str, frame: pd.DataFrame, what: str):
     from formulaic import model_matrix as mm_
 
     try:
-        mm = mm_(_to_python(expr), frame, context=_CONTEXT, na_action="ignore")
+        with _quiet():  # log(0) and friends: reported below, by column
+            mm = mm_(_to_python(expr), frame, context=_CONTEXT, na_action="ignore")
     except Exception as e:
-        raise FormulaError(f"cannot build {what} from {expr!r}: {e}") from None
+        raise FormulaError(f"cannot build {what} from {expr!r}: {_plain(e)}") from None
     names = [r_column_name(str(c)) for c in mm.columns]
-    X = np.asarray(mm, dtype=float)
+    try:
+        X = np.asarray(mm, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{what} {expr!r} has a column that is not numeric ({_plain(e)}); convert it to numbers "
+                        "or to a categorical column") from None
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     if X.shape[0] != len(frame):
@@ -269,18 +396,71 @@ def model_matrix(expr: str, frame: pd.DataFrame, what: str):
     return X, names, mm.model_spec
 
 
+@contextmanager
+def _quiet():
+    """Evaluate user expressions without numpy's floating-point warnings or Python's syntax hints:
+    the values they concern (NaN, inf) and broken expressions are reported as our own errors."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        for cat in (SyntaxWarning, RuntimeWarning, DeprecationWarning, FutureWarning):
+            warnings.simplefilter("ignore", cat)
+        yield
+
+
+def _plain(e: Exception) -> str:
+    """formulaic's message without its terminal colour codes."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+
+
+def check_finite_columns(X: np.ndarray, names: list[str], index, what: str) -> None:
+    """Name the first column with NaN/infinite entries, or with values too large or small for X'X."""
+    bad = ~np.isfinite(X)
+    if bad.any():
+        j = int(np.flatnonzero(bad.any(axis=0))[0])
+        i = int(np.flatnonzero(bad[:, j])[0])
+        kind = "missing (NaN)" if np.isnan(X[i, j]) else "infinite"
+        raise DataError(f"{what} has {kind} values in column {names[j]!r} (first at row {index[i]!r}), e.g. from "
+                        "log of zero or of a negative number, or 1/0; transform the variable or drop those rows")
+    if X.size:
+        amax = np.max(np.abs(X), axis=0)
+        for j, a in enumerate(amax):
+            if a > _HUGE or 0 < a < 1 / _HUGE:
+                raise DataError(f"{what}: column {names[j]!r} has values of size {a:.3g}, beyond what double "
+                                "precision crossproducts can hold; rescale it (e.g. multiply by a power of 10)")
+
+
+_HUGE = 1e100
+
+
 def fixed_design(parsed: ParsedFormula, frame: ModelFrame) -> FixedDesign:
     """X with R's names; rank-deficient columns dropped as lme4 does (pivoted QR)."""
     X, names, spec = model_matrix(parsed.fixed, frame.data, "the fixed-effects model matrix")
-    if not np.all(np.isfinite(X)):
-        raise DataError("the fixed-effects model matrix has infinite or missing values "
-                        "(e.g. log of zero or of a negative number); transform or drop those rows")
+    check_finite_columns(X, names, frame.data.index, "the fixed-effects model matrix")
+    all_names = list(names)
     keep = _independent_columns(X)
     dropped = [nm for j, nm in enumerate(names) if j not in keep]
     if dropped:
         X = X[:, keep]
         names = [names[j] for j in keep]
-    return FixedDesign(X, names, spec, dropped)
+    return FixedDesign(X, names, spec, dropped, all_names)
+
+
+_SCALE_TOL = 1e3  # lme4's lmerControl(check.scaleX) tolerance
+
+
+def scale_problem(X: np.ndarray, tol: float = _SCALE_TOL) -> bool:
+    """lme4's check.scaleX rule: among the columns that are not all 0/1, an SD beyond [1/tol, tol]
+    or two SDs more than a factor tol apart."""
+    X = np.asarray(X, dtype=float)
+    if X.shape[0] < 2:
+        return False
+    cont = [j for j in range(X.shape[1]) if not np.all((X[:, j] == 0) | (X[:, j] == 1))]
+    if not cont:
+        return False
+    sd = np.std(X[:, cont], axis=0, ddof=1)
+    with np.errstate(divide="ignore"):
+        logsd = np.abs(np.log(sd))  # an SD of 0 gives inf: a constant column is badly scaled too
+    lim = math.log(tol)
+    return bool(np.any(logsd > lim) or (np.ptp(np.log(sd)) > lim if np.all(sd > 0) else False))
 
 
 def _independent_columns(X: np.ndarray, tol: float = 1e-7) -> list[int]:
@@ -342,8 +522,7 @@ def random_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[ReTerm]:
         z, cnames, spec = model_matrix(t.expr, frame.data, f"the random-effects term {t}")
         if z.shape[1] == 0:
             raise FormulaError(f"the random-effects term {t} has no columns")
-        if not np.all(np.isfinite(z)):
-            raise DataError(f"the random-effects term {t} has infinite values")
+        check_finite_columns(z, cnames, frame.data.index, f"the random-effects term {t}")
         terms.append(ReTerm(t, t.group, levels, codes, cnames, z, spec))
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlev)  # stable, like R's order()
     return [terms[i] for i in order]
@@ -358,7 +537,8 @@ def check_terms(terms: list[ReTerm], n: int) -> None:
     many = sorted({t.group for t in terms if t.nlev >= n})
     if many:
         raise DataError("number of levels of each grouping factor must be < number of observations "
-                        f"(problems: {', '.join(many)}); each group needs repeated observations")
+                        f"(problems: {', '.join(many)}); each group needs repeated observations (a continuous "
+                        "variable with a different value in every row cannot be a grouping factor)")
     for t in terms:
         if t.q >= n:
             raise DataError(f"number of observations (={n}) <= number of random effects (={t.q}) for term "

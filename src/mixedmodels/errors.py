@@ -38,3 +38,19 @@ class SingularFitWarning(MixedModelWarning):
 
 class ConvergenceWarning(MixedModelWarning):
     """The optimizer did not report success or stopped at a doubtful point."""
+
+
+class PersistError(MixedModelError, ValueError):
+    """A saved result cannot be loaded: not a mixedmodels file, another version, or altered since saved."""
+
+
+class RankDeficiencyWarning(MixedModelWarning):
+    """Columns of the fixed-effects matrix depend on earlier ones and were dropped (lme4's message)."""
+
+
+class ScaleWarning(MixedModelWarning):
+    """Predictors on very different scales (lme4's check.scaleX): the fit may be poorly conditioned."""
+
+
+class DataWarning(MixedModelWarning):
+    """Rows were left out for a reason other than a missing value in the data (e.g. log of a negative number)."""

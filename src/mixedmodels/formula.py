@@ -51,6 +51,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise FormulaError(f"the formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}")
     text = " ".join(formula.split())
     _check_brackets(text)
+    _check_empty_brackets(text)
     tilde = _top_level_positions(text, "~")
     if len(tilde) != 1:
         raise FormulaError(_point(text, tilde[1] if tilde else len(text),
@@ -59,6 +60,9 @@ def parse_formula(formula: str) -> ParsedFormula:
     response, rhs = text[: tilde[0]].strip(), text[tilde[0] + 1:]
     if not response:
         raise FormulaError(_point(text, 0, "the formula has no response on the left of '~'"))
+    if "|" in response:
+        raise FormulaError(_point(text, response.index("|"), "random-effects terms (... | g) belong on the right "
+                                  "of '~', e.g. y ~ x + (1 | g)"))
     if not rhs.strip():
         raise FormulaError(_point(text, len(text), "the formula has no terms on the right of '~'"))
     offset0 = tilde[0] + 1
@@ -69,6 +73,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         if not stripped:
             raise FormulaError(_point(text, where, "empty term: two '+' in a row or a '+' at an end"))
         head, *minus = (p.strip() for p in _split_minus(stripped))
+        head = _unwrap(head)
         if _is_bar_term(head):
             random.extend(_expand_bar(head[1:-1].strip(), text, where + 1))
             removed.extend(minus)
@@ -80,7 +85,13 @@ def parse_formula(formula: str) -> ParsedFormula:
             raise FormulaError(_point(text, where, "a random-effects term cannot be combined with other "
                                       "terms by '*', ':' or a function; add it with '+'"))
         elif re.match(r"^offset\s*\(", stripped):
-            offsets.append(stripped[stripped.index("(") + 1: -1].strip())
+            inner = stripped[stripped.index("(") + 1: -1].strip()
+            if not inner or not stripped.endswith(")"):
+                raise FormulaError(_point(text, where, "offset() needs one expression inside, e.g. offset(log(n))"))
+            offsets.append(inner)
+        elif stripped == ".":
+            raise FormulaError(_point(text, where, "'.' (all other columns) is not supported: name the predictors, "
+                                      "e.g. y ~ x1 + x2 + (1 | g)"))
         else:
             fixed.append(stripped)
     fixed_text = " + ".join(fixed) if fixed else "1"
@@ -98,12 +109,18 @@ def _expand_bar(inner: str, text: str, where: int) -> list[RandomTerm]:
     if double:
         lhs, rhs = inner[: double[0]].strip(), inner[double[0] + 2:].strip()
     else:
-        bar = _top_level_positions(inner, "|")[0]
-        lhs, rhs = inner[:bar].strip(), inner[bar + 1:].strip()
+        bars = _top_level_positions(inner, "|")
+        if len(bars) > 1:
+            raise FormulaError(_point(text, where + bars[1], "a random-effects term has one '|' between its terms and "
+                                      "its grouping factor; for several factors add terms: (1 | a) + (1 | b)"))
+        lhs, rhs = inner[:bars[0]].strip(), inner[bars[0] + 1:].strip()
     if not lhs:
         raise FormulaError(_point(text, where, "nothing on the left of '|': write (1 | g) for a random intercept"))
     if not rhs:
         raise FormulaError(_point(text, where + len(inner), "no grouping factor on the right of '|'"))
+    if rhs.startswith("|"):
+        raise FormulaError(_point(text, where + inner.index("|"), "'|||' is not an operator: use '|' for correlated "
+                                  "or '||' for uncorrelated random effects"))
     groups = _expand_nesting(rhs, text, where)
     exprs = _uncorrelated(lhs) if double else [lhs]
     return [RandomTerm(expr, factors, name) for factors, name in groups for expr in exprs]
@@ -131,12 +148,18 @@ def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[tuple[str, ..
     """
     parts = []
     for _, p in _split_top(rhs, "/"):
-        names = tuple(n.strip().strip("`") for _, n in _split_top(p.strip(), ":"))
-        for n in names:
-            if not re.fullmatch(r"[A-Za-z_.][A-Za-z0-9_.]*|[^`]+", n) or "(" in n or not n:
-                raise FormulaError(_point(text, where + max(0, text[where:].find(n)),
-                                          f"grouping factor {n!r} must be a column name (or a:b, a/b of names)"))
-        parts.append(names)
+        names = []
+        for _, raw in _split_top(p.strip(), ":"):
+            raw = raw.strip()
+            if not _NAME.fullmatch(raw):
+                hint = (f"; for crossed grouping factors write separate terms, e.g. (1 | {raw.split('+')[0].strip()}) "
+                        f"+ (1 | {raw.split('+')[-1].strip()})" if "+" in raw else
+                        "; quote a name with spaces in backticks, e.g. `my group`")
+                raise FormulaError(_point(text, where + max(0, text[where:].find(raw) if raw else 0),
+                                          f"grouping factor {raw!r} must be a column name (or a:b, a/b of names)"
+                                          + hint))
+            names.append(raw.strip("`"))
+        parts.append(tuple(names))
     out = []
     factors: tuple[str, ...] = ()
     name = ""
@@ -149,6 +172,30 @@ def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[tuple[str, ..
 
 
 # ------------------------------------------------------------------ scanning helpers
+
+_NAME = re.compile(r"`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*")
+
+
+def _check_empty_brackets(text: str) -> None:
+    """'()' that is not a call's argument list (``f()``) holds no term: point at it."""
+    for m in re.finditer(r"\(\s*\)", text):
+        before = text[: m.start()].rstrip()
+        if not before or not re.search(r"[A-Za-z0-9_.]$", before):
+            raise FormulaError(_point(text, m.start(), "empty parentheses '()': put a term inside, e.g. (1 | g)"))
+
+
+def _unwrap(s: str) -> str:
+    """``((1 | g))`` -> ``(1 | g)``: lme4 looks through redundant parentheses around a bar term."""
+    while s.startswith("((") and s.endswith("))") and _closes_at_end(s) and _closes_at_end(s[1:-1].strip()):
+        s = s[1:-1].strip()
+    return s
+
+
+def _closes_at_end(s: str) -> bool:
+    if not (s.startswith("(") and s.endswith(")")):
+        return False
+    return all(depth > 0 for i, _, depth in _depths(s) if i < len(s) - 1)
+
 
 def _check_brackets(text: str) -> None:
     depth = 0

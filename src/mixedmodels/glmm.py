@@ -42,8 +42,9 @@ from scipy import special, stats
 
 from . import families as _families
 from .core import LmmCore
-from .design import evaluate_numeric, fixed_design, model_frame, random_terms
-from .errors import ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, SingularFitWarning
+from .design import evaluate_numeric, fixed_design, model_frame, random_terms, scale_problem
+from .errors import (ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, RankDeficiencyWarning,
+                     ScaleWarning, SingularFitWarning)
 from .formula import parse_formula
 from .optimize import DEFAULT_CONTROL, OptInfo, minimize_theta
 from .pirls import GlmmModel, PirlsError, PirlsResult, gh_rule
@@ -199,7 +200,11 @@ def _prepare(formula, data, family, weights, offset, data_name) -> _Setup:
     if fixed.dropped:
         k = len(fixed.dropped)
         warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
-                      f" / coefficient{'s' if k > 1 else ''} ({', '.join(fixed.dropped)})", UserWarning, stacklevel=3)
+                      f" / coefficient{'s' if k > 1 else ''} ({', '.join(fixed.dropped)})", RankDeficiencyWarning,
+                      stacklevel=3)
+    if scale_problem(fixed.X):
+        warnings.warn("Some predictor variables are on very different scales: consider rescaling "
+                      "(e.g. scale(x) in the formula, or other units)", ScaleWarning, stacklevel=3)
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
     return _Setup(parsed.text, parsed, frame, fixed, terms, y_raw, frame.weights, frame.offset, weights_name,
                   str(name), kind)

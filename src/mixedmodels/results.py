@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -9,9 +10,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ArgumentError
+from .errors import ArgumentError, ConvergenceWarning
 
-__all__ = ["LmerResult"]
+__all__ = ["LmerResult", "OptReport", "theta_names"]
+
+_GRAD_STEP = 1e-4  # lme4's deriv12 step for the gradient check at the optimum
 
 _DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "kr": "Kenward-Roger",
         "lme4": "lme4", "none": "lme4"}
@@ -22,6 +25,72 @@ def normalize_ddf(ddf: str) -> str:
     if key not in _DDF:
         raise ArgumentError(f"unknown ddf {ddf!r}; use 'Satterthwaite', 'Kenward-Roger' or 'lme4'")
     return _DDF[key]
+
+
+class _Objective:
+    """The fitted criterion as a function of theta (a class, not a closure, so results stay picklable)."""
+
+    def __init__(self, core, reml: bool):
+        self.core, self.reml = core, reml
+
+    def __call__(self, theta) -> float:
+        return self.core.objective(np.asarray(theta, dtype=float), self.reml)
+
+
+@dataclass(frozen=True, eq=False)
+class OptReport:
+    """The optimizer's own report on a fit, and the objective's gradient at the optimum (on demand).
+
+    ``converged`` is what the optimizer said (NLopt's return code), nothing more: a flat gradient is
+    a separate question, answered by ``gradient`` here and by ``m.check()``.
+    """
+
+    optimizer: str
+    nevals: int
+    code: int
+    message: str
+    converged: bool
+    objective: object = field(default=None, repr=False)  # theta -> criterion
+    theta: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, info, objective=None, theta=None) -> "OptReport":
+        return cls(str(info.optimizer), int(info.nevals), int(info.code), str(info.message), bool(info.converged),
+                   objective, None if theta is None else np.asarray(theta, dtype=float))
+
+    @cached_property
+    def gradient(self) -> np.ndarray:
+        """Finite-difference gradient of the criterion at the optimum, as lme4 computes it for its
+        convergence check (``m@optinfo$derivs$gradient``): central differences with step 1e-4, also at
+        a bound (the criterion is defined below it too, and lme4 steps there as well). Two evaluations
+        per theta entry."""
+        if self.objective is None or self.theta is None:
+            raise ArgumentError("this optimizer report carries no objective function to differentiate")
+        x = self.theta
+        g = np.empty(x.size)
+        for i in range(x.size):
+            e = np.zeros(x.size)
+            e[i] = _GRAD_STEP
+            g[i] = (float(self.objective(x + e)) - float(self.objective(x - e))) / (2 * _GRAD_STEP)
+        return g
+
+    def as_dict(self) -> dict:
+        return {"optimizer": self.optimizer, "nevals": self.nevals, "code": self.code, "message": self.message,
+                "converged": self.converged}
+
+    def __repr__(self) -> str:
+        return (f"OptReport(optimizer={self.optimizer!r}, nevals={self.nevals}, code={self.code}, "
+                f"message={self.message!r}, converged={self.converged})")
+
+
+def theta_names(terms) -> list[str]:
+    """lme4's names of theta: "Subject.(Intercept)", "Subject.Days.(Intercept)", "Subject.Days"."""
+    out = []
+    for t in terms:
+        for j in range(t.p):
+            for i in range(j, t.p):
+                out.append(f"{t.group}.{t.cnames[i]}" if i == j else f"{t.group}.{t.cnames[i]}.{t.cnames[j]}")
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +108,23 @@ class LmerResult:
     theta: np.ndarray = field(repr=False)
     optinfo: object = field(repr=False)
     control: dict | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        # the optimizer's plain report becomes one that can also give the gradient at the optimum
+        # (again after dataclasses.replace() with another core or theta)
+        info = self.optinfo
+        if info is None:
+            return
+        f = getattr(info, "objective", None)
+        if (isinstance(info, OptReport) and isinstance(f, _Objective) and f.core is self.core
+                and f.reml == self.reml and np.array_equal(info.theta, self.theta)):
+            return
+        object.__setattr__(self, "optinfo", OptReport.of(info, _Objective(self.core, self.reml), self.theta))
+
+    @property
+    def converged(self) -> bool:
+        """Whether the optimizer reported success (see ``optinfo`` for its report, ``check()`` for more)."""
+        return bool(self.optinfo.converged)
 
     # ------------------------------------------------------------------ basics
     @cached_property
@@ -67,6 +153,18 @@ class LmerResult:
     @cached_property
     def fixef(self) -> pd.Series:
         return pd.Series(self.beta, index=self.fixed.names, name="Estimate")
+
+    @cached_property
+    def fixef_full(self) -> pd.Series:
+        """Fixed effects with NaN for the columns dropped for rank deficiency, in the original column
+        order (lme4's ``fixef(m, add.dropped=TRUE)``)."""
+        names = self.fixed.all_names or list(self.fixed.names)
+        est = dict(zip(self.fixed.names, self.beta))
+        return pd.Series([est.get(nm, np.nan) for nm in names], index=names, name="Estimate")
+
+    @property
+    def theta_names(self) -> list[str]:
+        return theta_names(self.terms)
 
     @cached_property
     def sigma(self) -> float:
@@ -110,7 +208,8 @@ class LmerResult:
 
     @cached_property
     def vcov(self) -> pd.DataFrame:
-        V = self.sigma ** 2 * self.core.rx_inverse(self._factor)
+        # no fixed effects (y ~ 0 + (1 | g), which lme4 allows): an empty matrix, not a 0 x 0 LAPACK call
+        V = np.zeros((0, 0)) if self.core.p == 0 else self.sigma ** 2 * self.core.rx_inverse(self._factor)
         return pd.DataFrame(V, index=self.fixed.names, columns=self.fixed.names)
 
     @cached_property
@@ -210,14 +309,29 @@ class LmerResult:
     # ------------------------------------------------------------------ inference
     @cached_property
     def _varpar(self):
-        from .satterthwaite import varpar_info
+        from .satterthwaite import VarparInfo, varpar_info
 
-        return varpar_info(self.core, self.theta, self.sigma, self.reml)
+        try:
+            with np.errstate(all="ignore"):  # steps into a region where the criterion is infinite: handled below
+                return varpar_info(self.core, self.theta, self.sigma, self.reml)
+        except np.linalg.LinAlgError:
+            # the criterion is not finite next to the estimate (e.g. a slope of a predictor in units of 1e12):
+            # no Hessian, so no Satterthwaite df; say so instead of raising LAPACK's error
+            warnings.warn("Satterthwaite's degrees of freedom are not available: the criterion is not finite near "
+                          "the estimate, so its Hessian cannot be computed; rescale the predictors or simplify the "
+                          "random effects", ConvergenceWarning, stacklevel=3)
+            k, p = self.theta.size + 1, self.core.p
+            return VarparInfo(np.append(self.theta, self.sigma), self.vcov.to_numpy(), np.full((k, k), np.nan),
+                              np.full((p, p, k), np.nan))
 
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Fixed effects with Std. Error, df, t value and Pr(>|t|) (lmerTest's summary table)."""
         ddf = normalize_ddf(ddf)
         est = self.beta
+        if est.size == 0:  # y ~ 0 + (1 | g): nothing to test
+            cols = ["Estimate", "Std. Error", "t value"] if ddf == "lme4" else \
+                ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
         if ddf == "Kenward-Roger":
             from .kenward_roger import kr_coef_table  # inference issue
 
@@ -229,6 +343,8 @@ class LmerResult:
         from .satterthwaite import contrast_df
 
         df = np.array([contrast_df(self._varpar, np.eye(len(est))[i])[1] for i in range(len(est))])
+        if not np.all(np.isfinite(self._varpar.A)):
+            df = np.full(len(est), np.nan)  # unknown, not infinite
         p = 2.0 * stats.t.sf(np.abs(t), df)
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
                             index=self.fixed.names)
@@ -348,6 +464,21 @@ class LmerResult:
 
         return fit_core(self, REML=self.reml if REML is None else bool(REML), y=y,
                         control=self.control if control is None else control)
+
+    def allfit(self, optimizers=None, control=None) -> pd.DataFrame:
+        """Refit with several optimizers and compare them (lme4's ``allFit``): one row per optimizer
+        with its objective, fixed effects, theta, sigma, convergence, evaluations and seconds."""
+        from .allfit import allfit
+
+        return allfit(self, optimizers=optimizers, control=control)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path):
+        """Write the fit to a JSON file (data, not code); ``mm.load_result(path)`` gives it back,
+        every number identical. A path ending in ``.gz`` is gzip-compressed."""
+        from .persist import save_result
+
+        return save_result(self, path)
 
     # ------------------------------------------------------------------ printing
     def summary(self, ddf: str = "Satterthwaite"):
