@@ -138,3 +138,12 @@ def test_polars_frames_are_accepted(sleepstudy):
     ref = mm.lmer("Reaction ~ Days + (1 | Subject)", sleepstudy)
     assert m.nobs == 180 and m.ngroups == {"Subject": 18}
     assert m.objective == pytest.approx(ref.objective, abs=1e-8)
+
+
+def test_logical_predictor_is_a_factor_as_in_r(sleepstudy):
+    d = sleepstudy.assign(late=sleepstudy["Days"] > 4)
+    m = mm.lmer("Reaction ~ late + (1 | Subject)", d)
+    assert list(m.fixef.index) == ["(Intercept)", "lateTRUE"]
+    late = d["Reaction"][d["late"]].mean() - d["Reaction"][~d["late"]].mean()
+    assert m.fixef["lateTRUE"] == pytest.approx(late, rel=1e-6)  # balanced: the difference of means
+    assert m.predict(d.iloc[[9]], re_form="~0").iloc[0] == pytest.approx(m.fixef.sum())

@@ -374,10 +374,22 @@ def _split_colon(name: str) -> list[str]:
     return parts
 
 
+def logicals_as_factors(frame: pd.DataFrame) -> pd.DataFrame:
+    """R codes a logical predictor as a factor (column ``xTRUE``); formulaic would use 0/1."""
+    logical = [c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c].dtype)]
+    if not logical:
+        return frame
+    frame = frame.copy()
+    for c in logical:
+        frame[c] = pd.Categorical(frame[c].astype(object), categories=[False, True])
+    return frame
+
+
 def model_matrix(expr: str, frame: pd.DataFrame, what: str):
     """formulaic's model matrix of ``expr`` with R's semantics; returns (array, names, spec)."""
     from formulaic import model_matrix as mm_
 
+    frame = logicals_as_factors(frame)
     try:
         with _quiet():  # log(0) and friends: reported below, by column
             mm = mm_(_to_python(expr), frame, context=_CONTEXT, na_action="ignore")

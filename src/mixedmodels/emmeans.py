@@ -99,12 +99,12 @@ def reference_grid(m) -> tuple[pd.DataFrame, list[str], dict]:
 
 def _grid_matrix(m, grid: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The fit's fixed-effects model matrix on the grid, every column (dropped ones included)."""
-    from .design import r_column_name
+    from .design import logicals_as_factors, r_column_name
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mm = m.fixed.spec.get_model_matrix(grid)
+            mm = m.fixed.spec.get_model_matrix(logicals_as_factors(grid))
     except Exception as e:  # formulaic's errors are many: report one of ours
         raise ArgumentError(f"cannot evaluate the fixed-effects model matrix on the reference grid: {e}") from None
     A = np.asarray(mm, dtype=float)

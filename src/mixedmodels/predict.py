@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .design import _label, evaluate_numeric, r_column_name, variables_in
+from .design import _label, evaluate_numeric, logicals_as_factors, r_column_name, variables_in
 from .errors import ArgumentError, DataError, FormulaError
 
 __all__ = ["predict", "parse_re_form", "NewDesign", "new_design"]
@@ -184,7 +184,7 @@ def _evaluate(spec, nd: pd.DataFrame, names: list[str], what: str) -> np.ndarray
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mm = spec.get_model_matrix(nd)
+            mm = spec.get_model_matrix(logicals_as_factors(nd))
     except Exception as e:  # formulaic's errors are many: report one of ours
         raise DataError(f"cannot evaluate {what} on newdata: {e}") from None
     cols = [r_column_name(str(c)) for c in mm.columns]
