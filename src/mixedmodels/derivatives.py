@@ -1,7 +1,10 @@
 """Numerical derivatives with Richardson extrapolation (the method of R's numDeriv).
 
 Central differences at steps h, h/2, h/4, h/8 combined so that the O(h^2), O(h^4), ... error
-terms cancel; lmerTest takes its Hessian and Jacobian this way, so ours match its numbers.
+terms cancel; lmerTest takes its Hessian (``numDeriv::hessian``, i.e. ``genD``) and Jacobian
+(``numDeriv::jacobian``) this way, with the same steps and the same difference formulas as here,
+so ours match its numbers. Both accept vector- (array-) valued functions, so several quantities
+can be differentiated from the same evaluations.
 """
 from __future__ import annotations
 
@@ -47,29 +50,39 @@ def jacobian(f, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
 
 
 def hessian(f, x: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
-    """Second derivatives of a scalar f at x (first step 10% of |x|, as numDeriv's genD)."""
+    """Second derivatives of f at x, as numDeriv's hessian (genD with first step 10% of |x|).
+
+    Diagonal: Richardson on ``(f(x+h e_i) - 2 f(x) + f(x-h e_i)) / h_i^2``; off-diagonal:
+    Richardson on ``(f(x+h_i e_i+h_j e_j) - 2 f(x) + f(x-h_i e_i-h_j e_j) - H_ii h_i^2 - H_jj h_j^2)
+    / (2 h_i h_j)``: 2 k^2 r + 1 evaluations. For an array-valued f the result has shape
+    ``f(x).shape + (k, k)``.
+    """
     x = np.asarray(x, dtype=float)
     k = x.size
-    h = default_steps(x, d=0.1) if h is None else np.asarray(h, dtype=float)
-    f0 = float(f(x))
-    H = np.zeros((k, k))
+    h0 = default_steps(x, d=0.1) if h is None else np.asarray(h, dtype=float)
+    f0 = np.asarray(f(x), dtype=float)
+    H = np.zeros(f0.shape + (k, k))
+    diag = []
     for i in range(k):
-        est, hi = [], h[i]
+        est = []
+        h = h0.copy()
         for _ in range(_R):
             e = np.zeros(k)
-            e[i] = hi
-            est.append((f(x + e) - 2 * f0 + f(x - e)) / (hi * hi))
-            hi /= _V
-        H[i, i] = _richardson(est)
+            e[i] = h[i]
+            est.append((np.asarray(f(x + e)) - 2 * f0 + np.asarray(f(x - e))) / (h[i] * h[i]))
+            h = h / _V
+        diag.append(_richardson(est))
+        H[..., i, i] = diag[i]
     for i in range(k):
         for j in range(i):
-            est, hi, hj = [], h[i], h[j]
+            est = []
+            h = h0.copy()
             for _ in range(_R):
-                ei = np.zeros(k)
-                ej = np.zeros(k)
-                ei[i], ej[j] = hi, hj
-                est.append((f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej) + f(x - ei - ej)) / (4 * hi * hj))
-                hi /= _V
-                hj /= _V
-            H[i, j] = H[j, i] = _richardson(est)
+                e = np.zeros(k)
+                e[i] = h[i]
+                e[j] = h[j]
+                est.append((np.asarray(f(x + e)) - 2 * f0 + np.asarray(f(x - e))
+                            - diag[i] * h[i] ** 2 - diag[j] * h[j] ** 2) / (2 * h[i] * h[j]))
+                h = h / _V
+            H[..., i, j] = H[..., j, i] = _richardson(est)
     return H

@@ -376,12 +376,12 @@ def _split_colon(name: str) -> list[str]:
 
 def logicals_as_factors(frame: pd.DataFrame) -> pd.DataFrame:
     """R codes a logical predictor as a factor (column ``xTRUE``); formulaic would use 0/1."""
-    logical = [c for c in frame.columns if pd.api.types.is_bool_dtype(frame[c].dtype)]
+    logical = [i for i, dt in enumerate(frame.dtypes) if pd.api.types.is_bool_dtype(dt)]
     if not logical:
         return frame
     frame = frame.copy()
-    for c in logical:
-        frame[c] = pd.Categorical(frame[c].astype(object), categories=[False, True])
+    for i in logical:  # by position: column names may repeat
+        frame.isetitem(i, pd.Categorical(frame.iloc[:, i].astype(object), categories=[False, True]))
     return frame
 
 
@@ -478,15 +478,16 @@ def scale_problem(X: np.ndarray, tol: float = _SCALE_TOL) -> bool:
 def _independent_columns(X: np.ndarray, tol: float = 1e-7) -> list[int]:
     """Columns kept as R's qr() keeps them: a column that depends on earlier ones is dropped."""
     kept: list[int] = []
-    Q = np.zeros((X.shape[0], 0))
+    Qbuf = np.empty((X.shape[0], X.shape[1]), order="F")  # preallocated: no copy per column
     for j in range(X.shape[1]):
+        Q = Qbuf[:, : len(kept)]
         x = X[:, j]
         r = x - Q @ (Q.T @ x)
         r = r - Q @ (Q.T @ r)  # second pass keeps Gram-Schmidt orthogonal
         norm = np.linalg.norm(r)
         if norm > tol * max(np.linalg.norm(x), 1e-300):
+            Qbuf[:, len(kept)] = r / norm
             kept.append(j)
-            Q = np.column_stack([Q, r / norm])
     return kept
 
 

@@ -13,8 +13,11 @@ __all__ = ["OptInfo", "minimize_theta", "DEFAULT_CONTROL"]
 
 DEFAULT_CONTROL = {
     "optimizer": "bobyqa",
-    "ftol_abs": 1e-8,  # lme4 nloptwrap defaults: same NLopt, same start, so the same iterates as R
+    # lme4's nloptwrap: ftol_abs = xtol_abs = 1e-8, and nloptr's own default xtol_rel = 1e-4 (nloptwrap
+    # does not override it). Same NLopt BOBYQA, same start, same stopping rule: the same iterates as R.
+    "ftol_abs": 1e-8,
     "xtol_abs": 1e-8,
+    "xtol_rel": 1e-4,
     "maxeval": 100_000,
     "boundary_tol": 1e-5,  # lme4's lmerControl(boundary.tol): snap near-zero theta to 0 if no worse
 }
@@ -54,13 +57,17 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
     n = x0.size
     nevals = 0
     best = [x0.copy(), f0]
+    history: list[tuple[float, np.ndarray]] = [(f0, x0.copy())]
 
     def wrapped(x, grad):
         nonlocal nevals
         nevals += 1
-        v = fun(x)
+        # BOBYQA starts by evaluating x0, which we already did
+        v = f0 if nevals == 1 and np.array_equal(x, x0) else fun(x)
         if v < best[1]:
             best[0], best[1] = x.copy(), v
+        if math.isfinite(v):
+            history.append((v, x.copy()))
         return v if math.isfinite(v) else 1e300
 
     opt = nlopt.opt(getattr(nlopt, _ALGORITHMS[name]), n)
@@ -68,6 +75,7 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
     opt.set_lower_bounds(lower)
     opt.set_ftol_abs(float(ctl["ftol_abs"]))
     opt.set_xtol_abs(float(ctl["xtol_abs"]))
+    opt.set_xtol_rel(float(ctl["xtol_rel"]))
     opt.set_maxeval(int(ctl["maxeval"]))
     try:
         x = np.asarray(opt.optimize(x0.copy()), dtype=float)
@@ -77,7 +85,18 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
         x, code = best[0], nlopt.ROUNDOFF_LIMITED
     except (RuntimeError, ValueError) as e:
         raise FitError(f"the optimizer failed while minimizing {what}: {e}") from None
-    fx = fun(x)
+    fx = best[1] if np.array_equal(x, best[0]) else fun(x)
+    # At convergence the last steps are so small that the objective ties to within a few ulps; NLopt
+    # keeps the first of exactly tied points (strict <), so the point R reports is the earliest of
+    # those ties. Our values differ from R's in the last bits: take the earliest point within 8 ulps
+    # of the minimum, as R would have with exact ties.
+    if history and math.isfinite(fx):
+        tol = 8.0 * float(np.spacing(abs(fx)))
+        for v, xv in history:
+            if v <= fx + tol:
+                if not np.array_equal(xv, x):
+                    x, fx = xv, v
+                break
     # lme4: values within boundary.tol of a bound are tried on the bound
     bt = float(ctl["boundary_tol"])
     if bt > 0:
