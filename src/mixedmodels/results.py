@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import random_effects
 from .errors import ArgumentError, ConvergenceWarning
 
 __all__ = ["LmerResult", "OptReport", "theta_names"]
@@ -232,61 +233,23 @@ class LmerResult:
         s2 = self.sigma ** 2
         return [s2 * (T @ B @ T.T) for B, T in zip(blocks, self._factor.T)]
 
-    def _groups(self):
-        """Grouping factor -> indices of its terms, in lme4's order."""
-        g: dict[str, list[int]] = {}
-        for i, t in enumerate(self.terms):
-            g.setdefault(t.group, []).append(i)
-        return g
-
     def ranef(self) -> dict:
         """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
-        out = {}
-        for g, idx in self._groups().items():
-            frames = [pd.DataFrame(self._b[i], index=self.terms[i].levels, columns=self.terms[i].cnames)
-                      for i in idx]
-            out[g] = pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
-        return out
+        return random_effects.ranef_frames(self.terms, self._b)
 
     def ranef_table(self) -> pd.DataFrame:
         """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
-        rows = []
-        for g, idx in self._groups().items():
-            for i in idx:
-                t = self.terms[i]
-                sd = np.sqrt(np.maximum(np.diagonal(self._b_condvar[i], axis1=1, axis2=2), 0))
-                for k, name in enumerate(t.cnames):
-                    rows.append(pd.DataFrame({"grpvar": g, "term": name, "grp": t.levels,
-                                              "condval": self._b[i][:, k], "condsd": sd[:, k]}))
-        return pd.concat(rows, ignore_index=True)
+        return random_effects.ranef_table(self.terms, self._b, self._b_condvar)
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor."""
-        rows = []
-        s2 = self.sigma ** 2
-        for name, t, T in zip(self._group_labels, self.terms, self._factor.T):
-            C = s2 * (T @ T.T)
-            sd = np.sqrt(np.diag(C))
-            for k, c in enumerate(t.cnames):
-                rows.append((name, c, "", C[k, k], sd[k]))
-            for j in range(t.p):
-                for k in range(j + 1, t.p):
-                    corr = C[k, j] / (sd[k] * sd[j]) if sd[k] > 0 and sd[j] > 0 else np.nan
-                    rows.append((name, t.cnames[j], t.cnames[k], C[k, j], corr))
-        rows.append(("Residual", "", "", s2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return random_effects.varcorr_frame(self.terms, self._factor.T, self.sigma)
 
     @cached_property
     def _group_labels(self) -> list[str]:
         """Group names as VarCorr prints them: repeated factors get .1, .2 (R's make.unique)."""
-        seen: dict[str, int] = {}
-        out = []
-        for t in self.terms:
-            k = seen.get(t.group, 0)
-            out.append(t.group if k == 0 else f"{t.group}.{k}")
-            seen[t.group] = k + 1
-        return out
+        return random_effects.group_labels(self.terms)
 
     # ------------------------------------------------------------------ fitted values
     @cached_property

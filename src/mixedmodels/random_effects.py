@@ -1,0 +1,72 @@
+"""Tables of the random effects shared by lmer and glmer results: ranef, VarCorr, group names.
+
+Inputs are the model's terms (design.ReTerm, lme4's order), the conditional modes ``b`` (one
+(nlev, p) array per term), their conditional covariances and the templates ``T`` with
+``Sigma_k = sigma^2 T_k T_k'``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["group_labels", "groups", "ranef_frames", "ranef_table", "varcorr_frame"]
+
+
+def group_labels(terms) -> list[str]:
+    """Group names as VarCorr prints them: a repeated factor gets .1, .2 (R's make.unique)."""
+    seen: dict[str, int] = {}
+    out = []
+    for t in terms:
+        k = seen.get(t.group, 0)
+        out.append(t.group if k == 0 else f"{t.group}.{k}")
+        seen[t.group] = k + 1
+    return out
+
+
+def groups(terms) -> dict[str, list[int]]:
+    """Grouping factor -> indices of its terms, in lme4's order."""
+    g: dict[str, list[int]] = {}
+    for i, t in enumerate(terms):
+        g.setdefault(t.group, []).append(i)
+    return g
+
+
+def ranef_frames(terms, b) -> dict[str, pd.DataFrame]:
+    """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
+    out = {}
+    for g, idx in groups(terms).items():
+        frames = [pd.DataFrame(b[i], index=terms[i].levels, columns=terms[i].cnames) for i in idx]
+        out[g] = pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
+    return out
+
+
+def ranef_table(terms, b, condvar) -> pd.DataFrame:
+    """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
+    rows = []
+    for g, idx in groups(terms).items():
+        for i in idx:
+            t = terms[i]
+            sd = np.sqrt(np.maximum(np.diagonal(condvar[i], axis1=1, axis2=2), 0))
+            for k, name in enumerate(t.cnames):
+                rows.append(pd.DataFrame({"grpvar": g, "term": name, "grp": t.levels,
+                                          "condval": b[i][:, k], "condsd": sd[:, k]}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def varcorr_frame(terms, templates, sigma: float, residual: bool = True) -> pd.DataFrame:
+    """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor; variances of a term, then its
+    covariances (var1 = column, var2 = row of the lower triangle), ``Residual`` last."""
+    rows = []
+    s2 = sigma ** 2
+    for name, t, T in zip(group_labels(terms), terms, templates):
+        C = s2 * (T @ T.T)
+        sd = np.sqrt(np.diag(C))
+        for k, c in enumerate(t.cnames):
+            rows.append((name, c, "", C[k, k], sd[k]))
+        for j in range(t.p):
+            for k in range(j + 1, t.p):
+                corr = C[k, j] / (sd[k] * sd[j]) if sd[k] > 0 and sd[j] > 0 else np.nan
+                rows.append((name, t.cnames[j], t.cnames[k], C[k, j], corr))
+    if residual:
+        rows.append(("Residual", "", "", s2, sigma))
+    return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
