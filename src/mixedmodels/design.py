@@ -475,6 +475,22 @@ def scale_problem(X: np.ndarray, tol: float = _SCALE_TOL) -> bool:
     return bool(np.any(logsd > lim) or (np.ptp(np.log(sd)) > lim if np.all(sd > 0) else False))
 
 
+def warn_fixed_design(fixed: FixedDesign, stacklevel: int = 3) -> None:
+    """lme4's two warnings about X: dropped aliased columns, and predictors on very different scales."""
+    import warnings
+
+    from .errors import RankDeficiencyWarning, ScaleWarning
+
+    if fixed.dropped:
+        k = len(fixed.dropped)
+        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
+                      f" / coefficient{'s' if k > 1 else ''} ({', '.join(fixed.dropped)})", RankDeficiencyWarning,
+                      stacklevel=stacklevel)
+    if scale_problem(fixed.X):
+        warnings.warn("Some predictor variables are on very different scales: consider rescaling "
+                      "(e.g. scale(x) in the formula, or other units)", ScaleWarning, stacklevel=stacklevel)
+
+
 def _independent_columns(X: np.ndarray, tol: float = 1e-7) -> list[int]:
     """Columns kept as R's qr() keeps them: a column that depends on earlier ones is dropped."""
     kept: list[int] = []

@@ -13,9 +13,8 @@ import warnings
 import numpy as np
 
 from .core import LmmCore
-from .design import check_terms, fixed_design, model_frame, random_terms, scale_problem
-from .errors import (ArgumentError, DataError, FitError, RankDeficiencyWarning, ScaleWarning,
-                     SingularFitWarning)
+from .design import check_terms, fixed_design, model_frame, random_terms, warn_fixed_design
+from .errors import ArgumentError, DataError, FitError, SingularFitWarning
 from .formula import parse_formula
 from .optimize import DEFAULT_CONTROL, minimize_theta
 from .results import LmerResult
@@ -32,14 +31,7 @@ def lmer_stages(formula: str, data, *, weights=None, offset=None):
     n = len(frame.y)
     check_terms(terms, n)
     _check_magnitude(parsed, frame.y)
-    if fixed.dropped:
-        k = len(fixed.dropped)
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
-                      f" / coefficient{'s' if k > 1 else ''} ({', '.join(fixed.dropped)})", RankDeficiencyWarning,
-                      stacklevel=3)
-    if scale_problem(fixed.X):
-        warnings.warn("Some predictor variables are on very different scales: consider rescaling "
-                      "(e.g. scale(x) in the formula, or other units)", ScaleWarning, stacklevel=3)
+    warn_fixed_design(fixed, stacklevel=4)
     core = LmmCore(terms, fixed.X, frame.y, weights=frame.weights, offset=frame.offset)
     return parsed, frame, fixed, terms, core
 
