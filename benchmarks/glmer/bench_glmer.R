@@ -1,5 +1,5 @@
 # Timing of glmer against lme4 (run from the repository root; not part of the test suite).
-# Rscript tests/fixtures_glmm/bench/bench_glmer.R; OPENBLAS_NUM_THREADS=1 python tests/fixtures_glmm/bench/bench_glmer.py
+# Rscript benchmarks/glmer/bench_glmer.R; OPENBLAS_NUM_THREADS=1 python benchmarks/glmer/bench_glmer.py
 suppressMessages({library(lme4); library(jsonlite)})
 load_ref <- function(root, name) {
   meta <- fromJSON(file.path(root, "data", paste0(name, ".json")))

@@ -1,5 +1,5 @@
 """Timing of glmer against lme4 (run from the repository root; not part of the test suite):
-    OPENBLAS_NUM_THREADS=1 python tests/fixtures_glmm/bench/bench_glmer.py   (and bench_glmer.R with Rscript)
+    OPENBLAS_NUM_THREADS=1 python benchmarks/glmer/bench_glmer.py   (and bench_glmer.R with Rscript)
 """
 import sys, time, warnings, statistics
 sys.path.insert(0, "tests/reference")
