@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy import special
 from scipy.linalg import lapack
 
 from .core import LmmCore, ThetaLayout
@@ -63,6 +64,7 @@ __all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "ReweightCore", 
 DENSE_MAX = 600
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+_EPS = np.finfo(float).eps
 
 
 class PirlsError(FitError):
@@ -293,6 +295,17 @@ class ReweightCore(LmmCore):
         return self
 
 
+def _solve_upper(L: np.ndarray, k: int) -> np.ndarray:
+    """x with L[:k, :k]' x = L[k, :k] (L lower triangular), by LAPACK's dtrtrs on U = L'."""
+    if k == 0:
+        return np.zeros(0)
+    U = L.T
+    x, info = lapack.dtrtrs(U[:k, :k], U[:k, k], lower=0, trans=0)
+    if info != 0:
+        return sla.solve_triangular(L[:k, :k], L[k, :k], lower=True, trans="T", check_finite=False)
+    return x
+
+
 @dataclass
 class DenseFactor:
     """The Cholesky factor of the whole penalized system (small models): what PIRLS needs."""
@@ -366,11 +379,26 @@ class DensePLS:
         self._scalar = all(t.p == 1 for t in terms)
         if self._scalar:
             self._lam_theta = np.concatenate([np.full(t.q, self.layout.offsets[k]) for k, t in enumerate(terms)])
+        self._splits = [(off, off + nlev * pk, nlev, pk) for off, nlev, pk, _ in self._blocks]
+        # few rows (cbpp: 56 x 20): the whole design [Z X y] dense, every crossproduct one BLAS call
+        self._D = None
+        if self.n * self.m * self.m <= 200_000:
+            D = np.zeros((self.n, self.m))
+            np.add.at(D, (r, c), v)
+            D[:, q: q + self.p] = X
+            self._D = D
         self.A = None
 
     def reweight(self, w: np.ndarray, z: np.ndarray) -> "DensePLS":
         w = np.asarray(w, dtype=float)
         q, p, m = self.q, self.p, self.m
+        if self._D is not None:
+            D = self._D
+            D[:, m - 1] = z
+            B = D * np.sqrt(w)[:, None]
+            self.A = B.T @ B
+            self._w = w
+            return self
         Xy = np.empty((self.n, p + 1))
         Xy[:, :p] = self._X
         Xy[:, p] = z
@@ -381,6 +409,28 @@ class DensePLS:
         A[q:, :q] = ZX.T
         A[q:, q:] = Xy.T @ WXy
         self.A = A
+        self._w = w
+        return self
+
+    def set_response(self, z: np.ndarray) -> "DensePLS":
+        """The system of the last :meth:`reweight`'s weights with the response z instead."""
+        q, p = self.q, self.p
+        wz = self._w * z
+        A = self.A
+        k = q + p
+        if self._D is not None:
+            col = self._D[:, :k].T @ wz
+            A[:k, k] = col
+            A[k, :k] = col
+            A[k, k] = z @ wz
+            return self
+        col = self._ZT @ wz
+        A[:q, k] = col
+        A[k, :q] = col
+        xz = self._X.T @ wz
+        A[q: k, k] = xz
+        A[k, q: k] = xz
+        A[k, k] = z @ wz
         return self
 
     def _scale(self, S: np.ndarray, theta: np.ndarray) -> None:
@@ -410,7 +460,7 @@ class DensePLS:
         q, p, m = self.q, self.p, self.m
         S = self.A.copy()
         self._scale(S, theta)
-        S[np.arange(q), np.arange(q)] += 1.0
+        S.reshape(-1)[: q * (m + 1): m + 1] += 1.0
         U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
         if info < 0:
             raise FitError(f"LAPACK dpotrf failed (info={info})")
@@ -419,21 +469,16 @@ class DensePLS:
         L = U.T
         dg = np.diagonal(L)
         r2 = 0.0 if info == m else float(dg[-1] ** 2)
-        ldL2 = 2.0 * float(np.sum(np.log(dg[:q])))
-        ldRX2 = 2.0 * float(np.sum(np.log(dg[q: q + p])))
+        ldL2 = 2.0 * float(np.log(dg[:q]).sum())
+        ldRX2 = 2.0 * float(np.log(dg[q: q + p]).sum())
         return DenseFactor(theta, L, ldL2, ldRX2, r2, q, p)
 
     def solve(self, f: DenseFactor):
         L = f.L
         k = self.m - 1
-        x = sla.solve_triangular(L[:k, :k], L[k, :k], lower=True, trans="T", check_finite=False)
-        u = x[: self.q]
+        x = _solve_upper(L, k)
         beta = x[self.q:]
-        us, off = [], 0
-        for t in self.terms:
-            us.append(u[off: off + t.q].reshape(t.nlev, t.p))
-            off += t.q
-        return beta, us
+        return beta, [x[a:b].reshape(nlev, pk) for a, b, nlev, pk in self._splits]
 
     def rx_inverse(self, f: DenseFactor) -> np.ndarray:
         q, p = self.q, self.p
@@ -456,10 +501,16 @@ class BlockedPLS:
     at construction: ``A_r0`` by (level, column) keys, ``A_r0 W0 A_0r`` by the pairs of keys that
     share a level. So one PIRLS step costs a few ``np.bincount`` calls and one LAPACK Cholesky of
     ``mz + p + 1`` rows, whatever the number of levels of the first term (grouseticks: 403
-    one-observation levels). :func:`blocked_pls_ok` checks it against LmmCore. Belongs in core.py.
+    one-observation levels). Where the first term's levels meet most columns of the others
+    (crossed subjects and items) the pairs of keys number ``l0 mz^2``: then ``A_0r`` is kept as a
+    dense ``(l0, mz)`` matrix and the whole Schur complement is one BLAS product ``G'G`` with
+    ``G = W0^(1/2) [A_0r C0]`` (``dense_g``; chosen by an operation count unless given). The
+    weighted sums of :meth:`reweight` are two sparse products over maps built once, and
+    :meth:`set_response` refills only the response's column for the same weights.
+    :func:`blocked_pls_ok` checks it against LmmCore. Belongs in core.py.
     """
 
-    def __init__(self, terms, X):
+    def __init__(self, terms, X, dense_g: bool | None = None):
         X = np.asarray(X, dtype=float)
         t0 = terms[0]
         if t0.p != 1:
@@ -495,42 +546,85 @@ class BlockedPLS:
             self._col_key = ukey % mz
             K = len(ukey)
             self._nkey = K
-            # pairs of keys within one level (both orders, the diagonal once)
-            order = np.argsort(self._lev_key, kind="stable")
             cnt = np.bincount(self._lev_key, minlength=self.l0)
-            start = np.concatenate([[0], np.cumsum(cnt)])
-            ka, kb = [], []
-            for i_ in range(int(cnt.max())):
-                for j_ in range(int(cnt.max())):
-                    ok = np.flatnonzero((cnt > i_) & (cnt > j_))
-                    ka.append(order[start[ok] + i_])
-                    kb.append(order[start[ok] + j_])
-            self._pa, self._pb = np.concatenate(ka), np.concatenate(kb)
-            self._p_lev = self._lev_key[self._pa]
-            self._p_pos, self._p_inv = np.unique(self._col_key[self._pa] * self.m + self._col_key[self._pb],
-                                                 return_inverse=True)
-            self._sel = sp.csr_matrix((np.ones(K), (self._col_key, np.arange(K))), shape=(mz, K))
-            self._selT = self._sel.T.tocsr()
-            # Z_r'WZ_r: pairs of nonzeros within a row
-            order = np.argsort(r, kind="stable")
-            rr, cc, vv = r[order], c[order], v[order]
-            cntr = np.bincount(rr, minlength=self.n)
-            st = np.concatenate([[0], np.cumsum(cntr)])
-            pa, pb = [], []
-            for i_ in range(int(cntr.max())):
-                for j_ in range(int(cntr.max())):
-                    ok = np.flatnonzero((cntr > i_) & (cntr > j_))
-                    pa.append(st[ok] + i_)
-                    pb.append(st[ok] + j_)
-            pa, pb = np.concatenate(pa), np.concatenate(pb)
-            self._rr_flat = cc[pa] * self.m + cc[pb]
-            self._rr_val = vv[pa] * vv[pb]
-            self._rr_obs = rr[pa]
+            # A_r0 W0 A_0r: a dense (l0 x m) matrix G = W0^(1/2) [A_0r C0] and one symmetric rank-l0
+            # update S -= G'G (BLAS), when that costs less than the scatter-add over the pairs of keys
+            # within a level (crossed designs: every level of the first term meets most of the others)
+            npairs = int(np.sum(cnt.astype(np.int64) ** 2))
+            if dense_g is None:
+                dense_g = (self.l0 * self.m <= 4_000_000
+                           and self.l0 * self.m * (self.m + 8) <= 40 * max(npairs, 1))
+            self._dense_g = bool(dense_g)
+            if self._dense_g:
+                self._g_flat = self._lev_key * mz + self._col_key
+        else:
+            self._dense_g = False
+        self._A = None
+        if rest:
+            if not self._dense_g:
+                self._init_pairs(cnt)
+            self._init_rr(r, c, v)
             self._scalar = all(t.p == 1 for t in rest)
             if self._scalar:
                 self._lam_theta = np.concatenate([np.full(t.q, self.layout.offsets[k])
                                                   for k, t in enumerate(rest, start=1)])
-        self._A = None
+        self._init_maps()
+
+    def _init_maps(self):
+        """Every weighted sum of :meth:`reweight` as two sparse products: ``M1 @ w`` gives
+        (Z_0'WZ_0 diagonal, A_r0 by key, Z_r'WZ_r at its positions), ``M2 @ W[X y]`` gives
+        (C0, Z_r'W[X y]) - one pass each over the rows instead of one scatter-add per block."""
+        n, l0, mz = self.n, self.l0, self.mz
+        obs = np.arange(n)
+        rows, cols, vals = [self.codes0], [obs], [self.z0 * self.z0]
+        off = l0
+        if mz:
+            rows.append(off + self._key_of_nz); cols.append(self._nz_obs); vals.append(self._nz_val)
+            off += self._nkey
+            ur, inv = np.unique(self._rr_flat, return_inverse=True)
+            rows.append(off + inv); cols.append(self._rr_obs); vals.append(self._rr_val)
+            off += len(ur)
+            self._rr_pos = ur
+        self._M1 = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                 shape=(off, n))
+        Z0T = sp.csr_matrix((self.z0, (self.codes0, obs)), shape=(l0, n))
+        self._M2 = sp.vstack([Z0T, self._ZrT]).tocsr() if mz else Z0T
+
+    def _init_pairs(self, cnt):
+        """The scatter-add form of A_r0 W0 A_0r: the pairs of keys within one level (both orders,
+        the diagonal once) and their positions in S."""
+        mz, K = self.mz, self._nkey
+        order = np.argsort(self._lev_key, kind="stable")
+        start = np.concatenate([[0], np.cumsum(cnt)])
+        ka, kb = [], []
+        for i_ in range(int(cnt.max())):
+            for j_ in range(int(cnt.max())):
+                ok = np.flatnonzero((cnt > i_) & (cnt > j_))
+                ka.append(order[start[ok] + i_])
+                kb.append(order[start[ok] + j_])
+        self._pa, self._pb = np.concatenate(ka), np.concatenate(kb)
+        self._p_lev = self._lev_key[self._pa]
+        self._p_pos, self._p_inv = np.unique(self._col_key[self._pa] * self.m + self._col_key[self._pb],
+                                             return_inverse=True)
+        self._sel = sp.csr_matrix((np.ones(K), (self._col_key, np.arange(K))), shape=(mz, K))
+        self._selT = self._sel.T.tocsr()
+
+    def _init_rr(self, r, c, v):
+        """Z_r'WZ_r as a scatter-add: the pairs of nonzeros within a row."""
+        order = np.argsort(r, kind="stable")
+        rr, cc, vv = r[order], c[order], v[order]
+        cntr = np.bincount(rr, minlength=self.n)
+        st = np.concatenate([[0], np.cumsum(cntr)])
+        pa, pb = [], []
+        for i_ in range(int(cntr.max())):
+            for j_ in range(int(cntr.max())):
+                ok = np.flatnonzero((cntr > i_) & (cntr > j_))
+                pa.append(st[ok] + i_)
+                pb.append(st[ok] + j_)
+        pa, pb = np.concatenate(pa), np.concatenate(pb)
+        self._rr_flat = cc[pa] * self.m + cc[pb]
+        self._rr_val = vv[pa] * vv[pb]
+        self._rr_obs = rr[pa]
 
     def reweight(self, w: np.ndarray, z: np.ndarray) -> "BlockedPLS":
         w = np.asarray(w, dtype=float)
@@ -539,22 +633,46 @@ class BlockedPLS:
         Xy[:, :p] = self._X
         Xy[:, p] = z
         WXy = Xy * w[:, None]
-        self._a00 = np.bincount(self.codes0, weights=w * self.z0 * self.z0, minlength=self.l0)
-        C0 = np.zeros((self.l0, p + 1))
-        wz0 = WXy * self.z0[:, None]
-        for j in range(p + 1):
-            C0[:, j] = np.bincount(self.codes0, weights=wz0[:, j], minlength=self.l0)
-        self._C0 = C0
+        l0 = self.l0
+        v1 = self._M1 @ w
+        v2 = self._M2 @ WXy
+        self._a00 = v1[:l0]
+        self._C0 = np.ascontiguousarray(v2[:l0])
         if mz:
-            A = np.bincount(self._rr_flat, weights=self._rr_val * w[self._rr_obs], minlength=m * m).reshape(m, m)
-            ZX = np.asarray(self._ZrT @ WXy)
+            A = np.zeros(m * m)
+            A[self._rr_pos] = v1[l0 + self._nkey:]
+            A = A.reshape(m, m)
+            ZX = v2[l0:]
             A[:mz, mz:] = ZX
             A[mz:, :mz] = ZX.T
-            self._akey = np.bincount(self._key_of_nz, weights=self._nz_val * w[self._nz_obs], minlength=self._nkey)
+            self._akey = v1[l0: l0 + self._nkey]
+            if self._dense_g:   # A_0r as a dense (l0 x mz) matrix
+                Ad = np.zeros(l0 * mz)
+                Ad[self._g_flat] = self._akey
+                self._Ad = Ad.reshape(l0, mz)
         else:
             A = np.empty((m, m))
         A[mz:, mz:] = Xy.T @ WXy
         self._A = A
+        self._w = w
+        return self
+
+    def set_response(self, z: np.ndarray) -> "BlockedPLS":
+        """The system of the last :meth:`reweight`'s weights with the response z instead."""
+        p, mz = self.p, self.mz
+        wz = self._w * z
+        v2 = self._M2 @ wz
+        self._C0[:, p] = v2[: self.l0]
+        A = self._A
+        k = mz + p
+        if mz:
+            col = v2[self.l0:]
+            A[:mz, k] = col
+            A[k, :mz] = col
+        xz = self._X.T @ wz
+        A[mz: k, k] = xz
+        A[k, mz: k] = xz
+        A[k, k] = z @ wz
         return self
 
     def _scale(self, S: np.ndarray, theta: np.ndarray) -> None:
@@ -583,21 +701,29 @@ class BlockedPLS:
         t0 = theta[0]
         d = t0 * t0 * self._a00 + 1.0
         W0 = t0 * t0 / d
-        S = self._A.copy()
         C0 = self._C0
-        if mz:
-            ak = self._akey
-            M = np.bincount(self._p_inv, weights=ak[self._pa] * ak[self._pb] * W0[self._p_lev],
-                            minlength=len(self._p_pos))
-            S.reshape(-1)[self._p_pos] -= M
-            Y = (ak * W0[self._lev_key])[:, None] * C0[self._lev_key]
-            MX = np.asarray(self._sel @ Y)
-            S[:mz, mz:] -= MX
-            S[mz:, :mz] -= MX.T
-        S[mz:, mz:] -= (C0 * W0[:, None]).T @ C0
+        if self._dense_g:
+            # S = A - G'G with G = W0^(1/2) [A_0r  C0] (numpy's A'A is one BLAS syrk)
+            G = np.empty((self.l0, m))
+            G[:, :mz] = self._Ad
+            G[:, mz:] = C0
+            G *= np.sqrt(W0)[:, None]
+            S = self._A - G.T @ G
+        else:
+            S = self._A.copy()
+            if mz:
+                ak = self._akey
+                M = np.bincount(self._p_inv, weights=ak[self._pa] * ak[self._pb] * W0[self._p_lev],
+                                minlength=len(self._p_pos))
+                S.reshape(-1)[self._p_pos] -= M
+                Y = (ak * W0[self._lev_key])[:, None] * C0[self._lev_key]
+                MX = np.asarray(self._sel @ Y)
+                S[:mz, mz:] -= MX
+                S[mz:, :mz] -= MX.T
+            S[mz:, mz:] -= (C0 * W0[:, None]).T @ C0
         if mz:
             self._scale(S, theta)
-            S[np.arange(mz), np.arange(mz)] += 1.0
+            S.reshape(-1)[: mz * (m + 1): m + 1] += 1.0
         U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
         if info < 0:
             raise FitError(f"LAPACK dpotrf failed (info={info})")
@@ -606,8 +732,8 @@ class BlockedPLS:
         L = U.T
         dg = np.diagonal(L)
         r2 = 0.0 if info == m else float(dg[-1] ** 2)
-        ldL2 = float(np.sum(np.log(d))) + 2.0 * float(np.sum(np.log(dg[:mz])))
-        ldRX2 = 2.0 * float(np.sum(np.log(dg[mz: mz + p])))
+        ldL2 = float(np.log(d).sum()) + 2.0 * float(np.log(dg[:mz]).sum())
+        ldRX2 = 2.0 * float(np.log(dg[mz: mz + p]).sum())
         f = DenseFactor(theta, L, ldL2, ldRX2, r2, mz, p)
         f.d = d
         return f
@@ -616,13 +742,17 @@ class BlockedPLS:
         L = f.L
         mz, p = self.mz, self.p
         k = self.m - 1
-        x = sla.solve_triangular(L[:k, :k], L[k, :k], lower=True, trans="T", check_finite=False)
+        x = _solve_upper(L, k)
         u_r, beta = x[:mz], x[mz:]
         t0 = f.theta[0]
         rhs = self._C0[:, p] - self._C0[:, :p] @ beta
         if mz:
             lam_u = self._lam_apply(f.theta, u_r)
-            rhs = rhs - np.bincount(self._lev_key, weights=self._akey * lam_u[self._col_key], minlength=self.l0)
+            if self._dense_g:
+                rhs = rhs - self._Ad @ lam_u
+            else:
+                rhs = rhs - np.bincount(self._lev_key, weights=self._akey * lam_u[self._col_key],
+                                        minlength=self.l0)
         u0 = t0 * rhs / f.d
         us = [u0.reshape(-1, 1)]
         off = 0
@@ -762,6 +892,43 @@ class GlmmModel:
         self.maxit = maxit
         self.npirls = 0
         self._cores: dict = {}
+        self._first: dict = {}       # with_x -> (eta_start, its copy, working response, core): _first_step
+        # Z Lambda u for scalar terms: per term (offset in u, codes, z or None for all-ones, theta index)
+        self._zb_scalar = None
+        if terms and all(t.p == 1 for t in terms):
+            zs, off = [], 0
+            for k, t in enumerate(terms):
+                zc = np.ascontiguousarray(t.z[:, 0], dtype=float)
+                zs.append((off, np.asarray(t.codes, dtype=np.intp), None if np.all(zc == 1.0) else zc,
+                           int(self.layout.offsets[k])))
+                off += t.q
+            self._zb_scalar = zs
+        # a 0/1 response with unit prior weights and one trial per row (a Bernoulli binomial): the
+        # deviance residuals are -2 log(mu) or -2 log(1 - mu), and the aic is their sum
+        from .families import Binomial, LogitLink
+        self._logit = type(getattr(family, "link_obj", None)) is LogitLink
+        self._binary = None
+        if (type(family) is Binomial and self.n and np.all(self.pw == 1.0) and np.all(self.ntrials == 1.0)
+                and np.all((self.y == 0.0) | (self.y == 1.0))):
+            self._binary = self.y == 1.0
+        # any other binomial: the aic's terms that do not depend on mu, once (Binomial.aic's formula)
+        self._binom_aic = None
+        if type(family) is Binomial and self._binary is None:
+            try:
+                yv, nv, wv = self.y, self.ntrials, self.pw
+                mm_ = nv if np.any(nv > 1) else wv
+                yy = np.rint(mm_ * yv)
+                mm_ = np.rint(mm_)
+                ok = np.flatnonzero(mm_ > 0)
+                yy, mk = yy[ok], mm_[ok]
+                coef = wv[ok] / mk
+                const = float(np.sum(coef * (special.gammaln(mk + 1) - special.gammaln(yy + 1)
+                                             - special.gammaln(mk - yy + 1))))
+                if math.isfinite(const):
+                    self._binom_aic = (ok, yy, mk - yy, coef, const)
+                    self._y1 = 1.0 - self.y
+            except Exception:  # the family's own aic then
+                self._binom_aic = None
         # how each PIRLS step is solved: "dense" (DensePLS), "core" (ReweightCore), "fresh" (a new
         # LmmCore); None: decided on first use, each fast path checked against LmmCore
         self.fast = fast
@@ -781,6 +948,18 @@ class GlmmModel:
 
     def zb(self, theta, u) -> np.ndarray:
         """Z Lambda(theta) u."""
+        if self._zb_scalar is not None:
+            out = None
+            for off, codes, zc, k in self._zb_scalar:
+                v = u[off:][codes]
+                v *= float(theta[k])
+                if zc is not None:
+                    v *= zc
+                if out is None:
+                    out = v
+                else:
+                    out += v
+            return out if out is not None else np.zeros(self.n)
         out = np.zeros(self.n)
         for t, B in zip(self.terms, self.b_list(theta, u)):
             if t.p == 1:
@@ -792,18 +971,64 @@ class GlmmModel:
     # ------------------------------------------------------------------ family pieces
     def _state(self, eta):
         fam = self.family
-        mu = fam.linkinv(eta)
-        devres = fam.dev_resids(self.y, mu, self.pw)
+        mu = self.linkinv(eta)
+        devres = self.dev_resids(mu)
         return mu, devres
 
+    def linkinv(self, eta) -> np.ndarray:
+        """The inverse link; for the logit link 1 / (1 + exp(-eta)) clamped to [eps, 1 - eps] as
+        the family's (scipy's expit is several times slower than numpy's exp on long vectors; the
+        two agree to rounding)."""
+        if self._logit:
+            mu = np.exp(-eta)
+            mu += 1.0
+            np.reciprocal(mu, out=mu)
+            np.clip(mu, _EPS, 1.0 - _EPS, out=mu)
+            return mu
+        return self.family.linkinv(eta)
+
     def aic(self, mu, dev) -> float:
+        if self._binary is not None:
+            return float(dev)
+        if self._binom_aic is not None:
+            ok, yy, ny, coef, const = self._binom_aic
+            m = mu[ok]
+            ll = special.xlogy(yy, m)
+            ll += special.xlog1py(ny, -m)
+            return float(-2.0 * (const + float(coef @ ll)))
         return self.family.aic(self.y, self.ntrials, mu, self.pw, dev)
+
+    def dev_resids(self, mu) -> np.ndarray:
+        """The family's deviance residuals at mu (prior weights included)."""
+        if self._binary is not None:
+            return -2.0 * np.log(np.where(self._binary, mu, 1.0 - mu))
+        if self._binom_aic is not None:   # Binomial.dev_resids, the same operations
+            y, y1 = self.y, self._y1
+            return 2.0 * self.pw * (special.xlogy(y, y / mu) + special.xlogy(y1, y1 / (1.0 - mu)))
+        return self.family.dev_resids(self.y, mu, self.pw)
 
     def working(self, eta, mu, base):
         """Working weights and response for one PIRLS step (lme4's sqrtWrkWt^2 and wrkResp)."""
         fam = self.family
-        me = fam.mu_eta(eta)
+        if self._logit:   # the logit link's mu_eta, in place: max(e / (1 + e)^2, eps), e = exp(-|eta|)
+            me = np.abs(eta)
+            np.negative(me, out=me)
+            np.exp(me, out=me)
+            d = me + 1.0
+            np.square(d, out=d)
+            np.divide(me, d, out=me)
+            np.maximum(me, _EPS, out=me)
+        else:
+            me = fam.mu_eta(eta)
         var = fam.variance(mu)
+        if self._binary is not None:   # unit prior weights
+            w = me * me
+            w /= var
+            z = eta - base
+            r = self.y - mu
+            r /= me
+            z += r
+            return w, z
         if self._all_pw_pos:
             return self.pw * me * me / var, (eta - base) + (self.y - mu) / me
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -877,11 +1102,14 @@ class GlmmModel:
             b = np.zeros(self.p) if beta_start is None else np.asarray(beta_start, dtype=float).copy()
             base = self.offset
         u = np.zeros(self.q) if u_start is None else np.asarray(u_start, dtype=float).copy()
+        first = None
         if eta_start is None:
             eta = base + (self.X @ b if not uonly and self.p else 0.0) + self.zb(theta, u)
         else:
             eta = np.asarray(eta_start, dtype=float)
-        mu = self.family.linkinv(eta)
+            if u_start is None and self.fast in ("dense", "blocked"):
+                first = self._first_step(eta, b if uonly else None)
+        mu = self.linkinv(eta) if first is None else None
         devres = None
         oldpdev = np.finfo(float).max
         tol = self.tol
@@ -890,10 +1118,13 @@ class GlmmModel:
         it = 0
         for it in range(1, self.maxit + 1):
             u_old, b_old = u, b
-            w, z = self.working(eta, mu, base)
-            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
-                raise PirlsError("PIRLS: non-finite working weights or response")
-            core = self.make_core(w, z, with_x=not uonly)
+            if first is not None and it == 1:
+                core = first
+            else:
+                w, z = self.working(eta, mu, base)
+                if not (np.isfinite(w).all() and np.isfinite(z).all()):
+                    raise PirlsError("PIRLS: non-finite working weights or response")
+                core = self.make_core(w, z, with_x=not uonly)
             f = core.factor(theta)
             if f is None:
                 raise PirlsError("PIRLS: the penalized weighted least-squares system is not positive definite")
@@ -924,11 +1155,43 @@ class GlmmModel:
             raise PirlsError("PIRLS produced a non-finite deviance")
         return PirlsResult(theta, np.asarray(b, dtype=float), u, eta, mu, devres, float(pdev), f, core, it)
 
+    def _first_step(self, eta, beta):
+        """The system of PIRLS's first step from the linear predictor ``eta`` (a fast solver only).
+
+        The deviance functions start every evaluation from one linear predictor, so the working
+        weights of the first step are the same at every evaluation, and so is the working response
+        up to ``- X beta`` (PIRLS over u alone, ``beta`` given). The weighted crossproducts are
+        kept for the last such ``eta`` (per variant) and only the response's column is refilled:
+        the same system as :meth:`make_core` would build, up to rounding. None where the working
+        values are not finite (the caller's usual path raises).
+        """
+        with_x = beta is None
+        ent = self._first.get(with_x)
+        if ent is None or ent[0] is not eta or not np.array_equal(ent[1], eta):
+            mu = self.linkinv(eta)
+            w, zc = self.working(eta, mu, self.offset)
+            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(zc))):
+                return None
+            cls = {"dense": DensePLS, "blocked": BlockedPLS}[self.fast]
+            core = cls(self.terms, self.X if with_x else self._X0).reweight(w, zc)
+            ent = self._first[with_x] = (eta, eta.copy(), zc, core)
+        core = ent[3]
+        if not with_x:
+            z = ent[2] - self.X @ beta if self.p else ent[2]
+            if not np.all(np.isfinite(z)):
+                return None
+            core.set_response(z)
+        return core
+
     def _update(self, theta, base, b, u, uonly):
-        eta = base + (self.X @ b if not uonly and self.p else 0.0) + self.zb(theta, u)
-        mu = self.family.linkinv(eta)
-        devres = self.family.dev_resids(self.y, mu, self.pw)
-        pdev = float(np.sum(devres)) + float(u @ u)
+        eta = self.zb(theta, u)
+        if not uonly and self.p:
+            eta += base + self.X @ b
+        else:
+            eta += base
+        mu = self.linkinv(eta)
+        devres = self.dev_resids(mu)
+        pdev = float(devres.sum()) + float(u @ u)
         return eta, mu, devres, pdev
 
     # ------------------------------------------------------------------ deviance functions
@@ -959,8 +1222,8 @@ class GlmmModel:
                 continue
             uk = u + zk * sd
             eta = base + theta * zc * uk[t.codes]
-            mu = self.family.linkinv(eta)
-            dr = self.family.dev_resids(self.y, mu, self.pw)
+            mu = self.linkinv(eta)
+            dr = self.dev_resids(mu)
             devc = uk * uk + np.bincount(t.codes, weights=dr, minlength=nlev)
             logs.append(-0.5 * (devc - devc0) - ldn + math.log(wk) - math.log(_SQRT_2PI))
         logs = np.array(logs)
