@@ -41,10 +41,10 @@ import pandas as pd
 from scipy import special, stats
 
 from . import families as _families
+from . import random_effects
 from .core import LmmCore
-from .design import evaluate_numeric, fixed_design, model_frame, random_terms, scale_problem
-from .errors import (ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, RankDeficiencyWarning,
-                     ScaleWarning, SingularFitWarning)
+from .design import evaluate_numeric, fixed_design, model_frame, random_terms, warn_fixed_design
+from .errors import ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, SingularFitWarning
 from .formula import parse_formula
 from .optimize import DEFAULT_CONTROL, OptInfo, minimize_theta
 from .pirls import GlmmModel, PirlsError, PirlsResult, gh_rule
@@ -197,14 +197,7 @@ def _prepare(formula, data, family, weights, offset, data_name) -> _Setup:
     terms = random_terms(parsed, frame)
     n = len(frame.data)
     _check_glmer_terms(terms, n)
-    if fixed.dropped:
-        k = len(fixed.dropped)
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
-                      f" / coefficient{'s' if k > 1 else ''} ({', '.join(fixed.dropped)})", RankDeficiencyWarning,
-                      stacklevel=3)
-    if scale_problem(fixed.X):
-        warnings.warn("Some predictor variables are on very different scales: consider rescaling "
-                      "(e.g. scale(x) in the formula, or other units)", ScaleWarning, stacklevel=3)
+    warn_fixed_design(fixed, stacklevel=4)
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
     return _Setup(parsed.text, parsed, frame, fixed, terms, y_raw, frame.weights, frame.offset, weights_name,
                   str(name), kind)
@@ -896,16 +889,6 @@ class _Summary(str):
         return str(self)
 
 
-def _make_unique_labels(groups: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for g in groups:
-        k = seen.get(g, 0)
-        out.append(g if k == 0 else f"{g}.{k}")
-        seen[g] = k + 1
-    return out
-
-
 def _perc_label(p: float) -> str:
     from .report import format_num, signif_r
 
@@ -1081,55 +1064,23 @@ class GlmerResult:
         s2 = self.sigma ** 2
         return [s2 * (T @ B @ T.T) for B, T in zip(blocks, self._T)]
 
-    def _groups(self) -> dict:
-        g: dict[str, list[int]] = {}
-        for i, t in enumerate(self.terms):
-            g.setdefault(t.group, []).append(i)
-        return g
-
     def ranef(self) -> dict:
         """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
-        out = {}
-        for g, idx in self._groups().items():
-            frames = [pd.DataFrame(self._b[i], index=self.terms[i].levels, columns=self.terms[i].cnames)
-                      for i in idx]
-            out[g] = pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
-        return out
+        return random_effects.ranef_frames(self.terms, self._b)
 
     def ranef_table(self) -> pd.DataFrame:
         """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
-        rows = []
-        for g, idx in self._groups().items():
-            for i in idx:
-                t = self.terms[i]
-                sd = np.sqrt(np.maximum(np.diagonal(self._b_condvar[i], axis1=1, axis2=2), 0))
-                for k, name in enumerate(t.cnames):
-                    rows.append(pd.DataFrame({"grpvar": g, "term": name, "grp": t.levels,
-                                              "condval": self._b[i][:, k], "condsd": sd[:, k]}))
-        return pd.concat(rows, ignore_index=True)
+        return random_effects.ranef_table(self.terms, self._b, self._b_condvar)
 
     @cached_property
     def _group_labels(self) -> list[str]:
-        return _make_unique_labels([t.group for t in self.terms])
+        return random_effects.group_labels(self.terms)
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor (a Residual row only for
         families with a scale)."""
-        rows = []
-        s2 = self.sigma ** 2
-        for name, t, T in zip(self._group_labels, self.terms, self._T):
-            C = s2 * (T @ T.T)
-            sd = np.sqrt(np.diag(C))
-            for k, c in enumerate(t.cnames):
-                rows.append((name, c, "", C[k, k], sd[k]))
-            for j in range(t.p):
-                for k in range(j + 1, t.p):
-                    corr = C[k, j] / (sd[k] * sd[j]) if sd[k] > 0 and sd[j] > 0 else np.nan
-                    rows.append((name, t.cnames[j], t.cnames[k], C[k, j], corr))
-        if self.has_scale:
-            rows.append(("Residual", "", "", s2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return random_effects.varcorr_frame(self.terms, self._T, self.sigma, residual=self.has_scale)
 
     # ------------------------------------------------------------------ fitted values and residuals
     @property
