@@ -147,3 +147,17 @@ def test_logical_predictor_is_a_factor_as_in_r(sleepstudy):
     late = d["Reaction"][d["late"]].mean() - d["Reaction"][~d["late"]].mean()
     assert m.fixef["lateTRUE"] == pytest.approx(late, rel=1e-6)  # balanced: the difference of means
     assert m.predict(d.iloc[[9]], re_form="~0").iloc[0] == pytest.approx(m.fixef.sum())
+
+
+@pytest.mark.parametrize("formula, names", [
+    # R orders an interaction's variables by their first appearance in the formula
+    ("y ~ x + f + f:x + (1 | g)", ["(Intercept)", "x", "fa", "fb", "x:fa", "x:fb"]),
+    ("y ~ f + x + x:f + (1 | g)", ["(Intercept)", "fa", "fb", "x", "fa:x", "fb:x"]),
+    ("y ~ log(x) + f + f:log(x) + (1 | g)", ["(Intercept)", "log(x)", "fa", "fb", "log(x):fa", "log(x):fb"]),
+    ("y ~ poly(x, 2) * f + (1 | g)", ["(Intercept)", "poly(x, 2)1", "poly(x, 2)2", "fa", "fb",
+                                     "poly(x, 2)1:fa", "poly(x, 2)2:fa", "poly(x, 2)1:fb", "poly(x, 2)2:fb"]),
+])
+def test_interaction_names_follow_r(small, formula, names):
+    # expected names from R's model.matrix() on the same formula (before rank-deficient columns drop)
+    fx, _ = _design(formula, small)
+    assert fx.all_names == names

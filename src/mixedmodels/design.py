@@ -443,9 +443,45 @@ def check_finite_columns(X: np.ndarray, names: list[str], index, what: str) -> N
 _HUGE = 1e100
 
 
+def r_term_order(expr: str) -> str:
+    """Write interactions with their variables in R's order, the order of first appearance in the
+    formula: R names ``x + f + f:x``'s interaction ``x:fb`` where formulaic would say ``fb:x``.
+
+    Returns ``expr`` unchanged when every interaction already follows that order (or when the
+    formula is beyond this simple rewrite), so formulaic sees the user's text whenever it can.
+    """
+    try:
+        from formulaic import Formula
+
+        terms = list(Formula(_to_python(expr)))
+    except Exception:  # formulaic reports the problem itself when it builds the matrix
+        return expr
+    text = re.sub(r"\s+", "", _to_python(expr))  # formulaic respaces expressions: compare without
+
+    def first(factor) -> int:
+        key = re.sub(r"\s+", "", str(factor))
+        m = re.search(r"(?<![\w.])" + re.escape(key) + r"(?![\w.(])", text)
+        return m.start() if m else len(text)
+
+    changed = False
+    rebuilt = []
+    for t in terms:
+        factors = [str(f) for f in t.factors]
+        if len(factors) > 1:
+            ordered = sorted(factors, key=lambda f: first(f))
+            changed |= ordered != factors
+            factors = ordered
+        rebuilt.append(":".join(factors))
+    if not changed:
+        return expr
+    intercept = "1" in rebuilt
+    body = [t for t in rebuilt if t != "1"]
+    return " + ".join((["1"] if intercept else ["0"]) + body)
+
+
 def fixed_design(parsed: ParsedFormula, frame: ModelFrame) -> FixedDesign:
     """X with R's names; rank-deficient columns dropped as lme4 does (pivoted QR)."""
-    X, names, spec = model_matrix(parsed.fixed, frame.data, "the fixed-effects model matrix")
+    X, names, spec = model_matrix(r_term_order(parsed.fixed), frame.data, "the fixed-effects model matrix")
     check_finite_columns(X, names, frame.data.index, "the fixed-effects model matrix")
     all_names = list(names)
     keep = _independent_columns(X)
