@@ -187,3 +187,18 @@ def test_aliased_term_is_listed_last_with_NA():
     np.testing.assert_allclose(t3["F value"].iloc[:2], [163.6218, 0.3714], atol=5e-5)
     np.testing.assert_allclose(t1["F value"].iloc[:2], [168.0786, 0.3714], atol=5e-5)
     np.testing.assert_allclose(t3["DenDF"].iloc[:2], [159, 159], atol=1e-3)
+
+
+def test_anova_table_prints_like_lmertest():
+    import mixedmodels as mm
+
+    m = mm.lmer("angle ~ recipe * temp + (1 | recipe:replicate)", mm.load_dataset("cake"))
+    # print(anova(m)) in R (lmerTest 3.1-3)
+    expected = """Type III Analysis of Variance Table with Satterthwaite's method
+             Sum Sq Mean Sq NumDF  DenDF F value Pr(>F)    
+recipe         4.00    2.00     2 254.02  0.0957 0.9088    
+temp        1966.71 1966.71     1 222.00 94.1632 <2e-16 ***
+recipe:temp    1.74    0.87     2 222.00  0.0417 0.9592    
+---
+Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"""
+    assert str(m.anova()).rstrip("\n") == expected

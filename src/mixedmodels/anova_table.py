@@ -408,9 +408,11 @@ def anova_table(m, type=3, ddf: str = "Satterthwaite") -> pd.DataFrame:
     for lab in missing:
         rows.append([np.nan] * 6)
         index.append(lab)
-    out = pd.DataFrame(rows, index=index, columns=COLUMNS, dtype=float)
-    out.attrs["heading"] = (f"Type {'I' * t if t < 4 else t} Analysis of Variance Table with "
-                            f"{ddf}'s method")
+    from .compare import AnovaTable  # prints as R prints it
+
+    out = AnovaTable(rows, index=index, columns=COLUMNS, dtype=float)
+    out.heading = [f"Type {'I' * t if t < 4 else t} Analysis of Variance Table with {ddf}'s method"]
+    out.attrs["heading"] = out.heading[0]
     return out
 
 
