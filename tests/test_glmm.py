@@ -162,8 +162,9 @@ def test_residuals_fitted_predict(cbpp, cbpp_fit):
     e = EXPECTED["cbpp"]
     m = cbpp_fit
     for kind in ("deviance", "pearson", "response", "working"):
-        assert np.allclose(m.residuals(kind), e["residuals"][kind], rtol=1e-5, atol=1e-7), kind
-    assert np.allclose(m.residuals(), e["residuals"]["deviance"], rtol=1e-5, atol=1e-7)
+        assert np.allclose(m.resid(kind), e["residuals"][kind], rtol=1e-5, atol=1e-7), kind
+    assert np.allclose(m.resid(), e["residuals"]["deviance"], rtol=1e-5, atol=1e-7)
+    assert np.allclose(m.residuals, e["residuals"]["response"], rtol=1e-5, atol=1e-7)
     assert np.allclose(m.fitted, e["fitted"], rtol=1e-6)
     assert np.allclose(m.weights, e["weights"])
     assert np.allclose(m.predict(), e["predict_fit_link"], rtol=1e-6)
@@ -177,7 +178,7 @@ def test_residuals_fitted_predict(cbpp, cbpp_fit):
     with pytest.raises(DataError):
         m.predict(nd_new)
     with pytest.raises(ArgumentError):
-        m.residuals("partial")
+        m.resid("partial")
     with pytest.raises(ArgumentError):
         m.predict(type="mean")
 

@@ -144,8 +144,8 @@ def residuals(m, type: str = "response", scaled: bool = False) -> pd.Series:
     types = ("response", "working", "pearson", "deviance")
     if type not in types:
         raise ArgumentError(f"type must be one of {', '.join(types)}; got {type!r}")
-    if callable(getattr(m, "residuals", None)):  # a GLMM computes its own kinds of residuals
-        return m.residuals(type=type, scaled=scaled)
+    if hasattr(m, "family"):  # a GLMM computes its own kinds of residuals
+        return m.resid(type=type, scaled=scaled)
     r = m.residuals
     r = pd.Series(np.asarray(r, dtype=float), index=m.frame.data.index, name="residuals")
     if type in ("pearson", "deviance"):

@@ -1107,7 +1107,12 @@ class GlmerResult:
         """Prior weights (times the trials for a cbind response), as lme4's weights(m)."""
         return self.model.pw
 
-    def residuals(self, type: str = "deviance", scaled: bool = False) -> pd.Series:
+    @property
+    def residuals(self) -> pd.Series:
+        """Response residuals y - mu (API.md); ``resid(type)`` gives lme4's other kinds."""
+        return self.resid("response")
+
+    def resid(self, type: str = "deviance", scaled: bool = False) -> pd.Series:
         """lme4's residuals(): "deviance" (default), "pearson", "response" or "working";
         ``scaled=True`` divides by sigma."""
         m, r = self.model, self.pirls
@@ -1244,7 +1249,7 @@ class GlmerResult:
             family=self.family.label, link=self.family.link, nagq=self.nagq, formula=self.formula,
             data_name=self.data_name, aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=-2.0 * self.loglik,
             df_resid=self.df_resid,
-            scaled_residuals=self.residuals("pearson", scaled=True).to_numpy(),
+            scaled_residuals=self.resid("pearson", scaled=True).to_numpy(),
             varcorr=groups, nobs=self.nobs, ngroups=list(self.ngroups.items()), coef=coef,
             corr_fixef=corr_fixef, messages=list(self.messages),
             residual_sd=self.sigma if self.has_scale else None, weights=self.weights_name)
