@@ -118,6 +118,12 @@ def test_ranef_caterpillar(m3):
     tab = m3.ranef_table()
     sub = tab[tab["term"] == "(Intercept)"].sort_values("condval", kind="mergesort")
     assert labels == list(sub["grp"].astype(str))
+    # the drawn interval ends are the conditional modes +- 1.96 conditional SDs, in that order
+    segs = ax.collections[0].get_segments()
+    ends = np.array([[s_[0][0], s_[1][0]] for s_ in segs])
+    z = 1.959963984540054
+    np.testing.assert_allclose(ends[:, 0], sub["condval"] - z * sub["condsd"], rtol=1e-3)
+    np.testing.assert_allclose(ends[:, 1], sub["condval"] + z * sub["condsd"], rtol=1e-3)
     fig2, ax2 = plt.subplots()
     assert m3.plot.ranef(term="Subject", ax=None) is not None
     with pytest.raises(ArgumentError):
