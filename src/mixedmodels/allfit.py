@@ -19,7 +19,7 @@ __all__ = ["allfit", "OPTIMIZERS"]
 OPTIMIZERS = ("bobyqa", "nelder_mead", "sbplx", "cobyla", "praxis")
 
 
-def allfit(m, optimizers=None, control=None) -> pd.DataFrame:
+def allfit(m, optimizers=None, control=None, progress=None) -> pd.DataFrame:
     """One row per optimizer: ``optimizer, objective, <fixef...>, <theta...>, sigma, converged, nevals,
     seconds, messages``. Theta columns carry lme4's names ("Subject.Days.(Intercept)"). A refit that
     fails gets NaN numbers, ``converged=False`` and its error in ``messages``."""
@@ -31,8 +31,11 @@ def allfit(m, optimizers=None, control=None) -> pd.DataFrame:
     unknown = [o for o in names if o not in OPTIMIZERS]
     if unknown:
         raise ArgumentError(f"unknown optimizer(s) {unknown}; choose from {list(OPTIMIZERS)}")
+    from .progress import progress_bar
+
     fnames, tnames = list(m.fixed.names), list(m.theta_names)
     rows = []
+    bar = progress_bar(len(names), progress, "allfit")
     for name in names:
         ctl = {**(m.control or {}), **(control or {}), "optimizer": name}
         t0 = time.perf_counter()
@@ -53,4 +56,6 @@ def allfit(m, optimizers=None, control=None) -> pd.DataFrame:
                         "sigma": fit.sigma, "converged": fit.converged, "nevals": fit.optinfo.nevals})
         row.update({"seconds": seconds, "messages": "; ".join(messages)})
         rows.append(row)
+        bar.update(1)
+    bar.close()
     return pd.DataFrame(rows)

@@ -462,12 +462,13 @@ def _profile_worker(args):
 
 
 def profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delta=None, delta_cutoff: float = 1 / 8,
-            maxmult: float = 10, n_jobs: int = 1) -> ProfileTable:
+            maxmult: float = 10, n_jobs: int = 1, progress=None) -> ProfileTable:
     """lme4's ``profile(m)`` on the sd/correlation scale (``signames = FALSE``): a ProfileTable.
 
     ``which``: parameter names or 0-based positions (default all; ``"theta_"`` or ``"beta_"`` for
     the variance or fixed-effect parameters). ``alphamax``, ``maxpts``, ``delta``, ``delta_cutoff``,
     ``maxmult`` as in lme4. ``n_jobs > 1`` profiles the parameters in worker processes.
+    ``progress``: a tqdm bar per parameter (None: only on a terminal; see progress.py).
     """
     prof = _Profiler(m, alphamax=alphamax, delta=delta, delta_cutoff=delta_cutoff, maxpts=maxpts, maxmult=maxmult)
     check = prof.dev_vp(prof.opt[: prof.nvp])
@@ -482,7 +483,14 @@ def profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delta=None
         with ProcessPoolExecutor(max_workers=min(n_jobs, len(idx))) as ex:
             results = list(ex.map(_profile_worker, [(prof, i) for i in idx]))
     else:
-        results = [prof.profile_one(i) for i in idx]
+        from .progress import progress_bar
+
+        bar = progress_bar(len(idx), progress, "profile", unit="parameter")
+        results = []
+        for i in idx:
+            results.append(prof.profile_one(i))
+            bar.update(1)
+        bar.close()
     if prof.lower_found < prof.base - 1e-6:
         warnings.warn(f"profiling found a deviance lower than the fit's ({prof.lower_found:.6f} < {prof.base:.6f}): "
                       "the fit had not quite converged; the intervals use the fit's deviance",

@@ -428,12 +428,12 @@ class LmerResult:
         return fit_core(self, REML=self.reml if REML is None else bool(REML), y=y,
                         control=self.control if control is None else control)
 
-    def allfit(self, optimizers=None, control=None) -> pd.DataFrame:
+    def allfit(self, optimizers=None, control=None, progress=None) -> pd.DataFrame:
         """Refit with several optimizers and compare them (lme4's ``allFit``): one row per optimizer
         with its objective, fixed effects, theta, sigma, convergence, evaluations and seconds."""
         from .allfit import allfit
 
-        return allfit(self, optimizers=optimizers, control=control)
+        return allfit(self, optimizers=optimizers, control=control, progress=progress)
 
     # ------------------------------------------------------------------ saving
     def save(self, path):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,7 +26,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ArgumentError, MixedModelError, MixedModelWarning
+from .errors import ArgumentError, MixedModelError
+from .progress import progress_bar
 
 __all__ = ["simulate", "bootstrap", "BootResult"]
 
@@ -214,21 +214,6 @@ def _worker(indices):
     return [(i, *_refit_stat(m, func, Y[:, i])) for i in indices]
 
 
-def _progress_bar(total: int, progress):
-    if progress is False:
-        return None
-    if progress is None and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        if progress:
-            warnings.warn("progress=True needs the tqdm package (pip install tqdm); running without a bar",
-                          MixedModelWarning, stacklevel=3)
-        return None
-    return tqdm(total=total, desc="bootstrap", unit="fit")
-
-
 def bootstrap(m, func, nsim: int = 100, seed=None, n_jobs: int = 1, progress=None, re_form="~0",
               use_u: bool = False) -> BootResult:
     """Parametric bootstrap (lme4's ``bootMer(type = "parametric")``).
@@ -248,7 +233,7 @@ def bootstrap(m, func, nsim: int = 100, seed=None, n_jobs: int = 1, progress=Non
     T = np.full((nsim, t0.size), np.nan)
     counts: Counter = Counter()
     failures = []
-    bar = _progress_bar(nsim, progress)
+    bar = progress_bar(nsim, progress, "bootstrap")
 
     def record(i, vals, msgs, err):
         counts.update(msgs)
@@ -258,8 +243,7 @@ def bootstrap(m, func, nsim: int = 100, seed=None, n_jobs: int = 1, progress=Non
             failures.append((i, f"the statistic has {vals.size} values here but {t0.size} on the original fit"))
         else:
             T[i] = vals
-        if bar is not None:
-            bar.update(1)
+        bar.update(1)
 
     jobs = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
     try:
@@ -269,8 +253,7 @@ def bootstrap(m, func, nsim: int = 100, seed=None, n_jobs: int = 1, progress=Non
         else:
             _run_parallel(m, func, Y, jobs, record)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     cols = names if names is not None else ([f"t{i + 1}" for i in range(t0.size)] if t0.size > 1 else ["t1"])
     return BootResult(t0=pd.Series(t0, index=cols), t=pd.DataFrame(T, columns=cols), nsim=nsim, seed=seed,
                       warnings=counts, failures=sorted(failures))
