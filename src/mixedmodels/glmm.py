@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .criteria import InformationCriteria
 from . import families as _families
 from . import random_effects
 from .core import LmmCore
@@ -897,7 +898,7 @@ def _perc_label(p: float) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class GlmerResult:
+class GlmerResult(InformationCriteria):
     """A fitted generalized linear mixed model (lme4's ``glmerMod``)."""
 
     formula: str
@@ -965,14 +966,6 @@ class GlmerResult:
     @property
     def loglik(self) -> float:
         return -self.objective / 2.0
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + math.log(self.nobs) * self.npar
 
     @cached_property
     def deviance(self) -> float:

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .criteria import InformationCriteria
 from .errors import ArgumentError, DataError, FormulaError
 
 __all__ = ["lm", "LmResult", "LmSummary", "parse_lm_formula", "has_random_terms"]
@@ -118,7 +119,7 @@ def lm(formula: str, data, weights=None, offset=None, *, data_name: str | None =
 
 
 @dataclass(frozen=True, eq=False)
-class LmResult:
+class LmResult(InformationCriteria):
     """A fitted linear model (R's ``lm`` object). Derived values are computed on first use."""
 
     formula: str
@@ -249,14 +250,6 @@ class LmResult:
         R's ``deviance(lm)`` is the residual sum of squares: that is :attr:`rss`.
         """
         return -2.0 * self.loglik
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + math.log(self.nobs) * self.npar
 
     @property
     def reml_criterion(self):

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from . import random_effects
+from .criteria import InformationCriteria
 from .errors import ArgumentError, ConvergenceWarning
 
 __all__ = ["LmerResult", "OptReport", "theta_names"]
@@ -95,7 +96,7 @@ def theta_names(terms) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class LmerResult:
+class LmerResult(InformationCriteria):
     """A fitted linear mixed model (lme4's ``lmerMod`` with lmerTest's inference)."""
 
     formula: str
@@ -194,14 +195,6 @@ class LmerResult:
     def loglik(self) -> float:
         """lme4's logLik: the REML log-likelihood for REML fits, the ML one otherwise."""
         return -self.objective / 2.0
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + math.log(self.nobs) * self.npar
 
     @property
     def df_resid(self) -> int:
