@@ -408,6 +408,41 @@ class LmmCore:
             self._AXX = AXX
             self._eye = sp.identity(mz, format="csc")
 
+    # ------------------------------------------------------------------ new [X y], same Z
+    def transform_xy(self, M: np.ndarray) -> "LmmCore":
+        """A core whose ``[X y]`` is this core's ``[X y] @ M`` (M is (p+1) x (p'+1)), with no pass over
+        the rows: the blocks that involve ``[X y]`` are bilinear in its columns, the Z blocks are
+        shared. Profiles move ``X_j beta_j`` into the offset this way (lme4's profile does the same).
+        """
+        import copy
+
+        M = np.asarray(M, dtype=float)
+        if M.ndim != 2 or M.shape[0] != self.p + 1:
+            raise ValueError(f"M must have {self.p + 1} rows, got shape {M.shape}")
+        new = copy.copy(self)
+        mz, p1 = self.mz, M.shape[1]
+        new.p = p1 - 1
+        new.C0 = np.einsum("lac,cd->lad", self.C0, M)
+        new._C0f = new.C0.reshape(self.l0 * self.p0, p1)
+        new._m = m = mz + p1
+        new.nevals, new._calls, new._buf = 0, 0, None
+        # the pair map indexes the full (m x m) block: rebuild it for the new m when needed
+        new._P = None
+        new._mmode = "undecided" if (mz and self.method == "dense") else "none"
+        if self.method == "dense":
+            R = np.zeros((m, m))
+            R[:mz, :mz] = self.R[:mz, :mz]
+            ArX = self.R[:mz, mz:] @ M
+            R[:mz, mz:] = ArX
+            R[mz:, :mz] = ArX.T
+            R[mz:, mz:] = M.T @ self.R[mz:, mz:] @ M
+            new.R = R
+            new._diag_z = np.arange(mz) * (m + 1)
+        else:
+            new._ArX = self._ArX @ M
+            new._AXX = M.T @ self._AXX @ M
+        return new
+
     # ------------------------------------------------------------------ A_r0 W A_0r
     def _choose_m_mode(self) -> str:
         """How A_r0 W A_0r is formed at each evaluation, by estimated cost:
