@@ -221,3 +221,20 @@ def test_check_reports_an_unconverged_optimizer(sleep):
     rep = m.check()
     assert not rep.converged
     assert "Convergence: PROBLEM" in str(rep)
+
+
+def test_icc_and_r2_of_binomial_glmms_match_performance():
+    # performance 0.10.2: r2_nakagawa(m) and icc(m) for cbpp, logit and probit links
+    cb = mm.load_dataset("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    g = mm.glmer(f, cb, family="binomial")
+    assert dg.r2(g)["marginal"] == pytest.approx(0.085, abs=5e-4)
+    assert dg.r2(g)["conditional"] == pytest.approx(0.187, abs=5e-4)
+    assert dg.icc(g)["adjusted"] == pytest.approx(0.1113561, rel=1e-4)
+    assert dg.icc(g)["conditional"] == pytest.approx(0.1018504, rel=1e-4)
+    assert dg.variance_components(g)["var_fixed"] == pytest.approx(0.3455195, rel=1e-4)
+    p = mm.glmer(f, cb, family=mm.families.Binomial(link="probit"))
+    assert dg.r2(p)["conditional"] == pytest.approx(0.171, abs=5e-4)
+    assert dg.icc(p)["adjusted"] == pytest.approx(0.103, abs=5e-4)
+    with pytest.raises(mm.errors.ArgumentError):
+        dg.icc(mm.glmer("TICKS ~ YEAR + (1 | BROOD)", mm.load_dataset("grouseticks"), family="poisson"))

@@ -343,18 +343,34 @@ def dfbetas(m, group=None, infl: Influence | None = None) -> pd.DataFrame:
 _SINGULAR_TOL = 1e-5  # performance::check_singularity's default tolerance
 
 
+# the distribution-specific variance of a binomial GLMM on the latent scale (Nakagawa et al. 2017)
+_LATENT_VARIANCE = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}
+
+
 def variance_components(m) -> dict:
     """Nakagawa's decomposition: ``var_fixed``, ``var_random``, ``var_residual`` (insight's get_variance).
 
+    For a binomial GLMM the residual variance is the link's latent-scale variance (pi^2/3 for
+    logit, 1 for probit, pi^2/6 for cloglog), as performance uses it; other GLMM families raise.
     ``var_random`` is NaN for a singular fit (as performance, which then cannot compute it).
     """
-    _require_lmm(m, "variance_components()")
+    fam = getattr(m, "family", None)
+    if fam is not None and str(getattr(fam, "name", "")).lower() == "binomial":
+        link = str(getattr(fam, "link", ""))
+        if link not in _LATENT_VARIANCE:
+            raise ArgumentError(f"ICC and R2 of a binomial GLMM need a logit, probit or cloglog link, not {link!r}")
+        s2, templates, resid = 1.0, m._T, _LATENT_VARIANCE[link]
+    else:
+        _require_lmm(m, "variance_components()")
+        s2 = float(m.sigma) ** 2
+        templates, resid = m._factor.T, s2
     eta = np.asarray(m.fixed.X, dtype=float) @ np.asarray(m.beta, dtype=float)
     # an intercept-only fixed part has var 0 exactly (not a rounding residue of 1e-26)
     spread = float(np.ptp(eta)) if eta.size else 0.0
     var_fixed = float(np.var(eta, ddof=1)) if eta.size > 1 and spread > 1e-12 * max(1.0, float(np.max(np.abs(eta)))) else 0.0
-    s2 = float(m.sigma) ** 2
-    diag = m.core.layout.is_diagonal()
+    from .core import ThetaLayout
+
+    diag = ThetaLayout([t.p for t in m.terms]).is_diagonal()
     if np.any(np.asarray(m.theta)[diag] < _SINGULAR_TOL):
         warnings.warn("can't compute the random-effect variances: some variance components are (nearly) zero "
                       "(a singular fit); the ICC and the conditional R2 are NaN. Simplify the random effects "
@@ -362,10 +378,10 @@ def variance_components(m) -> dict:
         var_random = math.nan
     else:
         var_random = 0.0
-        for t, T in zip(m.terms, m._factor.T):
+        for t, T in zip(m.terms, templates):
             Sigma = s2 * (T @ T.T)
             var_random += float(np.mean(np.einsum("ij,jk,ik->i", t.z, Sigma, t.z)))
-    return {"var_fixed": var_fixed, "var_random": var_random, "var_residual": s2}
+    return {"var_fixed": var_fixed, "var_random": var_random, "var_residual": resid}
 
 
 def icc(m) -> dict:

@@ -1151,6 +1151,18 @@ class GlmerResult(InformationCriteria):
         return pd.DataFrame({_perc_label(a): est + se * q[0], _perc_label(1 - a): est + se * q[1]},
                             index=list(self.fixed.names))
 
+    def icc(self) -> dict:
+        """ICC on the latent scale as R's ``performance::icc`` (binomial families)."""
+        from .diagnostics import icc
+
+        return icc(self)
+
+    def r2(self) -> dict:
+        """Nakagawa's R² on the latent scale as R's ``performance::r2_nakagawa`` (binomial families)."""
+        from .diagnostics import r2
+
+        return r2(self)
+
     def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False, **kwargs):
         """lme4's predict(): on the link scale (default) or the response scale (type="response");
         ``re_form=None`` includes every random effect, ``"~0"`` none, ``"~(1|g)"`` those named."""
