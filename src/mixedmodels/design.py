@@ -481,7 +481,11 @@ def r_term_order(expr: str) -> str:
 
 def fixed_design(parsed: ParsedFormula, frame: ModelFrame) -> FixedDesign:
     """X with R's names; rank-deficient columns dropped as lme4 does (pivoted QR)."""
-    X, names, spec = model_matrix(r_term_order(parsed.fixed), frame.data, "the fixed-effects model matrix")
+    expr = r_term_order(parsed.fixed)
+    X, names, spec = model_matrix(expr, frame.data, "the fixed-effects model matrix")
+    coded = _r_coding(expr, frame.data, spec, names)
+    if coded is not None:
+        X, names, spec = coded
     check_finite_columns(X, names, frame.data.index, "the fixed-effects model matrix")
     all_names = list(names)
     keep = _independent_columns(X)
@@ -490,6 +494,131 @@ def fixed_design(parsed: ParsedFormula, frame: ModelFrame) -> FixedDesign:
         X = X[:, keep]
         names = [names[j] for j in keep]
     return FixedDesign(X, names, spec, dropped, all_names)
+
+
+class RCodedSpec:
+    """A formulaic ModelSpec that codes every factor by dummies for all levels, restricted to the
+    columns R's ``model.matrix`` keeps: new data get exactly the columns of the fit."""
+
+    def __init__(self, inner, columns):
+        self.inner = inner
+        self.columns = list(columns)  # formulaic's names of the columns kept, in order
+
+    def get_model_matrix(self, data, *args, **kwargs):
+        mm = self.inner.get_model_matrix(data, *args, **kwargs)
+        pos = {str(c): j for j, c in enumerate(mm.columns)}
+        idx = [pos[c] for c in self.columns]
+        return mm.iloc[:, idx] if hasattr(mm, "iloc") else mm[:, idx]
+
+    @property
+    def column_names(self) -> tuple:
+        return tuple(self.columns)
+
+    def __getattr__(self, name):  # everything else (structure, encoder_state, ...) is the inner spec's
+        if name.startswith("__") or name in ("inner", "columns"):
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+
+def _r_factor_codes(terms: list[list[str]], categorical: set, intercept: bool) -> list[dict]:
+    """R's ``attr(terms, "factors")`` coding of each factor in each term: 1 by contrasts, 2 by
+    dummies for all levels. A variable is coded by contrasts when the term without it is empty or
+    lies within an earlier term; without an intercept, model.matrix codes the first factor of the
+    first term that has one by dummies (Chambers & Hastie 1992, ch. 5)."""
+    codes = []
+    for j, t in enumerate(terms):
+        c = {}
+        for v in t:
+            rest = set(t) - {v}
+            c[v] = 1 if (not rest or any(rest <= set(b) for b in terms[:j])) else 2
+        codes.append(c)
+    if not intercept:
+        for j, t in enumerate(terms):
+            first = next((v for v in t if v in categorical), None)
+            if first is not None:
+                codes[j][first] = 2
+                break
+    return codes
+
+
+def _r_coding(expr: str, data: pd.DataFrame, spec, names: list[str]):
+    """X coded as R's model.matrix codes it, where that differs from formulaic's full-rank coding
+    (a factor whose margin is missing from the formula: ``f:g``, ``0 + x + x:f``); None where the
+    two agree or where the formula is beyond this (non-treatment contrasts, a one-level factor).
+
+    Built from formulaic's coding by dummies for all levels, leaving out each contrast-coded
+    factor's first level; lme4 then drops the columns that depend on earlier ones."""
+    try:
+        from formulaic import model_matrix as mm_
+        from formulaic.transforms.contrasts import TreatmentContrasts
+        from formulaic.utils.sentinels import UNSET
+
+        structure, enc = spec.structure, spec.encoder_state
+    except Exception:
+        return None
+
+    def kinds(sp):
+        terms, intercept = [], False
+        for st in sp.structure:
+            facs = [str(f.expr) for f in st.term.factors if str(f.expr) != "1"]
+            if facs:
+                terms.append(facs)
+            else:
+                intercept = True
+        return terms, intercept
+
+    terms, intercept = kinds(spec)
+    cats = {}
+    for t in terms:
+        for v in t:
+            kind, state = enc.get(v, (None, None))
+            if getattr(kind, "value", kind) != "categorical":
+                continue
+            if not isinstance(state, dict):
+                return None
+            contr = getattr(state.get("contrasts"), "contrasts", None)
+            levels = list(state.get("categories") or [])
+            if not isinstance(contr, TreatmentContrasts) or contr.base is not UNSET or len(levels) < 2:
+                return None
+            cats[v] = levels
+    if not cats:
+        return None
+    codes = _r_factor_codes(terms, set(cats), intercept)
+    try:
+        with _quiet():
+            full = mm_(_to_python(expr), logicals_as_factors(data), context=_CONTEXT, na_action="ignore",
+                       ensure_full_rank=False)
+    except Exception:
+        return None
+    fspec = full.model_spec
+    fterms, fintercept = kinds(fspec)
+    if fterms != terms or fintercept != intercept:
+        return None
+    keep: list[str] = ["Intercept"] if intercept else []
+    for t, c, st in zip(terms, codes, [st for st in fspec.structure if str(st.term) != "1"]):
+        cols = [str(col) for col in st.columns]
+        drop = set()
+        for p, v in enumerate(t):
+            if v not in cats or c[v] != 1:
+                continue
+            ref = f"{v}[{cats[v][0]}]"
+            hit = [col for col in cols if len(_split_colon(col)) == len(t) and _split_colon(col)[p] == ref]
+            if len(hit) * len(cats[v]) != len(cols):
+                return None  # columns not as expected: leave formulaic's coding
+            drop.update(hit)
+        keep += [col for col in cols if col not in drop]
+    rnames = [r_column_name(col) for col in keep]
+    if rnames == list(names) or len(set(rnames)) != len(rnames):
+        return None
+    pos = {str(col): j for j, col in enumerate(full.columns)}
+    if any(col not in pos for col in keep):
+        return None
+    X = np.asarray(full, dtype=float)
+    if X.ndim == 1:
+        X = X.reshape(-1, 1)
+    if X.shape[0] != len(data):
+        return None
+    return X[:, [pos[col] for col in keep]], rnames, RCodedSpec(fspec, keep)
 
 
 _SCALE_TOL = 1e3  # lme4's lmerControl(check.scaleX) tolerance
