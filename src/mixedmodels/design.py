@@ -553,7 +553,7 @@ def _r_coding(expr: str, data: pd.DataFrame, spec, names: list[str]):
         from formulaic.transforms.contrasts import TreatmentContrasts
         from formulaic.utils.sentinels import UNSET
 
-        structure, enc = spec.structure, spec.encoder_state
+        enc = spec.encoder_state
     except Exception:
         return None
 

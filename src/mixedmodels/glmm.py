@@ -933,10 +933,7 @@ class GlmerResult(InformationCriteria):
 
     @cached_property
     def ngroups(self) -> dict:
-        out = {}
-        for t in self.terms:
-            out.setdefault(t.group, t.nlev)
-        return out
+        return random_effects.ngroups(self.terms)
 
     @cached_property
     def fixef(self) -> pd.Series:

@@ -306,6 +306,29 @@ def _solve_upper(L: np.ndarray, k: int) -> np.ndarray:
     return x
 
 
+def scale_lambda(S: np.ndarray, theta: np.ndarray, nz: int, m: int, scalar: bool, lam_theta, layout,
+                 blocks) -> None:
+    """In place: the first ``nz`` (random-effects) rows and columns of the m x m matrix S times Lambda,
+    S <- Lambda' S Lambda on those blocks. ``blocks`` lists (offset, nlev, p, term index)."""
+    if scalar:
+        lam = theta[lam_theta]
+        S[:nz, :] *= lam[:, None]
+        S[:, :nz] *= lam[None, :]
+        return
+    T = layout.templates(theta)
+    for off, nlev, pk, k in blocks:
+        Tk = T[k]
+        b = off + nlev * pk
+        if pk == 1:
+            S[off:b, :] *= Tk[0, 0]
+            S[:, off:b] *= Tk[0, 0]
+            continue
+        blk = S[off:b, :].reshape(nlev, pk, m)
+        S[off:b, :] = np.matmul(Tk.T, blk).reshape(nlev * pk, m)
+        blk = S[:, off:b].reshape(m, nlev, pk)
+        S[:, off:b] = np.matmul(blk, Tk).reshape(m, nlev * pk)
+
+
 @dataclass
 class DenseFactor:
     """The Cholesky factor of the whole penalized system (small models): what PIRLS needs."""
@@ -434,26 +457,8 @@ class DensePLS:
         return self
 
     def _scale(self, S: np.ndarray, theta: np.ndarray) -> None:
-        """In place: the Z rows and columns of S times Lambda (S <- Lambda' S Lambda on those blocks)."""
-        q = self.q
-        if self._scalar:
-            lam = theta[self._lam_theta]
-            S[:q, :] *= lam[:, None]
-            S[:, :q] *= lam[None, :]
-            return
-        T = self.layout.templates(theta)
-        for off, nlev, pk, k in self._blocks:
-            Tk = T[k]
-            b = off + nlev * pk
-            if pk == 1:
-                t = Tk[0, 0]
-                S[off:b, :] *= t
-                S[:, off:b] *= t
-                continue
-            blk = S[off:b, :].reshape(nlev, pk, self.m)
-            S[off:b, :] = np.matmul(Tk.T, blk).reshape(nlev * pk, self.m)
-            blk = S[:, off:b].reshape(self.m, nlev, pk)
-            S[:, off:b] = np.matmul(blk, Tk).reshape(self.m, nlev * pk)
+        scale_lambda(S, theta, self.q, self.m, self._scalar, getattr(self, "_lam_theta", None),
+                     self.layout, self._blocks)
 
     def factor(self, theta) -> DenseFactor | None:
         theta = np.asarray(theta, dtype=float)
@@ -676,24 +681,8 @@ class BlockedPLS:
         return self
 
     def _scale(self, S: np.ndarray, theta: np.ndarray) -> None:
-        mz = self.mz
-        if self._scalar:
-            lam = theta[self._lam_theta]
-            S[:mz, :] *= lam[:, None]
-            S[:, :mz] *= lam[None, :]
-            return
-        T = self.layout.templates(theta)
-        for off, nlev, pk, k in self._blocks:
-            Tk = T[k]
-            b = off + nlev * pk
-            if pk == 1:
-                S[off:b, :] *= Tk[0, 0]
-                S[:, off:b] *= Tk[0, 0]
-                continue
-            blk = S[off:b, :].reshape(nlev, pk, self.m)
-            S[off:b, :] = np.matmul(Tk.T, blk).reshape(nlev * pk, self.m)
-            blk = S[:, off:b].reshape(self.m, nlev, pk)
-            S[:, off:b] = np.matmul(blk, Tk).reshape(self.m, nlev * pk)
+        scale_lambda(S, theta, self.mz, self.m, self._scalar, getattr(self, "_lam_theta", None),
+                     self.layout, self._blocks)
 
     def factor(self, theta):
         theta = np.asarray(theta, dtype=float)
@@ -970,7 +959,6 @@ class GlmmModel:
 
     # ------------------------------------------------------------------ family pieces
     def _state(self, eta):
-        fam = self.family
         mu = self.linkinv(eta)
         devres = self.dev_resids(mu)
         return mu, devres

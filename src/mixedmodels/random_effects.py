@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["group_labels", "groups", "ranef_frames", "ranef_table", "varcorr_frame"]
+__all__ = ["group_labels", "groups", "ngroups", "ranef_frames", "ranef_table", "varcorr_frame"]
 
 
 def group_labels(terms) -> list[str]:
@@ -29,6 +29,11 @@ def groups(terms) -> dict[str, list[int]]:
     for i, t in enumerate(terms):
         g.setdefault(t.group, []).append(i)
     return g
+
+
+def ngroups(terms) -> dict[str, int]:
+    """Grouping factor -> number of levels, in lme4's order (a factor named once)."""
+    return {g: terms[idx[0]].nlev for g, idx in groups(terms).items()}
 
 
 def ranef_frames(terms, b) -> dict[str, pd.DataFrame]:

@@ -522,7 +522,7 @@ def _stripchars(inchar: str, minlen: int, usecl: bool = True) -> str:
         return s[i] in "aeiou"
 
     def run() -> None:
-        nonlocal nspace, s
+        nonlocal nspace
         if len(s) < minlen:
             return
         j = True

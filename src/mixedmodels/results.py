@@ -143,10 +143,7 @@ class LmerResult(InformationCriteria):
 
     @cached_property
     def ngroups(self) -> dict:
-        out = {}
-        for t in self.terms:
-            out.setdefault(t.group, t.nlev)
-        return out
+        return random_effects.ngroups(self.terms)
 
     @property
     def beta(self) -> np.ndarray:
