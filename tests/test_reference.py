@@ -40,6 +40,8 @@ RUNNERS = {"lmm": refcheck.run_lmm, "glmm": _run_glmm, "lrt": refcheck.run_lrt}
 KNOWN = {
     "cake_factor_interaction": ["summary text"],
     "grouseticks_poisson": ["summary text"],
+    "grouseticks_two_terms": ["summary text"],
+    "contraception_urban_slope": ["summary text"],
     "penicillin_crossed": ["summary text"],
     "sleepstudy_random_slope_ml": ["summary text"],
     "carrots_na_slopes_inference": ["summary text"],

@@ -47,13 +47,14 @@ from .core import LmmCore
 from .design import evaluate_numeric, fixed_design, model_frame, random_terms, warn_fixed_design
 from .errors import ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, SingularFitWarning
 from .formula import parse_formula
+from .bobyqa import bobyqa as powell_bobyqa
 from .optimize import DEFAULT_CONTROL, OptInfo, minimize_theta
 from .pirls import GlmmModel, PirlsError, PirlsResult, gh_rule
 
 __all__ = ["glmer", "glmer_nb", "GlmerResult", "deriv12", "theta_ml"]
 
 _OPT_KEYS = set(DEFAULT_CONTROL) | {"optimizer", "ftol_abs", "xtol_abs", "maxeval", "boundary_tol"}
-# stage 1: NLopt's BOBYQA; stage 2: lme4's Nelder-Mead (glmerControl's default pair)
+# stage 1: Powell's BOBYQA as minqa runs it; stage 2: lme4's Nelder-Mead (glmerControl's default pair)
 _GLMM_KEYS = {"tol_pirls", "maxit_pirls", "calc_derivs", "nAGQ0initStep", "check_conv_grad"}
 
 
@@ -257,6 +258,7 @@ def deriv12(fun, x, delta: float = 1e-4, fx: float | None = None):
         fx = fun(x)
     H = np.empty((nx, nx))
     g = np.empty(nx)
+    d2, dd2 = delta * delta, (delta + delta) ** 2
 
     def at(*moves):
         xx = x.copy()
@@ -267,11 +269,13 @@ def deriv12(fun, x, delta: float = 1e-4, fx: float | None = None):
     for j in range(nx):
         fadd = at((j, 1))
         fsub = at((j, -1))
-        H[j, j] = (fadd - 2.0 * fx + fsub) / (delta * delta)
-        g[j] = (fadd - fsub) / (2.0 * delta)
+        # each value divided before summing, in lme4's order: with deviances of ~1e3 and delta^2 =
+        # 1e-8 the rounding of this sum shows in the 6th digit of the standard errors R prints
+        H[j, j] = fadd / d2 - 2.0 * fx / d2 + fsub / d2
+        g[j] = (fadd - fsub) / (delta + delta)
         for i in range(j):
-            H[i, j] = H[j, i] = (at((i, 1), (j, 1)) - at((i, 1), (j, -1)) - at((i, -1), (j, 1))
-                                 + at((i, -1), (j, -1))) / (4.0 * delta * delta)
+            H[i, j] = H[j, i] = (at((i, 1), (j, 1)) / dd2 - at((i, 1), (j, -1)) / dd2
+                                 - at((i, -1), (j, 1)) / dd2 + at((i, -1), (j, -1)) / dd2)
     return g, H
 
 
@@ -396,15 +400,21 @@ def _fit(model: GlmmModel, mustart, nagq: int, control, start=None) -> _Fit:
     init_step = bool(glmm_ctl.get("nAGQ0initStep", True))
     warned: list = []
     nth = layout.size
-    # ---- stage 1 (lme4: minqa's bobyqa; here NLopt's, run to a tighter tolerance)
+    # ---- stage 1: deviance over theta, PIRLS over (beta, u) (lme4's nAGQ = 0 devfun)
     if init_step or nagq == 0:
         s1 = _Stage1(model, r0.eta)
-        ctl1 = {"ftol_abs": 1e-12, "xtol_abs": 1e-10}
-        ctl1.update(base_ctl)
-        ctl1["optimizer"] = "nelder_mead" if opt1 == "nelder_mead" else opt1
-        ctl1["boundary_tol"] = bt if nagq == 0 else 0.0
-        theta1, val1, info1 = _record(lambda: minimize_theta(s1, theta0, layout.lower(), ctl1,
-                                                             what="the deviance (nAGQ = 0 stage)"), warned)
+        if opt1 == "bobyqa":
+            theta1, val1, info1 = _record(lambda: _minqa_bobyqa(s1, theta0, layout.lower(),
+                                                                int(base_ctl.get("maxeval", 10000))), warned)
+            if nagq == 0 and bt > 0:
+                theta1, val1 = _check_boundary(s1, theta1, val1, layout.lower(), nth, bt)
+        else:
+            ctl1 = {"ftol_abs": 1e-12, "xtol_abs": 1e-10}
+            ctl1.update(base_ctl)
+            ctl1["optimizer"] = opt1
+            ctl1["boundary_tol"] = bt if nagq == 0 else 0.0
+            theta1, val1, info1 = _record(lambda: minimize_theta(s1, theta0, layout.lower(), ctl1,
+                                                                 what="the deviance (nAGQ = 0 stage)"), warned)
         r1 = s1.pirls(theta1)
         val1 = model.laplace(r1)
     else:
@@ -452,6 +462,43 @@ def _fit(model: GlmmModel, mustart, nagq: int, control, start=None) -> _Fit:
     r = s2.pirls(pars)
     val = s2.value(r)
     return _Fit(pars[:nth].copy(), pars[nth:].copy(), float(val), r, info, H, g, [], warned)
+
+
+def _minqa_bobyqa(fun, x0, lower, maxfun: int):
+    """Stage 1 as lme4 runs it: R package minqa's ``bobyqa`` (Powell's code) with minqa's defaults,
+    npt = n + 2 interpolation points, rhobeg = min(0.95, 0.2 max|x0|), rhoend = 1e-6 rhobeg.
+
+    NLopt's BOBYQA always uses 2n + 1 points, so its iterates differ from R's; with Powell's
+    algorithm and the same settings they are R's up to rounding, and so is stage 2's start.
+    """
+    x0 = np.asarray(x0, dtype=float).copy()
+    lower = np.asarray(lower, dtype=float)
+    if np.all(x0 == 0):
+        x0[:] = 0.001  # as lme4's optwrap: BOBYQA's initial radius is relative to |x0|
+    n = x0.size
+    rhobeg = min(0.95, 0.2 * float(np.max(np.abs(x0))))
+    if not math.isfinite(fun(x0)):
+        raise FitError(f"the deviance (nAGQ = 0 stage) is not finite at the starting values theta={x0.tolist()}; "
+                       "check the data for constant or collinear columns")
+    try:
+        res = powell_bobyqa(lambda x: fun(x), x0, lower, np.full(n, np.inf), rhobeg=rhobeg, rhoend=1e-6 * rhobeg,
+                            npt=n + 2, maxfun=maxfun, minqa_compat=True)
+    except ValueError as e:
+        raise FitError(f"the optimizer (bobyqa) failed while minimizing the deviance (nAGQ = 0 stage): {e}") from None
+    info = OptInfo("bobyqa", int(res.nfev), int(res.status), res.message, res.status == 0)
+    if res.status != 0:
+        warnings.warn(f"convergence code {res.status} from bobyqa: {res.message}; try control={{'maxeval': ...}} "
+                      "larger or another optimizer, e.g. control={'optimizer': ('nelder_mead', 'nelder_mead')}",
+                      ConvergenceWarning, stacklevel=4)
+    return np.asarray(res.x, dtype=float), float(res.fun), info
+
+
+def _chol_ok(H) -> bool:
+    try:
+        np.linalg.cholesky(H)
+        return True
+    except np.linalg.LinAlgError:
+        return False
 
 
 class NelderMead:
@@ -1194,29 +1241,32 @@ class GlmerResult(InformationCriteria):
                     mg = np.minimum(np.abs(sc), np.abs(g))
                     tol = float((self.control or {}).get("check_conv_grad", 0.002))
                     if mg.max() > tol:
+                        # lme4 1.1-31 names the component by which.max() of the maximum itself,
+                        # so its message always says "component 1"; we print what R prints
                         msgs.append(f"Model failed to converge with max|grad| = {mg.max():.6g} (tol = {tol:g}, "
-                                    f"component {int(np.argmax(mg)) + 1})")
+                                    "component 1)")
                 except np.linalg.LinAlgError:
                     msgs.append("unable to evaluate scaled gradient")
-            k = self.theta.size
-            for Hs, kind in ((H[k:, k:], "fixed-effect "), (H, "")):
-                if Hs.size == 0:
-                    continue
-                try:
-                    ev = np.linalg.eigvalsh(Hs)
-                except np.linalg.LinAlgError:
-                    msgs.append("Problem with Hessian check (infinite or missing values?)")
-                    continue
-                neg = int(np.sum(ev < -1e-6))
-                if neg:
-                    msgs.append(f"Model failed to converge: degenerate {kind}Hessian with {neg} negative eigenvalues")
-                elif np.any(np.abs(ev) < 1e-6):
-                    msgs.append(f"{kind}Hessian is numerically singular: parameters are not uniquely determined")
-                else:
-                    if ev.max() * 1e-6 > 1:
-                        msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
-                    if ev.min() / ev.max() < 1e-6:
-                        msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
+            # lme4's checkConv also checks the fixed-effect block when there are more parameters
+            # than lower bounds; glmer passes a bound for every parameter, so only the whole
+            # Hessian is checked (a second "nearly unidentifiable" line would not be R's)
+            try:
+                ev = np.linalg.eigvalsh(H)
+            except np.linalg.LinAlgError:
+                ev = None
+            if ev is None or not np.all(np.isfinite(ev)):
+                msgs.append("Problem with Hessian check (infinite or missing values?)")
+            elif np.sum(ev < -1e-6):
+                # lme4 pastes an empty Hessian type between words: hence the two spaces
+                msgs.append(f"Model failed to converge: degenerate  Hessian with {int(np.sum(ev < -1e-6))} "
+                            "negative eigenvalues")
+            elif np.any(np.abs(ev) < 1e-6) or not _chol_ok(H):
+                msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
+            else:
+                if ev.max() * 1e-6 > 1:
+                    msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
+                if ev.min() / ev.max() < 1e-6:
+                    msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
             if warn:
                 for mtext in msgs:
                     warnings.warn(mtext, ConvergenceWarning, stacklevel=stacklevel)

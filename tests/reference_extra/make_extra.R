@@ -407,3 +407,8 @@ run_case(case_glmm_nb("negbin_counts", "counts", cnt, "nbcount ~ x + (1 | g)"))
 
 if (length(dropped)) { cat("\nDropped cases:\n"); cat(paste0("  ", dropped, "\n"), sep="") } else cat("\nno case dropped\n")
 cat("emmeans available:", has_emmeans, "\n")
+cbpp_o <- cbpp; cbpp_o$obs <- factor(seq_len(nrow(cbpp_o)))
+run_case(case_glmm("cbpp_observation_level", "cbpp_obs", cbpp_o, "cbind(incidence, size - incidence) ~ period + (1 | herd) + (1 | obs)", binomial()))
+contra <- as.data.frame(Contraception)
+run_case(case_glmm("contraception_urban_slope", "Contraception", contra, "use ~ age + I(age^2) + urban + livch + (urban | district)", binomial()))
+run_case(case_glmm("grouseticks_two_terms", "grouseticks", grouseticks, "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", poisson()))
