@@ -195,6 +195,24 @@ def _batch_tril_inv(L: np.ndarray) -> np.ndarray:
     return X
 
 
+def _first_term_H(L00: np.ndarray, T0: np.ndarray, C0: np.ndarray) -> np.ndarray:
+    """(l0 * p0, p+1): L00_k^-1 T0' C0_k per level, by forward substitution.
+
+    C0' W C0 = H'H, but formed from H (triangular solves, as lme4 forms R_ZX) the rounding grows
+    with cond(L00) = sqrt(cond(D)), not with cond(D) as through the explicit W: for a random
+    slope far from 0 (Time in 1..64) that is two more digits of log|R_X|.
+    """
+    l0, p0, p1 = C0.shape
+    V = np.einsum("ba,lbc->lac", T0, C0)            # T0' C0_k
+    H = np.empty_like(V)
+    for i in range(p0):
+        acc = V[:, i, :]
+        if i:
+            acc = acc - np.einsum("lj,ljc->lc", L00[:, i, :i], H[:, :i, :])
+        H[:, i, :] = acc / L00[:, i, i][:, None]
+    return H.reshape(l0 * p0, p1)
+
+
 def _first_term_blocks(T0: np.ndarray, a00, A00f, p0: int, need_L: bool = True):
     """From the template of the first term: (L00, W, log|D|) with ``D_k = T0' A00_k T0 + I``,
     ``L00`` its lower factors (l0, p0, p0) (None unless need_L) and ``W_k = T0 D_k^-1 T0'``
@@ -305,6 +323,17 @@ class Factorization:
         return self._cache["LZ0"]
 
 
+def _shift_coef(XtX: np.ndarray, Xty: np.ndarray) -> np.ndarray | None:
+    """Least-squares coefficients from the normal equations (any b keeps the criterion exact; a
+    good one makes y - X b small); None where they cannot be formed."""
+    try:
+        c, low = sla.cho_factor(XtX, lower=True, check_finite=False)
+        b = sla.cho_solve((c, low), Xty, check_finite=False)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    return b if np.all(np.isfinite(b)) else None
+
+
 class LmmCore:
     """Crossproduct blocks of [Z X y], formed once; factor and objective at any theta.
 
@@ -336,6 +365,23 @@ class LmmCore:
         Xy[:, self.p] = yy
         if sw is not None:
             Xy *= sw[:, None]
+        AXX = Xy.T @ Xy
+        # r^2 comes out of the Cholesky factor as y'y minus the part explained by [Z X]: a difference
+        # of large numbers when y is far from 0. Replacing y by y - X b (b the least-squares fit
+        # from X'X, a unit-triangular change of [X y]) leaves the criterion and u exactly as they
+        # are and beta shifted by b, but y'y is then about the residual sum of squares, so the
+        # cancellation (and the rounding it amplifies) mostly goes away.
+        self._beta_shift = np.zeros(self.p)
+        if self.p and AXX[self.p, self.p] > 0:
+            b = _shift_coef(AXX[: self.p, : self.p], AXX[: self.p, self.p])
+            if b is not None:
+                ynew = Xy[:, self.p] - Xy[:, : self.p] @ b
+                if float(ynew @ ynew) < AXX[self.p, self.p]:
+                    Xy[:, self.p] = ynew
+                    col = Xy.T @ ynew
+                    AXX[:, self.p] = col
+                    AXX[self.p, :] = col
+                    self._beta_shift = b
         t0 = terms[0]
         self.l0, self.p0 = t0.nlev, t0.p
         p0, l0, p1 = self.p0, self.l0, self.p + 1
@@ -390,7 +436,6 @@ class LmmCore:
             self._Ar0T = self.Ar0.T.tocsr()
             self._lam_pattern = None
             self.method = "dense"
-        AXX = Xy.T @ Xy
         if self.method == "dense":
             R = np.zeros((m, m))
             if rest:
@@ -420,6 +465,11 @@ class LmmCore:
         if M.ndim != 2 or M.shape[0] != self.p + 1:
             raise ValueError(f"M must have {self.p + 1} rows, got shape {M.shape}")
         new = copy.copy(self)
+        # this core holds [X y] S with S = [[I, -b], [0, 1]] (the shift of y above): [X y] M is
+        # the held blocks times S^-1 M, with no shift of its own
+        M = M.copy()
+        M[: self.p, :] += np.outer(self._beta_shift, M[self.p, :])
+        new._beta_shift = np.zeros(M.shape[1] - 1)
         mz, p1 = self.mz, M.shape[1]
         new.p = p1 - 1
         new.C0 = np.einsum("lac,cd->lad", self.C0, M)
@@ -655,7 +705,7 @@ class LmmCore:
             blk = S[:, off:b].reshape(self._m, nlev, pk)    # columns: Tk per level
             S[:, off:b] = np.matmul(blk, Tk).reshape(self._m, nlev * pk)
 
-    def _fill_scalar(self, S: np.ndarray, theta: np.ndarray, W, V) -> None:
+    def _fill_scalar(self, S: np.ndarray, theta: np.ndarray, W, V, Hxy=None) -> None:
         """The lower triangle of the Schur block when every term after the first is scalar:
         copy-and-scale of the base blocks in one pass, then the scaled pair (or product) update."""
         mz = self.mz
@@ -674,7 +724,7 @@ class LmmCore:
                 np.multiply(R[r:e, ai:e], c, out=S[r:e, ai:e])
             np.multiply(R[mz:, ai:bi], ti, out=S[mz:, ai:bi])
         S[mz:, mz:] = R[mz:, mz:]
-        S[mz:, mz:] -= self._C0f.T @ V
+        S[mz:, mz:] -= self._C0f.T @ V if Hxy is None else Hxy.T @ Hxy
         if len(tr) == 1:
             lamc = None
             t2 = lamt[0] * lamt[0]
@@ -723,11 +773,13 @@ class LmmCore:
 
     def _factor(self, theta: np.ndarray, keep: bool) -> Factorization | None:
         T = self.layout.templates(theta)
-        first = _first_term_blocks(T[0], self._a00, self._A00f, self.p0, need_L=keep)
+        # p0 > 1: L00 also gives the [X y] block its accurate update (_first_term_H)
+        first = _first_term_blocks(T[0], self._a00, self._A00f, self.p0, need_L=keep or self.p0 > 1)
         if first is None:
             return None
         L00, W, ld00 = first
         p0 = self.p0
+        Hxy = _first_term_H(L00, T[0], self.C0) if p0 > 1 else None
         if p0 == 1:
             V = W[:, None] * self._C0f                               # W C0, (l0, p+1)
             if L00 is not None:
@@ -735,7 +787,7 @@ class LmmCore:
         else:
             V = np.matmul(W, self.C0).reshape(self.l0 * p0, self.p + 1)
         if self.method == "sparse":
-            return self._factor_sparse(theta, T, L00, W, V, ld00)
+            return self._factor_sparse(theta, T, L00, W, V, ld00, Hxy)
         mz, m = self.mz, self._m
         if not keep:
             self._calls += 1
@@ -753,7 +805,7 @@ class LmmCore:
         else:
             S = self._buf
         if mz and not self._vec_terms:
-            self._fill_scalar(S, theta, W, V)
+            self._fill_scalar(S, theta, W, V, Hxy)
         else:
             np.copyto(S, self.R)
             if mz:
@@ -766,7 +818,7 @@ class LmmCore:
                     M = self._product_M(W)
                     S[M.row, M.col] -= M.data
                 S[mz:, :mz] -= self._cross(V).T
-            S[mz:, mz:] -= self._C0f.T @ V
+            S[mz:, mz:] -= self._C0f.T @ V if Hxy is None else Hxy.T @ Hxy
             if mz:
                 self._scale_dense(S, theta, T)
         if mz:
@@ -793,14 +845,14 @@ class LmmCore:
             Ls = np.tril(Ls)
         return Factorization(theta, T, L00, Ls, ldL2, ldRX2, r2, core=self)
 
-    def _factor_sparse(self, theta, T, L00, W, V, ld00) -> Factorization | None:
+    def _factor_sparse(self, theta, T, L00, W, V, ld00, Hxy=None) -> Factorization | None:
         from scipy.sparse.linalg import splu
 
         Lam = self._lambda_r(theta)
         M = self.Ar0 @ self._block_diag(W) @ self._Ar0T
         Szz = (Lam.T @ (self._Arr - M) @ Lam + self._eye).tocsc()
         Szx = Lam.T @ (self._ArX - self.Ar0 @ V)
-        Sxx = self._AXX - self._C0f.T @ V
+        Sxx = self._AXX - (self._C0f.T @ V if Hxy is None else Hxy.T @ Hxy)
         try:
             lu = splu(Szz, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                       options={"SymmetricMode": True})
@@ -898,7 +950,7 @@ class LmmCore:
         for t in self.terms[1:]:
             us.append(u_rest[off: off + t.q].reshape(t.nlev, t.p))
             off += t.q
-        return beta, us
+        return beta + self._beta_shift, us
 
     def rx_inverse(self, f: Factorization) -> np.ndarray:
         """(R_X' R_X)^{-1}: vcov(beta) / sigma^2."""
