@@ -195,25 +195,43 @@ def _batch_tril_inv(L: np.ndarray) -> np.ndarray:
     return X
 
 
-def _first_term_H(L00: np.ndarray, T0: np.ndarray, C0: np.ndarray) -> np.ndarray:
-    """(l0 * p0, p+1): L00_k^-1 T0' C0_k per level, by forward substitution.
+def _first_term_H(L00: np.ndarray, T0: np.ndarray, C0: np.ndarray) -> list[np.ndarray]:
+    """Rows of L00_k^-1 T0' C0_k, by forward substitution: p0 arrays (l0, p+1), row i of every level.
 
-    C0' W C0 = H'H, but formed from H (triangular solves, as lme4 forms R_ZX) the rounding grows
-    with cond(L00) = sqrt(cond(D)), not with cond(D) as through the explicit W: for a random
-    slope far from 0 (Time in 1..64) that is two more digits of log|R_X|.
+    C0' W C0 = sum_i h_i' h_i, but formed from h (triangular solves, as lme4 forms R_ZX) the
+    rounding grows with cond(L00) = sqrt(cond(D)), not with cond(D) as through the explicit W: for
+    a random slope far from 0 (Time in 1..64) that is two more digits of log|R_X|.
     """
-    l0, p0, p1 = C0.shape
-    V = np.einsum("ba,lbc->lac", T0, C0)            # T0' C0_k
-    H = np.empty_like(V)
+    p0 = C0.shape[1]
+    if p0 == 2:  # the common case (T0 is lower triangular); contiguous outputs, strided inputs
+        c0, c1 = C0[:, 0, :], C0[:, 1, :]
+        h0 = c0 * T0[0, 0]
+        h0 += T0[1, 0] * c1
+        h0 /= L00[:, 0, 0][:, None]
+        h1 = c1 * T0[1, 1]
+        h1 -= L00[:, 1, 0][:, None] * h0
+        h1 /= L00[:, 1, 1][:, None]
+        return [h0, h1]
+    V = np.matmul(T0.T[None, :, :], C0)             # T0' C0_k
+    hs: list[np.ndarray] = []
     for i in range(p0):
-        acc = V[:, i, :]
-        if i:
-            acc = acc - np.einsum("lj,ljc->lc", L00[:, i, :i], H[:, :i, :])
-        H[:, i, :] = acc / L00[:, i, i][:, None]
-    return H.reshape(l0 * p0, p1)
+        acc = V[:, i, :].copy()
+        for j in range(i):
+            acc -= L00[:, i, j][:, None] * hs[j]
+        acc /= L00[:, i, i][:, None]
+        hs.append(acc)
+    return hs
 
 
-def _first_term_blocks(T0: np.ndarray, a00, A00f, p0: int, need_L: bool = True):
+def _hth(hs: list[np.ndarray]) -> np.ndarray:
+    """sum_i h_i' h_i."""
+    out = hs[0].T @ hs[0]
+    for h in hs[1:]:
+        out += h.T @ h
+    return out
+
+
+def _first_term_blocks(T0: np.ndarray, a00, A00f, p0: int, need_L: bool = True, need_W: bool = True):
     """From the template of the first term: (L00, W, log|D|) with ``D_k = T0' A00_k T0 + I``,
     ``L00`` its lower factors (l0, p0, p0) (None unless need_L) and ``W_k = T0 D_k^-1 T0'``
     ((l0,) for p0 == 1, else (l0, p0, p0)). None where a D_k is not positive definite.
@@ -234,11 +252,13 @@ def _first_term_blocks(T0: np.ndarray, a00, A00f, p0: int, need_L: bool = True):
         det = a * c - b * b
         if not (np.all(a > 0) and np.all(det > 0)):
             return None
-        W = np.empty((l0, 2, 2))
-        i00, i01, i11 = c / det, -b / det, a / det
-        W[:, 0, 0] = t00 * t00 * i00
-        W[:, 0, 1] = W[:, 1, 0] = t00 * (t10 * i00 + t11 * i01)
-        W[:, 1, 1] = t10 * t10 * i00 + 2.0 * t10 * t11 * i01 + t11 * t11 * i11
+        W = None
+        if need_W:
+            W = np.empty((l0, 2, 2))
+            i00, i01, i11 = c / det, -b / det, a / det
+            W[:, 0, 0] = t00 * t00 * i00
+            W[:, 0, 1] = W[:, 1, 0] = t00 * (t10 * i00 + t11 * i01)
+            W[:, 1, 1] = t10 * t10 * i00 + 2.0 * t10 * t11 * i01 + t11 * t11 * i11
         L = None
         if need_L:
             L = np.zeros((l0, 2, 2))
@@ -254,9 +274,11 @@ def _first_term_blocks(T0: np.ndarray, a00, A00f, p0: int, need_L: bool = True):
     L = _batch_cholesky(D)
     if L is None:
         return None
-    Li = _batch_tril_inv(L)
-    Dinv = np.matmul(Li.transpose(0, 2, 1), Li)
-    W = (Dinv.reshape(l0, p0 * p0) @ K.T).reshape(l0, p0, p0)
+    W = None
+    if need_W:
+        Li = _batch_tril_inv(L)
+        Dinv = np.matmul(Li.transpose(0, 2, 1), Li)
+        W = (Dinv.reshape(l0, p0 * p0) @ K.T).reshape(l0, p0, p0)
     ld = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
     return L, W, ld
 
@@ -724,7 +746,7 @@ class LmmCore:
                 np.multiply(R[r:e, ai:e], c, out=S[r:e, ai:e])
             np.multiply(R[mz:, ai:bi], ti, out=S[mz:, ai:bi])
         S[mz:, mz:] = R[mz:, mz:]
-        S[mz:, mz:] -= self._C0f.T @ V if Hxy is None else Hxy.T @ Hxy
+        S[mz:, mz:] -= self._C0f.T @ V if Hxy is None else _hth(Hxy)
         if len(tr) == 1:
             lamc = None
             t2 = lamt[0] * lamt[0]
@@ -773,19 +795,21 @@ class LmmCore:
 
     def _factor(self, theta: np.ndarray, keep: bool) -> Factorization | None:
         T = self.layout.templates(theta)
-        # p0 > 1: L00 also gives the [X y] block its accurate update (_first_term_H)
-        first = _first_term_blocks(T[0], self._a00, self._A00f, self.p0, need_L=keep or self.p0 > 1)
+        # p0 > 1: L00 also gives the [X y] block its accurate update (_first_term_H); W and
+        # V = W C0 are then needed only for the blocks of the other terms
+        p0 = self.p0
+        need_W = p0 == 1 or self.mz > 0 or self.method == "sparse"
+        first = _first_term_blocks(T[0], self._a00, self._A00f, p0, need_L=keep or p0 > 1, need_W=need_W)
         if first is None:
             return None
         L00, W, ld00 = first
-        p0 = self.p0
         Hxy = _first_term_H(L00, T[0], self.C0) if p0 > 1 else None
         if p0 == 1:
             V = W[:, None] * self._C0f                               # W C0, (l0, p+1)
             if L00 is not None:
                 L00 = L00.reshape(-1, 1, 1)
         else:
-            V = np.matmul(W, self.C0).reshape(self.l0 * p0, self.p + 1)
+            V = np.matmul(W, self.C0).reshape(self.l0 * p0, self.p + 1) if need_W else None
         if self.method == "sparse":
             return self._factor_sparse(theta, T, L00, W, V, ld00, Hxy)
         mz, m = self.mz, self._m
@@ -818,7 +842,7 @@ class LmmCore:
                     M = self._product_M(W)
                     S[M.row, M.col] -= M.data
                 S[mz:, :mz] -= self._cross(V).T
-            S[mz:, mz:] -= self._C0f.T @ V if Hxy is None else Hxy.T @ Hxy
+            S[mz:, mz:] -= self._C0f.T @ V if Hxy is None else _hth(Hxy)
             if mz:
                 self._scale_dense(S, theta, T)
         if mz:
@@ -852,7 +876,7 @@ class LmmCore:
         M = self.Ar0 @ self._block_diag(W) @ self._Ar0T
         Szz = (Lam.T @ (self._Arr - M) @ Lam + self._eye).tocsc()
         Szx = Lam.T @ (self._ArX - self.Ar0 @ V)
-        Sxx = self._AXX - (self._C0f.T @ V if Hxy is None else Hxy.T @ Hxy)
+        Sxx = self._AXX - (self._C0f.T @ V if Hxy is None else _hth(Hxy))
         try:
             lu = splu(Szz, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
                       options={"SymmetricMode": True})
