@@ -1263,6 +1263,36 @@ def _rescue(calfun, n, npt, xl, xu, xbase, xpt, fval, xopt, gopt, hq, pq, bmat, 
 # ----------------------------------------------------------------------------
 # BOBYQB
 # ----------------------------------------------------------------------------
+
+def _choose_knew(npt, n, zmat, vlag, beta, xpt, centre, delsq, skip):
+    """The interpolation point to replace (Powell's KNEW choice in BOBYQB): the largest
+    max(1, (|x_k - centre|^2 / delsq)^2) * (beta * H_kk + vlag_k^2), skipping point ``skip``.
+    Returns (knew, its denominator, scaden, biglsq); knew is -1 where no product is positive."""
+    scaden = 0.0
+    biglsq = 0.0
+    knew = -1
+    denom = 0.0
+    for k in range(npt):
+        if k == skip:
+            continue
+        hdiag = 0.0
+        for v in zmat[k]:
+            hdiag = hdiag + v * v
+        den = beta * hdiag + vlag[k] * vlag[k]
+        xk = xpt[k]
+        distsq = 0.0
+        for j in range(n):
+            t = xk[j] - centre[j]
+            distsq = distsq + t * t
+        t = distsq / delsq
+        temp = max(1.0, t * t)
+        if temp * den > scaden:
+            scaden = temp * den
+            knew = k
+            denom = den
+        biglsq = max(biglsq, temp * (vlag[k] * vlag[k]))
+    return knew, denom, scaden, biglsq
+
 def _bobyqb(calfun, n, npt, x, xl, xu, rhobeg, rhoend, sl, su, minqa_compat):
     """Powell's BOBYQB: the main iteration.  Returns ``(x, f, status)``.
 
@@ -1543,29 +1573,9 @@ def _bobyqb(calfun, n, npt, x, xl, xu, rhobeg, rhoend, sl, su, minqa_compat):
                 # rounding errors have damaged the chosen denominator, which is
                 # the reason for attempting to select KNEW before calculating
                 # the next value of the objective function.
-                delsq = delta * delta
-                scaden = 0.0
-                biglsq = 0.0
-                knew = -1
-                for k in range(npt):
-                    if k == kopt:
-                        continue
-                    hdiag = 0.0
-                    for v in zmat[k]:
-                        hdiag = hdiag + v * v
-                    den = beta * hdiag + vlag[k] * vlag[k]
-                    xk = xpt[k]
-                    distsq = 0.0
-                    for j in range(n):
-                        t = xk[j] - xopt[j]
-                        distsq = distsq + t * t
-                    t = distsq / delsq
-                    temp = max(1.0, t * t)
-                    if temp * den > scaden:
-                        scaden = temp * den
-                        knew = k
-                        denom = den
-                    biglsq = max(biglsq, temp * (vlag[k] * vlag[k]))
+                knew, den, scaden, biglsq = _choose_knew(npt, n, zmat, vlag, beta, xpt, xopt, delta * delta, kopt)
+                if knew >= 0:
+                    denom = den
                 if scaden <= 0.5 * biglsq:
                     if calfun.nf > nresc:
                         label = 190
@@ -1636,27 +1646,9 @@ def _bobyqb(calfun, n, npt, x, xl, xu, rhobeg, rhoend, sl, su, minqa_compat):
                 if f < fopt:
                     ksav = knew
                     densav = denom
-                    delsq = delta * delta
-                    scaden = 0.0
-                    biglsq = 0.0
-                    knew = -1
-                    for k in range(npt):
-                        hdiag = 0.0
-                        for v in zmat[k]:
-                            hdiag = hdiag + v * v
-                        den = beta * hdiag + vlag[k] * vlag[k]
-                        xk = xpt[k]
-                        distsq = 0.0
-                        for j in range(n):
-                            t = xk[j] - xnew[j]
-                            distsq = distsq + t * t
-                        t = distsq / delsq
-                        temp = max(1.0, t * t)
-                        if temp * den > scaden:
-                            scaden = temp * den
-                            knew = k
-                            denom = den
-                        biglsq = max(biglsq, temp * (vlag[k] * vlag[k]))
+                    knew, den, scaden, biglsq = _choose_knew(npt, n, zmat, vlag, beta, xpt, xnew, delta * delta, -1)
+                    if knew >= 0:
+                        denom = den
                     if scaden <= 0.5 * biglsq:
                         knew = ksav
                         denom = densav
