@@ -68,6 +68,7 @@ def test_get_family():
     assert F.get_family("binomial(link = 'probit')").link == "probit"
     assert F.get_family('Gamma(link="log")').link == "log"
     assert F.get_family("negative.binomial(theta = 2.5)").theta == 2.5
+    assert F.get_family("Negative Binomial(2.5)").theta == 2.5  # R's family$family of negative.binomial(2.5)
     assert isinstance(F.get_family(F.Poisson), F.Poisson)
     fam = F.Binomial(link="cloglog")
     assert F.get_family(fam) is fam

@@ -569,7 +569,8 @@ _FAMILIES = {
     "negativebinomial": NegativeBinomial, "nb": NegativeBinomial,
 }
 
-_CALL = re.compile(r"^\s*([A-Za-z_.]+)\s*\((.*)\)\s*$")
+# "binomial(link = 'probit')", and R's own names such as "Negative Binomial(2.5)" (family$family)
+_CALL = re.compile(r"^\s*([A-Za-z_.][A-Za-z_. ]*?)\s*\((.*)\)\s*$")
 
 
 def get_family(family) -> Family:
@@ -603,7 +604,7 @@ def get_family(family) -> Family:
                         raise FamilyError(f"theta must be a number, got {val!r}") from None
                 else:
                     raise FamilyError(f"unknown argument {key!r} in family {family!r}")
-        key = text.lower()
+        key = text.lower().replace(" ", "")
         if key not in _FAMILIES:
             raise FamilyError(f"unknown family {family!r}; use one of 'binomial', 'poisson', 'Gamma', "
                               "'inverse_gaussian', 'gaussian', or a family object such as "
