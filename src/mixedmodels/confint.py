@@ -48,7 +48,7 @@ __all__ = ["confint", "profile", "ProfileTable", "xy_core", "sdcor_names", "thet
 def sdcor_names(m) -> list[str]:
     """lme4's tnames(oldNames = FALSE) plus "sigma": sd_<col>|<group>, cor_<row>.<col>|<group>."""
     out = []
-    layout = m.core.layout
+    layout = m.model.layout if hasattr(m, "model") else m.core.layout  # glmer's or lmer's
     for t, rows, cols in zip(m.terms, layout.rows, layout.cols):
         for i, j in zip(rows, cols):
             out.append(f"sd_{t.cnames[i]}|{t.group}" if i == j else f"cor_{t.cnames[i]}.{t.cnames[j]}|{t.group}")

@@ -1025,13 +1025,45 @@ class GlmerResult(InformationCriteria):
         diag = self.model.layout.is_diagonal()
         return bool(np.any(self.theta[diag] < 1e-4))
 
-    def refit(self, REML: bool | None = None, **kwargs) -> "GlmerResult":
-        """GLMMs are fitted by maximum likelihood: refit(REML=False) is the fit itself."""
+    def refit(self, REML: bool | None = None, y=None, **kwargs) -> "GlmerResult":
+        """The same model fitted to a new response ``y`` (lme4's ``refit(m, newresp)``), on the scale
+        of :meth:`simulate`: proportions of successes for a binomial family. Without ``y`` the fit
+        itself (a GLMM is fitted by maximum likelihood: there is no REML refit)."""
         if REML:
             raise ArgumentError("a GLMM has no REML criterion; glmer fits are maximum likelihood")
         if kwargs:
-            raise ArgumentError(f"refit() of a GLMM takes no arguments other than REML=False, got {sorted(kwargs)}")
-        return self
+            raise ArgumentError(f"refit() of a GLMM takes REML=False and y=, got {sorted(kwargs)}")
+        if y is None:
+            return self
+        y = np.asarray(y, dtype=float).ravel()
+        if y.shape[0] != self.nobs:
+            raise ArgumentError(f"refit(y=...) needs one response per observation used ({self.nobs}), got {y.shape[0]}")
+        from dataclasses import replace
+
+        setup = self.setup
+        raw = y
+        if setup.response_kind == "cbind":
+            trials = setup.y_raw.sum(axis=1)
+            succ = np.round(y * trials)
+            raw = np.column_stack([succ, trials - succ])
+        new = replace(setup, y_raw=raw, response_kind="cbind" if raw.ndim == 2 else "numeric")
+        # from the fitted theta, as lme4's refit starts from the fit's parameters
+        return _fit_setup(new, self.family, self.nagq, self.control, start={"theta": self.theta})
+
+    def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
+        """New responses drawn from the fitted model, one column per simulation (lme4's simulate):
+        random effects drawn anew (``re_form="~0"``, default) or kept (``use_u=True``), then the
+        response from the family: binomial as proportions of the trials, Poisson and negative
+        binomial as counts."""
+        from .simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, **kwargs)
+
+    def bootstrap(self, func, nsim: int = 100, seed=None, **kwargs):
+        """Parametric bootstrap (lme4's bootMer): func(refit) on nsim simulated responses."""
+        from .simulate import bootstrap
+
+        return bootstrap(self, func, nsim=nsim, seed=seed, **kwargs)
 
     # ------------------------------------------------------------------ final factorization
     @cached_property
@@ -1181,13 +1213,36 @@ class GlmerResult(InformationCriteria):
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z, "Pr(>|z|)": p},
                             index=list(self.fixed.names))
 
-    def confint(self, method: str = "Wald", level: float = 0.95, **kwargs) -> pd.DataFrame:
-        """Wald intervals for the fixed effects (lme4's confint(method="Wald"), whose rows for the
-        variance parameters are NA and are left out here)."""
-        if str(method).lower() != "wald":
-            raise ArgumentError(f"confint(method={method!r}) is not available for glmer fits yet; use method='Wald'")
+    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None,
+                boot_type: str = "perc", n_jobs: int = 1, progress=None) -> pd.DataFrame:
+        """Confidence intervals as lme4's confint(method=, oldNames=FALSE).
+
+        "Wald": the fixed effects (lme4's rows for the variance parameters are NA and are left out).
+        "boot": parametric bootstrap percentile intervals (``nsim`` refits, ``seed``, ``boot_type``
+        "perc", "basic" or "norm", ``n_jobs`` worker processes, ``progress`` bar) for the sd's and
+        correlations of the random effects, then the fixed effects.
+        """
+        key = str(method).lower()
+        if key not in ("wald", "boot"):
+            raise ArgumentError(f"confint(method={method!r}) is not available for glmer fits; use 'Wald' or 'boot'")
         if not 0 < float(level) < 1:
             raise ArgumentError(f"level must be between 0 and 1, got {level!r}")
+        if key == "boot":
+            from .confint import sdcor_names, theta_to_sdcor
+
+            layout = self.model.layout
+            scale = self.has_scale
+
+            def params(fit):
+                sd = theta_to_sdcor(layout, fit.theta, fit.sigma, undefined=np.nan)
+                return np.concatenate([sd if scale else sd[:-1], fit.beta])
+
+            names = sdcor_names(self)
+            names = (names if scale else names[:-1]) + list(self.fixed.names)
+            boot = self.bootstrap(params, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress)
+            boot.t.columns = names
+            boot.t0.index = names
+            return boot.confint(level=float(level), type=boot_type)
         a = (1.0 - float(level)) / 2.0
         q = stats.norm.ppf([a, 1.0 - a])
         se = np.sqrt(np.diag(self.vcov.to_numpy()))

@@ -69,8 +69,41 @@ def _conditioned_terms(m, re_form) -> set[int]:
     return keep
 
 
+def _simulate_glmm(m, nsim: int, rng: np.random.Generator, re_form="~0") -> np.ndarray:
+    """(n, nsim) responses of a glmer fit: eta = offset + X beta + Z Lambda u*, then the family's
+    draw at mu = linkinv(eta); binomial as proportions of the prior weights (R's trials)."""
+    from . import families as F
+
+    fam, model = m.family, m.model
+    if not isinstance(fam, (F.Binomial, F.Poisson, F.NegativeBinomial)):
+        raise ArgumentError(f"simulating from a glmer fit is available for the binomial, Poisson and negative "
+                            f"binomial families, not {fam.name}")
+    keep = _conditioned_terms(m, re_form)
+    eta = model.offset + (model.X @ np.asarray(m.beta, dtype=float) if model.p else 0.0)
+    E = np.repeat(np.asarray(eta, dtype=float)[:, None], nsim, axis=1)
+    for k, (t, T) in enumerate(zip(m.terms, m._T)):
+        if k in keep:
+            E += np.einsum("ij,ij->i", t.z, m._b[k][t.codes])[:, None]
+        else:
+            b = rng.standard_normal((nsim, t.nlev, t.p)) @ T.T
+            E += np.einsum("ij,sij->is", t.z, b[:, t.codes, :])
+    mu = fam.linkinv(E)
+    if isinstance(fam, F.Binomial):
+        trials = np.asarray(model.pw, dtype=float)
+        size = np.round(trials).astype(np.int64)[:, None]
+        succ = rng.binomial(np.broadcast_to(size, mu.shape), np.clip(mu, 0.0, 1.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(trials[:, None] > 0, succ / trials[:, None], 0.0)
+    if isinstance(fam, F.Poisson):
+        return rng.poisson(mu).astype(float)
+    th = float(fam.theta)
+    return rng.negative_binomial(th, th / (th + mu)).astype(float)
+
+
 def _simulate_matrix(m, nsim: int, rng: np.random.Generator, re_form="~0") -> np.ndarray:
     """(n, nsim) simulated responses."""
+    if hasattr(m, "family"):
+        return _simulate_glmm(m, nsim, rng, re_form)
     n = m.nobs
     keep = _conditioned_terms(m, re_form)
     sigma = float(m.sigma)

@@ -1,0 +1,87 @@
+"""simulate(), refit(y=) and the parametric bootstrap for glmer fits (lme4's simulate, refit, bootMer)."""
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.errors import ArgumentError
+
+CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+@pytest.fixture(scope="module")
+def cbpp_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mm.glmer(CBPP, mm.load_dataset("cbpp"), family="binomial")
+
+
+def _counts(seed=5, groups=30, per=12):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(groups), per)
+    x = rng.normal(size=g.size)
+    mu = np.exp(0.8 + 0.4 * x + rng.normal(0, 0.5, groups)[g])
+    return pd.DataFrame({"y": rng.poisson(mu), "x": x, "g": pd.Categorical(g.astype(str))})
+
+
+def test_simulated_binomial_responses_are_proportions_of_the_trials(cbpp_fit):
+    d = mm.load_dataset("cbpp")
+    S = cbpp_fit.simulate(4, seed=11)
+    assert S.shape == (len(d), 4) and list(S.columns) == ["sim_1", "sim_2", "sim_3", "sim_4"]
+    succ = S.to_numpy() * d["size"].to_numpy()[:, None]
+    assert np.allclose(succ, np.round(succ)) and (S.to_numpy() >= 0).all() and (S.to_numpy() <= 1).all()
+    assert S.equals(cbpp_fit.simulate(4, seed=11)) and not S.equals(cbpp_fit.simulate(4, seed=12))
+
+
+def test_simulation_with_the_conditional_modes_averages_to_the_fitted_means():
+    m = mm.glmer("y ~ x + (1 | g)", _counts(), family="poisson")
+    S = m.simulate(4000, seed=1, use_u=True).to_numpy()
+    mu = np.asarray(m.fitted, dtype=float)
+    # each row's mean of 4000 Poisson draws: sd mu / sqrt(4000)
+    assert np.all(np.abs(S.mean(axis=1) - mu) < 5 * np.sqrt(mu / 4000) + 1e-9)
+    # drawn anew, the random effects add variance between groups
+    S0 = m.simulate(4000, seed=1).to_numpy()
+    assert S0.var(axis=1).mean() > 1.2 * S.var(axis=1).mean()
+
+
+def test_refit_to_the_observed_response_gives_the_fit(cbpp_fit):
+    r = cbpp_fit.refit(y=cbpp_fit.model.y)
+    se = np.sqrt(np.diag(cbpp_fit.vcov.to_numpy()))
+    assert np.allclose(r.theta, cbpp_fit.theta, atol=1e-4)
+    assert np.all(np.abs(r.beta - cbpp_fit.beta) < 1e-3 * se)
+    with pytest.raises(ArgumentError, match="one response per observation"):
+        cbpp_fit.refit(y=np.ones(3))
+
+
+def test_bootstrap_intervals_cover_the_estimates_and_agree_with_wald(cbpp_fit):
+    ci = cbpp_fit.confint(method="boot", nsim=60, seed=3)
+    assert list(ci.index) == ["sd_(Intercept)|herd", "(Intercept)", "period2", "period3", "period4"]
+    assert list(ci.columns) == ["2.5 %", "97.5 %"]
+    est = np.r_[cbpp_fit.theta, cbpp_fit.beta]
+    assert np.all(ci.iloc[:, 0].to_numpy() < est) and np.all(est < ci.iloc[:, 1].to_numpy())
+    wald = cbpp_fit.confint()
+    width_b = (ci.iloc[1:, 1] - ci.iloc[1:, 0]).to_numpy()
+    width_w = (wald.iloc[:, 1] - wald.iloc[:, 0]).to_numpy()
+    assert np.all(np.abs(width_b / width_w - 1) < 0.4)
+    assert ci.equals(cbpp_fit.confint(method="boot", nsim=60, seed=3))
+
+
+def test_bootstrap_of_a_statistic(cbpp_fit):
+    b = cbpp_fit.bootstrap(lambda f: f.fixef["period2"], nsim=20, seed=1)
+    assert b.t.shape == (20, 1) and np.isfinite(b.t.to_numpy()).all() and not b.failures
+    assert b.t0.iloc[0] == pytest.approx(cbpp_fit.fixef["period2"])
+
+
+def test_simulation_needs_a_family_it_can_draw_from():
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(20), 10)
+    d = pd.DataFrame({"y": rng.gamma(4.0, 0.5 * np.exp(rng.normal(0, 0.3, 20)[g])), "g": pd.Categorical(g.astype(str))})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.glmer("y ~ 1 + (1 | g)", d, family='Gamma(link="log")')
+    with pytest.raises(ArgumentError, match="binomial, Poisson and negative binomial"):
+        m.simulate(2, seed=1)
+    with pytest.raises(ArgumentError, match="'Wald' or 'boot'"):
+        m.confint(method="profile")
