@@ -45,7 +45,8 @@ from . import families as _families
 from . import random_effects
 from .core import LmmCore
 from .design import evaluate_numeric, fixed_design, model_frame, random_terms, warn_fixed_design
-from .errors import ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, SingularFitWarning
+from .errors import (ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, MixedModelWarning,
+                     SingularFitWarning)
 from .formula import parse_formula
 from .bobyqa import bobyqa as powell_bobyqa
 from .optimize import DEFAULT_CONTROL, OptInfo, minimize_theta
@@ -1049,6 +1050,27 @@ class GlmerResult(InformationCriteria):
         new = replace(setup, y_raw=raw, response_kind="cbind" if raw.ndim == 2 else "numeric")
         # from the fitted theta, as lme4's refit starts from the fit's parameters
         return _fit_setup(new, self.family, self.nagq, self.control, start={"theta": self.theta})
+
+    def hatvalues(self) -> np.ndarray:
+        """lme4's ``hatvalues()`` of a glmer fit: the rows ``sqrt(w_i) [Lambda' z_i; x_i]``, with the
+        *prior* weights w, in the metric of the final penalized weighted least-squares system.
+        lme4 warns that this "may not make sense for GLMMs", and so do we: the values are not
+        bounded by 1 (with binomial trials as weights they are not even leverages)."""
+        from types import SimpleNamespace
+
+        from .diagnostics import penalized_quadform
+
+        warnings.warn("the hat matrix may not make sense for GLMMs", MixedModelWarning, stacklevel=2)
+        # lme4's factor is that of the last PIRLS step: working weights at the mean before it
+        m, r = self.model, self.pirls
+        eta = r.eta if r.eta_w is None else r.eta_w
+        w, _ = m.working(eta, m.linkinv(eta), m.offset)
+        core = LmmCore(m.terms, m.X, np.zeros(m.n), weights=w)
+        f = core.factor(self.theta)
+        sw = np.sqrt(np.asarray(self.model.pw, dtype=float))
+        view = SimpleNamespace(core=core, _factor=f, terms=self.terms)
+        return penalized_quadform(view, self.model.X * sw[:, None], [t.z * sw[:, None] for t in self.terms],
+                                  [t.codes for t in self.terms])
 
     def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
         """New responses drawn from the fitted model, one column per simulation (lme4's simulate):

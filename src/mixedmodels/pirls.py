@@ -845,6 +845,7 @@ class PirlsResult:
     f: object                 # core.Factorization of the last iteration
     core: LmmCore             # the core of the last iteration (working weights / response)
     iterations: int
+    eta_w: np.ndarray | None = None  # the linear predictor whose working weights the last step used
 
     @property
     def dev(self) -> float:
@@ -1104,8 +1105,10 @@ class GlmmModel:
         f = core = None
         converged = False
         it = 0
+        eta_w = eta
         for it in range(1, self.maxit + 1):
             u_old, b_old = u, b
+            eta_w = eta
             if first is not None and it == 1:
                 core = first
             else:
@@ -1141,7 +1144,7 @@ class GlmmModel:
             raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")
         if not math.isfinite(pdev):
             raise PirlsError("PIRLS produced a non-finite deviance")
-        return PirlsResult(theta, np.asarray(b, dtype=float), u, eta, mu, devres, float(pdev), f, core, it)
+        return PirlsResult(theta, np.asarray(b, dtype=float), u, eta, mu, devres, float(pdev), f, core, it, eta_w)
 
     def _first_step(self, eta, beta):
         """The system of PIRLS's first step from the linear predictor ``eta`` (a fast solver only).

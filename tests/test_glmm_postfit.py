@@ -1,4 +1,4 @@
-"""simulate(), refit(y=) and the parametric bootstrap for glmer fits (lme4's simulate, refit, bootMer)."""
+"""After a glmer fit: simulate(), refit(y=), the parametric bootstrap (lme4's simulate, refit, bootMer) and hatvalues()."""
 import warnings
 
 import numpy as np
@@ -85,3 +85,13 @@ def test_simulation_needs_a_family_it_can_draw_from():
         m.simulate(2, seed=1)
     with pytest.raises(ArgumentError, match="'Wald' or 'boot'"):
         m.confint(method="profile")
+
+
+def test_hatvalues_as_lme4_computes_them_for_a_glmm(cbpp_fit):
+    # R: gm <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), cbpp, binomial)
+    #    hatvalues(gm)[c(1, 2, 3, 10, 25, 56)]; sum(hatvalues(gm))   (lme4 1.1-31)
+    r_vals = [1.92376867669, 2.09262818103, 1.72730423082, 2.51733010597, 1.62179161819, 4.57123705488]
+    with pytest.warns(mm.errors.MixedModelWarning, match="may not make sense for GLMMs"):
+        h = cbpp_fit.hatvalues()
+    assert np.allclose(h[[0, 1, 2, 9, 24, 55]], r_vals, rtol=1e-7)
+    assert h.sum() == pytest.approx(163.534421156, rel=1e-8)
