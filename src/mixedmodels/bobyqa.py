@@ -712,14 +712,7 @@ def _altmov(n, npt, xpt, xopt, bmat, zmat, sl, su, kopt, knew, adelt, xnew, xalt
 
     # Calculate the gradient of the KNEW-th Lagrange function at XOPT.
     glag = list(bmat[knew])
-    for k in range(npt):
-        xk = xpt[k]
-        temp = 0.0
-        for j in range(n):
-            temp = temp + xk[j] * xopt[j]
-        temp = hcol[k] * temp
-        for i in range(n):
-            glag[i] = glag[i] + temp * xk[i]
+    _add_implicit_hess(glag, hcol, xpt, xopt, npt, n)
 
     # Search for a large denominator along the straight lines through XOPT and
     # another interpolation point. SLBD and SUBD will be lower and upper bounds
@@ -1264,6 +1257,19 @@ def _rescue(calfun, n, npt, xl, xu, xbase, xpt, fval, xopt, gopt, hq, pq, bmat, 
 # BOBYQB
 # ----------------------------------------------------------------------------
 
+def _add_implicit_hess(g, coef, xpt, x, npt, n):
+    """g += sum_k coef_k (x_k . x) x_k: the implicit part of the model Hessian (Powell's PQ, or a
+    column of H) times x, added to g in place in Powell's order."""
+    for k in range(npt):
+        xk = xpt[k]
+        temp = 0.0
+        for j in range(n):
+            temp = temp + xk[j] * x[j]
+        temp = coef[k] * temp
+        for i in range(n):
+            g[i] = g[i] + temp * xk[i]
+
+
 def _choose_knew(npt, n, zmat, vlag, beta, xpt, centre, delsq, skip):
     """The interpolation point to replace (Powell's KNEW choice in BOBYQB): the largest
     max(1, (|x_k - centre|^2 / delsq)^2) * (beta * H_kk + vlag_k^2), skipping point ``skip``.
@@ -1375,14 +1381,7 @@ def _bobyqb(calfun, n, npt, x, xl, xu, rhobeg, rhoend, sl, su, minqa_compat):
                         gopt[i] = gopt[i] + hq[ih] * xopt[j]
                         ih += 1
                 if calfun.nf > npt:
-                    for k in range(npt):
-                        xk = xpt[k]
-                        temp = 0.0
-                        for j in range(n):
-                            temp = temp + xk[j] * xopt[j]
-                        temp = pq[k] * temp
-                        for i in range(n):
-                            gopt[i] = gopt[i] + temp * xk[i]
+                    _add_implicit_hess(gopt, pq, xpt, xopt, npt, n)
             label = 60
 
         if label == 60:
@@ -1708,14 +1707,7 @@ def _bobyqb(calfun, n, npt, x, xl, xu, rhobeg, rhoend, sl, su, minqa_compat):
                             gopt[j] = gopt[j] + hq[ih] * d[i]
                         gopt[i] = gopt[i] + hq[ih] * d[j]
                         ih += 1
-                for k in range(npt):
-                    xk2 = xpt[k]
-                    temp = 0.0
-                    for j in range(n):
-                        temp = temp + xk2[j] * d[j]
-                    temp = pq[k] * temp
-                    for i in range(n):
-                        gopt[i] = gopt[i] + temp * xk2[i]
+                _add_implicit_hess(gopt, pq, xpt, d, npt, n)
 
             # Calculate the parameters of the least Frobenius norm interpolant
             # to the current data, the gradient of this interpolant at XOPT
