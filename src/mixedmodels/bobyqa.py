@@ -1112,14 +1112,7 @@ def _rescue(calfun, n, npt, xl, xu, xbase, xpt, fval, xopt, gopt, hq, pq, bmat, 
                 for j in range(n):
                     sm = sm + bk[j] * w[npt + j]
                 vlag[k] = sm
-            beta = 0.0
-            for j in range(nptm):
-                sm = 0.0
-                for k in range(npt):
-                    sm = sm + zmat[k][j] * w[k]
-                beta = beta - sm * sm
-                for k in range(npt):
-                    vlag[k] = vlag[k] + sm * zmat[k][j]
+            beta = _zmat_part(zmat, w, vlag, npt, nptm)
             bsum = 0.0
             distsq = 0.0
             for j in range(n):
@@ -1256,6 +1249,20 @@ def _rescue(calfun, n, npt, xl, xu, xbase, xpt, fval, xopt, gopt, hq, pq, bmat, 
 # ----------------------------------------------------------------------------
 # BOBYQB
 # ----------------------------------------------------------------------------
+
+def _zmat_part(zmat, w, vlag, npt, nptm) -> float:
+    """The ZMAT part of Powell's VLAG and BETA: for each column z of ZMAT, s = z'w; adds s z to
+    VLAG (in place) and returns -sum of s^2 (BETA's start), in Powell's order."""
+    beta = 0.0
+    for j in range(nptm):
+        sm = 0.0
+        for k in range(npt):
+            sm = sm + zmat[k][j] * w[k]
+        beta = beta - sm * sm
+        for k in range(npt):
+            vlag[k] = vlag[k] + sm * zmat[k][j]
+    return beta
+
 
 def _add_implicit_hess(g, coef, xpt, x, npt, n):
     """g += sum_k coef_k (x_k . x) x_k: the implicit part of the model Hessian (Powell's PQ, or a
@@ -1518,14 +1525,7 @@ def _bobyqb(calfun, n, npt, x, xl, xu, rhobeg, rhoend, sl, su, minqa_compat):
                 wk[k] = suma * (0.5 * suma + sumb)
                 vlag[k] = sm
                 wn[k] = suma
-            beta = 0.0
-            for jj in range(nptm):
-                sm = 0.0
-                for k in range(npt):
-                    sm = sm + zmat[k][jj] * wk[k]
-                beta = beta - sm * sm
-                for k in range(npt):
-                    vlag[k] = vlag[k] + sm * zmat[k][jj]
+            beta = _zmat_part(zmat, wk, vlag, npt, nptm)
             dsq = 0.0
             bsum = 0.0
             dx = 0.0
