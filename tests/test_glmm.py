@@ -198,7 +198,7 @@ def test_confint_wald(cbpp_fit):
     assert list(ci90.columns) == ["5 %", "95 %"]
     assert np.allclose(ci90.to_numpy(), np.asarray(e["confint_wald90"]), rtol=1e-5)
     with pytest.raises(ArgumentError):
-        cbpp_fit.confint(method="profile")
+        cbpp_fit.confint(method="likelihood")
 
 
 def test_anova_between_glmer_fits(cbpp, cbpp_fit):

@@ -83,7 +83,7 @@ def test_simulation_needs_a_family_it_can_draw_from():
         m = mm.glmer("y ~ 1 + (1 | g)", d, family='Gamma(link="log")')
     with pytest.raises(ArgumentError, match="binomial, Poisson and negative binomial"):
         m.simulate(2, seed=1)
-    with pytest.raises(ArgumentError, match="'Wald' or 'boot'"):
+    with pytest.raises(ArgumentError, match="without a scale parameter"):
         m.confint(method="profile")
 
 
@@ -95,3 +95,56 @@ def test_hatvalues_as_lme4_computes_them_for_a_glmm(cbpp_fit):
         h = cbpp_fit.hatvalues()
     assert np.allclose(h[[0, 1, 2, 9, 24, 55]], r_vals, rtol=1e-7)
     assert h.sum() == pytest.approx(163.534421156, rel=1e-8)
+
+
+# R (lme4 1.1-31): confint(gm, method = "profile", oldNames = FALSE)
+R_PROFILE = {
+    "cbpp": {
+        "sd_(Intercept)|herd": (0.3460732033, 1.0999746482),
+        "(Intercept)": (-1.9012119549, -0.9477540060),
+        "period2": (-1.6167832557, -0.4077630678),
+        "period3": (-1.8010243656, -0.5115360713),
+        "period4": (-2.5007505630, -0.8007553153),
+    },
+    # cbpp with an observation-level term: the herd sd's profile reaches 0 (lower end 0, as in R)
+    "cbpp_obs": {
+        "sd_(Intercept)|obs": (0.4198667944, 1.3703841933),
+        "sd_(Intercept)|herd": (0.0, 0.8737182894),
+        "(Intercept)": (-2.1412954859, -0.9287463955),
+        "period2": (-2.2427204865, -0.2898911552),
+        "period3": (-2.3920932566, -0.3749061847),
+        "period4": (-3.1316998869, -0.7646914701),
+    },
+}
+
+
+@pytest.mark.parametrize("case", ["cbpp", "cbpp_obs"])
+def test_profile_intervals_match_lme4(case):
+    d = mm.load_dataset("cbpp")
+    formula = CBPP
+    if case == "cbpp_obs":
+        d = d.assign(obs=pd.Categorical([str(i) for i in range(1, len(d) + 1)],
+                                        categories=[str(i) for i in range(1, len(d) + 1)]))
+        formula = CBPP + " + (1 | obs)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.glmer(formula, d, family="binomial")
+        ci = m.confint(method="profile")
+    r = R_PROFILE[case]
+    assert list(ci.index) == list(r)
+    for name, (lo, hi) in r.items():
+        width = hi - lo
+        assert abs(ci.loc[name].iloc[0] - lo) < 1e-3 * width and abs(ci.loc[name].iloc[1] - hi) < 1e-3 * width, name
+
+
+def test_profile_needs_the_laplace_deviance(cbpp_fit):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m0 = mm.glmer(CBPP, mm.load_dataset("cbpp"), family="binomial", nAGQ=0)
+    with pytest.raises(ArgumentError, match="nAGQ >= 1"):
+        m0.profile()
+    pr = cbpp_fit.profile(which="beta_")
+    assert set(pr["parameter"]) == {"(Intercept)", "period2", "period3", "period4"}
+    # zeta is 0 at the estimate and increases with the parameter
+    sub = pr[pr["parameter"] == "period2"]
+    assert np.all(np.diff(sub["zeta"].to_numpy()) > 0)

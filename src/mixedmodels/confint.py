@@ -325,6 +325,12 @@ class _Profiler:
             j = i - self.nvp
             point = lambda x, prev: self.fe_point(j, x)  # noqa: E731
             shifted = point(pw + self.delta * self.stderr[j], row0)
+        return self._walk(c, lo, hi, row0, shifted, point)
+
+    def _walk(self, c, lo, hi, row0, shifted, point) -> np.ndarray:
+        """Both sides of a profile from the optimum (row0) and a first step (shifted), sorted by the
+        profiled parameter (column c), duplicates dropped."""
+        pw = row0[c]
         up = self._fill([row0, shifted], c, lo, hi, point)
         down = self._fill([shifted, row0], c, lo, hi, point) if pw > lo else [shifted, row0]
         rows = np.array(up + down[2:])
@@ -491,10 +497,15 @@ def profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delta=None
             results.append(prof.profile_one(i))
             bar.update(1)
         bar.close()
-    if prof.lower_found < prof.base - 1e-6:
+    return assemble_profile(prof, names, idx, results)
+
+
+def assemble_profile(prof, names, idx, results) -> ProfileTable:
+    """The ProfileTable of a profiler's rows (one array per profiled parameter)."""
+    if prof.lower_found < prof.base - getattr(prof, "lower_tol", 1e-6):
         warnings.warn(f"profiling found a deviance lower than the fit's ({prof.lower_found:.6f} < {prof.base:.6f}): "
                       "the fit had not quite converged; the intervals use the fit's deviance",
-                      ConvergenceWarning, stacklevel=2)
+                      ConvergenceWarning, stacklevel=3)
     frames = []
     for name, i, rows in zip(names, idx, results):
         df = pd.DataFrame(rows[:, 1:], columns=prof.names)

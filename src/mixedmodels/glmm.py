@@ -249,6 +249,7 @@ class _Fit:
     gradient: np.ndarray | None
     messages: list
     warned: list
+    lp0: np.ndarray | None = None   # the linear predictor every stage-2 PIRLS starts from
 
 
 def deriv12(fun, x, delta: float = 1e-4, fx: float | None = None):
@@ -462,7 +463,7 @@ def _fit(model: GlmmModel, mustart, nagq: int, control, start=None) -> _Fit:
         pars, val = _check_boundary(s2, pars, s2(pars), lower, nth, bt)
     r = s2.pirls(pars)
     val = s2.value(r)
-    return _Fit(pars[:nth].copy(), pars[nth:].copy(), float(val), r, info, H, g, [], warned)
+    return _Fit(pars[:nth].copy(), pars[nth:].copy(), float(val), r, info, H, g, [], warned, lp0=r1.eta)
 
 
 def _minqa_bobyqa(fun, x0, lower, maxfun: int):
@@ -737,7 +738,7 @@ def _result(setup: _Setup, fam, nagq: int, control, model: GlmmModel, fit: _Fit,
                       frame=setup.frame, fixed=setup.fixed, terms=setup.terms, model=model, theta=fit.theta,
                       beta=fit.beta, objective=fit.objective, pirls=fit.pirls, optinfo=fit.optinfo,
                       hessian=fit.hessian, gradient=fit.gradient, control=control, weights_name=setup.weights_name,
-                      setup=setup)
+                      setup=setup, lp0=fit.lp0)
     msgs = res._check_convergence(warn=warn, stacklevel=stacklevel)
     if warn:
         for w in fit.warned:
@@ -969,6 +970,7 @@ class GlmerResult(InformationCriteria):
     weights_name: str | None = field(default=None, repr=False)
     setup: object = field(default=None, repr=False)
     messages: list = field(default_factory=list, repr=False)
+    lp0: np.ndarray | None = field(default=None, repr=False)  # stage 2's start: its deviance function
     nb_theta: float | None = field(default=None, repr=False)
 
     reml = False
@@ -1050,6 +1052,14 @@ class GlmerResult(InformationCriteria):
         new = replace(setup, y_raw=raw, response_kind="cbind" if raw.ndim == 2 else "numeric")
         # from the fitted theta, as lme4's refit starts from the fit's parameters
         return _fit_setup(new, self.family, self.nagq, self.control, start={"theta": self.theta})
+
+    def profile(self, which=None, **kwargs):
+        """lme4's ``profile(gm)``: the deviance profiled over each sd, correlation and fixed effect,
+        as a ProfileTable (its ``confint(level)`` gives the profile intervals). Families without a
+        scale parameter (binomial, Poisson, negative binomial)."""
+        from .glmm_profile import glmer_profile
+
+        return glmer_profile(self, which=which, **kwargs)
 
     def hatvalues(self) -> np.ndarray:
         """lme4's ``hatvalues()`` of a glmer fit: the rows ``sqrt(w_i) [Lambda' z_i; x_i]``, with the
@@ -1239,16 +1249,20 @@ class GlmerResult(InformationCriteria):
                 boot_type: str = "perc", n_jobs: int = 1, progress=None) -> pd.DataFrame:
         """Confidence intervals as lme4's confint(method=, oldNames=FALSE).
 
-        "Wald": the fixed effects (lme4's rows for the variance parameters are NA and are left out).
+        "Wald" (the default here; lme4's default is "profile"): the fixed effects (lme4's rows for
+        the variance parameters are NA and are left out). "profile": likelihood-profile intervals
+        of the sd's, correlations and fixed effects (see :meth:`profile`).
         "boot": parametric bootstrap percentile intervals (``nsim`` refits, ``seed``, ``boot_type``
         "perc", "basic" or "norm", ``n_jobs`` worker processes, ``progress`` bar) for the sd's and
         correlations of the random effects, then the fixed effects.
         """
         key = str(method).lower()
-        if key not in ("wald", "boot"):
-            raise ArgumentError(f"confint(method={method!r}) is not available for glmer fits; use 'Wald' or 'boot'")
+        if key not in ("wald", "boot", "profile"):
+            raise ArgumentError(f"unknown method {method!r} for a glmer fit; use 'Wald', 'profile' or 'boot'")
         if not 0 < float(level) < 1:
             raise ArgumentError(f"level must be between 0 and 1, got {level!r}")
+        if key == "profile":
+            return self.profile(progress=progress).confint(float(level))
         if key == "boot":
             from .confint import sdcor_names, theta_to_sdcor
 
