@@ -61,7 +61,7 @@ def test_bootstrap_intervals_cover_the_estimates_and_agree_with_wald(cbpp_fit):
     assert list(ci.columns) == ["2.5 %", "97.5 %"]
     est = np.r_[cbpp_fit.theta, cbpp_fit.beta]
     assert np.all(ci.iloc[:, 0].to_numpy() < est) and np.all(est < ci.iloc[:, 1].to_numpy())
-    wald = cbpp_fit.confint()
+    wald = cbpp_fit.confint(method="Wald")
     width_b = (ci.iloc[1:, 1] - ci.iloc[1:, 0]).to_numpy()
     width_w = (wald.iloc[:, 1] - wald.iloc[:, 0]).to_numpy()
     assert np.all(np.abs(width_b / width_w - 1) < 0.4)
@@ -131,6 +131,7 @@ def test_profile_intervals_match_lme4(case):
         m = mm.glmer(formula, d, family="binomial")
         ci = m.confint(method="profile")
     r = R_PROFILE[case]
+    assert ci.equals(m.confint())  # profile is the default, as in lme4
     assert list(ci.index) == list(r)
     for name, (lo, hi) in r.items():
         width = hi - lo

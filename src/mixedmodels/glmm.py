@@ -1245,13 +1245,13 @@ class GlmerResult(InformationCriteria):
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z, "Pr(>|z|)": p},
                             index=list(self.fixed.names))
 
-    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None,
+    def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500, seed=None,
                 boot_type: str = "perc", n_jobs: int = 1, progress=None) -> pd.DataFrame:
         """Confidence intervals as lme4's confint(method=, oldNames=FALSE).
 
-        "Wald" (the default here; lme4's default is "profile"): the fixed effects (lme4's rows for
-        the variance parameters are NA and are left out). "profile": likelihood-profile intervals
-        of the sd's, correlations and fixed effects (see :meth:`profile`).
+        "profile" (the default, as lme4's): likelihood-profile intervals of the sd's, correlations
+        and fixed effects (see :meth:`profile`; families without a scale parameter). "Wald": the
+        fixed effects (lme4's rows for the variance parameters are NA and are left out).
         "boot": parametric bootstrap percentile intervals (``nsim`` refits, ``seed``, ``boot_type``
         "perc", "basic" or "norm", ``n_jobs`` worker processes, ``progress`` bar) for the sd's and
         correlations of the random effects, then the fixed effects.
