@@ -236,5 +236,23 @@ def test_icc_and_r2_of_binomial_glmms_match_performance():
     p = mm.glmer(f, cb, family=mm.families.Binomial(link="probit"))
     assert dg.r2(p)["conditional"] == pytest.approx(0.171, abs=5e-4)
     assert dg.icc(p)["adjusted"] == pytest.approx(0.103, abs=5e-4)
-    with pytest.raises(mm.errors.ArgumentError):
-        dg.icc(mm.glmer("TICKS ~ YEAR + (1 | BROOD)", mm.load_dataset("grouseticks"), family="poisson"))
+
+
+
+def test_icc_and_r2_of_poisson_glmms_match_performance():
+    # performance 0.10.2 / insight 0.19.0: r2_nakagawa(m), icc(m) with the lognormal approximation,
+    # mu = exp(intercept of the null model); R warns "mu of 1.7 is too close to zero"
+    gt = mm.load_dataset("grouseticks")
+    g = mm.glmer("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", gt, family="poisson")
+    with pytest.warns(mm.errors.MixedModelWarning, match="mu of 1.7 is too close to zero"):
+        r, i = dg.r2(g), dg.icc(g)
+    assert r["conditional"] == pytest.approx(0.8510064547, abs=2e-6)
+    assert r["marginal"] == pytest.approx(0.5551462055, abs=2e-6)
+    assert i["adjusted"] == pytest.approx(0.6650730033, abs=2e-6)
+    assert i["conditional"] == pytest.approx(0.2958602492, abs=2e-6)
+    off = mm.glmer("TICKS ~ YEAR + offset(log(HEIGHT)) + (1 | BROOD)", gt, family="poisson")
+    with pytest.raises(mm.errors.ArgumentError, match="without weights or offsets"):
+        dg.icc(off)
+    sq = mm.glmer("TICKS ~ YEAR + (1 | BROOD)", gt, family=mm.families.Poisson(link="sqrt"))
+    with pytest.raises(mm.errors.ArgumentError, match="log link"):
+        dg.r2(sq)

@@ -347,19 +347,49 @@ _SINGULAR_TOL = 1e-5  # performance::check_singularity's default tolerance
 _LATENT_VARIANCE = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}
 
 
+def _poisson_lognormal_variance(m) -> float:
+    """The distribution-specific variance of a Poisson GLMM with a log link, as insight computes it:
+    log(1 + 1/mu), mu = exp(intercept of the null model, the same random effects with an intercept
+    only) (Nakagawa et al. 2017's lognormal approximation)."""
+    from dataclasses import replace
+
+    from .glmm import _fit_setup
+
+    if str(getattr(m.family, "link", "")) != "log":
+        raise ArgumentError(f"ICC and R2 of a Poisson GLMM need the log link, not {m.family.link!r}")
+    setup = m.setup
+    if setup is None or setup.prior_weights is not None or np.any(np.asarray(m.model.offset) != 0):
+        raise ArgumentError("ICC and R2 of a Poisson GLMM are available without weights or offsets only")
+    n = m.nobs
+    null = replace(setup, fixed=replace(setup.fixed, X=np.ones((n, 1)), names=["(Intercept)"], dropped=[],
+                                        all_names=None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m0 = _fit_setup(null, m.family, m.nagq, m.control, warn=False)
+    mu = math.exp(float(m0.beta[0]))
+    if mu < 6:
+        warnings.warn(f"mu of {mu:.1f} is too close to zero, estimate of random effect variances may be unreliable.",
+                      MixedModelWarning, stacklevel=4)
+    return math.log1p(1.0 / mu)
+
+
 def variance_components(m) -> dict:
     """Nakagawa's decomposition: ``var_fixed``, ``var_random``, ``var_residual`` (insight's get_variance).
 
     For a binomial GLMM the residual variance is the link's latent-scale variance (pi^2/3 for
-    logit, 1 for probit, pi^2/6 for cloglog), as performance uses it; other GLMM families raise.
+    logit, 1 for probit, pi^2/6 for cloglog), as performance uses it; for a Poisson GLMM (log link)
+    the lognormal approximation log(1 + 1/mu); other GLMM families raise.
     ``var_random`` is NaN for a singular fit (as performance, which then cannot compute it).
     """
     fam = getattr(m, "family", None)
-    if fam is not None and str(getattr(fam, "name", "")).lower() == "binomial":
+    famname = str(getattr(fam, "name", "")).lower()
+    if fam is not None and famname == "binomial":
         link = str(getattr(fam, "link", ""))
         if link not in _LATENT_VARIANCE:
             raise ArgumentError(f"ICC and R2 of a binomial GLMM need a logit, probit or cloglog link, not {link!r}")
         s2, templates, resid = 1.0, m._T, _LATENT_VARIANCE[link]
+    elif fam is not None and famname == "poisson":
+        s2, templates, resid = 1.0, m._T, _poisson_lognormal_variance(m)
     else:
         _require_lmm(m, "variance_components()")
         s2 = float(m.sigma) ** 2

@@ -1287,13 +1287,14 @@ class GlmerResult(InformationCriteria):
                             index=list(self.fixed.names))
 
     def icc(self) -> dict:
-        """ICC on the latent scale as R's ``performance::icc`` (binomial families)."""
+        """ICC as R's ``performance::icc``: binomial families on the latent scale, Poisson (log link)
+        with the lognormal approximation."""
         from .diagnostics import icc
 
         return icc(self)
 
     def r2(self) -> dict:
-        """Nakagawa's R² on the latent scale as R's ``performance::r2_nakagawa`` (binomial families)."""
+        """Nakagawa's R² as R's ``performance::r2_nakagawa`` (binomial; Poisson with a log link)."""
         from .diagnostics import r2
 
         return r2(self)
