@@ -149,3 +149,22 @@ def test_profile_needs_the_laplace_deviance(cbpp_fit):
     # zeta is 0 at the estimate and increases with the parameter
     sub = pr[pr["parameter"] == "period2"]
     assert np.all(np.diff(sub["zeta"].to_numpy()) > 0)
+
+
+def test_emmeans_on_the_link_scale_as_r(cbpp_fit):
+    # R: emmeans(gm, pairwise ~ period) (emmeans 1.8): asymptotic, on the logit scale, Tukey
+    e = cbpp_fit.emmeans("period", pairwise=True)
+    t = e.emmeans
+    assert list(t.columns) == ["period", "emmean", "SE", "df", "asymp.LCL", "asymp.UCL"]
+    assert np.allclose(t["emmean"], [-1.398342864, -2.390267839, -2.52655908, -2.978088278], atol=2e-6)
+    assert np.allclose(t["SE"], [0.2312140481, 0.3073938702, 0.3270801371, 0.4251646778], rtol=1e-4)
+    assert np.allclose(t["asymp.LCL"], [-1.851514071, -2.992748754, -3.167624369, -3.811395734], atol=1e-4)
+    assert np.isinf(t["df"]).all()
+    c = e.contrasts
+    assert list(c["contrast"]) == ["period1 - period2", "period1 - period3", "period1 - period4",
+                                   "period2 - period3", "period2 - period4", "period3 - period4"]
+    assert np.allclose(c["z.ratio"], [3.272052997, 3.494767154, 3.743036512, 0.362569793, 1.266551009,
+                                      0.9447239329], rtol=1e-4)
+    assert np.allclose(c["p.value"], [0.005883568736, 0.002672957552, 0.001043498513, 0.9837001243,
+                                      0.5843188576, 0.7806739646], rtol=2e-3)
+    assert "Results are given on the logit (not the response) scale." in str(e)

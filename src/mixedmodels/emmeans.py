@@ -39,6 +39,7 @@ class EmmeansResult:
     adjust: str = "tukey"
     averaged_over: tuple = ()
     level: float = 0.95
+    scale: str | None = None       # a GLMM's link ("logit"): the means are on that scale
 
     def __getitem__(self, key: str):
         if key in ("emmeans", "contrasts"):
@@ -52,7 +53,10 @@ class EmmeansResult:
         out = [self.emmeans.to_string(index=False)]
         if self.averaged_over:
             out.append(f"\nResults are averaged over the levels of: {', '.join(self.averaged_over)}")
-        out.append(f"Degrees-of-freedom method: {self.ddf.lower()}")
+        if self.scale is not None:
+            out.append(f"Results are given on the {self.scale} (not the response) scale.")
+        else:
+            out.append(f"Degrees-of-freedom method: {self.ddf.lower()}")
         out.append(f"Confidence level used: {self.level:g}")
         if self.contrasts is not None:
             out += ["", self.contrasts.to_string(index=False), f"\nP value adjustment: {self.adjust}"]
@@ -213,10 +217,14 @@ def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
 
     Returns an :class:`EmmeansResult`: ``.emmeans`` has columns ``<factors>, emmean, SE, df,
     lower.CL, upper.CL``; ``.contrasts`` (with ``pairwise=True``) has ``contrast, <by>, estimate,
-    SE, df, t.ratio, p.value``.
+    SE, df, t.ratio, p.value``. With asymptotic df (``ddf="lme4"``, and every glmer fit, whose
+    means are on the link scale) the columns are emmeans': ``asymp.LCL, asymp.UCL`` and ``z.ratio``.
     """
     from .results import normalize_ddf
 
+    link = None
+    if hasattr(m, "family"):  # a glmer fit: Wald on the link scale, as emmeans does
+        link, ddf = str(m.family.link), "lme4"
     ddf = normalize_ddf(ddf)
     specs, by, pairwise = _parse_specs(specs, by, pairwise)
     adjust = str(adjust).lower()
@@ -267,7 +275,11 @@ def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
     contrasts = None
     if pairwise:
         contrasts = _pairs(m, combos, specs, by, L, nonest, ddf, adjust)
-    return EmmeansResult(table, contrasts, ddf, adjust, averaged, float(level))
+    if ddf == "lme4":  # infinite df: emmeans names the intervals and tests asymptotic
+        table = table.rename(columns={"lower.CL": "asymp.LCL", "upper.CL": "asymp.UCL"})
+        if contrasts is not None:
+            contrasts = contrasts.rename(columns={"t.ratio": "z.ratio"})
+    return EmmeansResult(table, contrasts, ddf, adjust, averaged, float(level), scale=link)
 
 
 def _label(value, factor: str, enhance: bool) -> str:

@@ -1053,6 +1053,13 @@ class GlmerResult(InformationCriteria):
         # from the fitted theta, as lme4's refit starts from the fit's parameters
         return _fit_setup(new, self.family, self.nagq, self.control, start={"theta": self.theta})
 
+    def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey", level: float = 0.95):
+        """Estimated marginal means (and pairwise contrasts) on the link scale, as R's emmeans for a
+        glmer fit: asymptotic (z) intervals and tests from vcov."""
+        from .emmeans import emmeans
+
+        return emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, level=level)
+
     def profile(self, which=None, **kwargs):
         """lme4's ``profile(gm)``: the deviance profiled over each sd, correlation and fixed effect,
         as a ProfileTable (its ``confint(level)`` gives the profile intervals). Families without a
