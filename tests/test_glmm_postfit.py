@@ -168,3 +168,30 @@ def test_emmeans_on_the_link_scale_as_r(cbpp_fit):
     assert np.allclose(c["p.value"], [0.005883568736, 0.002672957552, 0.001043498513, 0.9837001243,
                                       0.5843188576, 0.7806739646], rtol=2e-3)
     assert "Results are given on the logit (not the response) scale." in str(e)
+
+
+def test_emmeans_on_the_response_scale_as_r(cbpp_fit):
+    # R: emmeans(gm, pairwise ~ period, type = "response")
+    e = cbpp_fit.emmeans("period", pairwise=True, type="response")
+    t, c = e.emmeans, e.contrasts
+    assert list(t.columns) == ["period", "prob", "SE", "df", "asymp.LCL", "asymp.UCL"]
+    assert np.allclose(t["prob"], [0.1980792055, 0.08391783928, 0.07401713701, 0.04842564601], rtol=1e-5)
+    assert np.allclose(t["SE"], [0.03672692584, 0.02363109913, 0.02241761483, 0.01959184465], rtol=1e-4)
+    assert np.allclose(t["asymp.UCL"], [0.2798568766, 0.1433442674, 0.1317591187, 0.1048199437], rtol=1e-4)
+    assert list(c.columns) == ["contrast", "odds.ratio", "SE", "df", "null", "z.ratio", "p.value"]
+    assert c["contrast"].iloc[0] == "period1 / period2"
+    assert np.allclose(c["odds.ratio"], [2.696420021, 3.09013944, 4.853719963, 1.146015612, 1.800060794,
+                                         1.57071228], rtol=1e-4)
+    assert np.allclose(c["SE"], [0.8174214673, 0.9975901887, 2.048508431, 0.4307912377, 0.8354282756,
+                                 0.7507192638], rtol=2e-4)
+    assert "back-transformed from the logit scale" in str(e)
+    # R: emmeans(glmer(TICKS ~ YEAR + (1 | BROOD), grouseticks, poisson), ~ YEAR, type = "response")
+    gt = mm.load_dataset("grouseticks")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p = mm.glmer("TICKS ~ YEAR + (1 | BROOD)", gt, family="poisson")
+    r = p.emmeans("YEAR", type="response").emmeans
+    assert list(r.columns)[1] == "rate"
+    assert np.allclose(r["rate"], [1.421, 5.454, 0.575], atol=1e-3)
+    with pytest.raises(ArgumentError, match="'link' or 'response'"):
+        p.emmeans("YEAR", type="probability")

@@ -40,6 +40,7 @@ class EmmeansResult:
     averaged_over: tuple = ()
     level: float = 0.95
     scale: str | None = None       # a GLMM's link ("logit"): the means are on that scale
+    back_transformed: bool = False  # type="response": means (and ratios) back-transformed
 
     def __getitem__(self, key: str):
         if key in ("emmeans", "contrasts"):
@@ -53,14 +54,49 @@ class EmmeansResult:
         out = [self.emmeans.to_string(index=False)]
         if self.averaged_over:
             out.append(f"\nResults are averaged over the levels of: {', '.join(self.averaged_over)}")
-        if self.scale is not None:
+        if self.scale is not None and not self.back_transformed:
             out.append(f"Results are given on the {self.scale} (not the response) scale.")
-        else:
+        elif self.scale is None:
             out.append(f"Degrees-of-freedom method: {self.ddf.lower()}")
         out.append(f"Confidence level used: {self.level:g}")
+        if self.back_transformed:
+            out.append(f"Intervals are back-transformed from the {self.scale} scale")
         if self.contrasts is not None:
             out += ["", self.contrasts.to_string(index=False), f"\nP value adjustment: {self.adjust}"]
+            if self.back_transformed:
+                out.append("Tests are performed on the " + ("log odds ratio" if self.scale == "logit" else "log")
+                           + " scale")
         return "\n".join(out)
+
+
+def to_response_scale(res: EmmeansResult, family) -> EmmeansResult:
+    """emmeans' ``type = "response"`` for a glmer fit: means through the inverse link (SE by the
+    delta method, intervals back-transformed); pairwise contrasts of a log or logit link as ratios
+    (``ratio`` / ``odds.ratio`` = exp(difference), SE exp(d) SE_d, tested on the link scale)."""
+    from dataclasses import replace
+
+    link = str(family.link)
+    t = res.emmeans.copy()
+    eta, se = t["emmean"].to_numpy(float), t["SE"].to_numpy(float)
+    name = "prob" if family.name == "binomial" else ("rate" if link == "log" else "response")
+    lo, hi = family.linkinv(t["asymp.LCL"].to_numpy(float)), family.linkinv(t["asymp.UCL"].to_numpy(float))
+    t["emmean"] = family.linkinv(eta)
+    t["SE"] = np.abs(family.mu_eta(eta)) * se
+    t["asymp.LCL"], t["asymp.UCL"] = np.minimum(lo, hi), np.maximum(lo, hi)
+    t = t.rename(columns={"emmean": name})
+    c = res.contrasts
+    if c is not None:
+        if link not in ("log", "logit"):
+            raise ArgumentError(f"pairwise contrasts on the response scale need a log or logit link, not {link!r}; "
+                                "use type='link'")
+        c = c.copy()
+        ratio = np.exp(c["estimate"].to_numpy(float))
+        c["SE"] = ratio * c["SE"].to_numpy(float)
+        c["estimate"] = ratio
+        c["contrast"] = c["contrast"].str.replace(" - ", " / ", regex=False)
+        c.insert(list(c.columns).index("z.ratio"), "null", 1.0)
+        c = c.rename(columns={"estimate": "odds.ratio" if link == "logit" else "ratio"})
+    return replace(res, emmeans=t, contrasts=c, back_transformed=True)
 
 
 # ---------------------------------------------------------------------------- the reference grid

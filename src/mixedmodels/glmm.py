@@ -1053,12 +1053,17 @@ class GlmerResult(InformationCriteria):
         # from the fitted theta, as lme4's refit starts from the fit's parameters
         return _fit_setup(new, self.family, self.nagq, self.control, start={"theta": self.theta})
 
-    def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey", level: float = 0.95):
-        """Estimated marginal means (and pairwise contrasts) on the link scale, as R's emmeans for a
-        glmer fit: asymptotic (z) intervals and tests from vcov."""
-        from .emmeans import emmeans
+    def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey", level: float = 0.95,
+                type: str = "link"):
+        """Estimated marginal means (and pairwise contrasts) as R's emmeans for a glmer fit:
+        asymptotic (z) intervals and tests from vcov, on the link scale, or with ``type="response"``
+        back-transformed (probabilities or rates; contrasts of a log or logit link as ratios)."""
+        from .emmeans import emmeans, to_response_scale
 
-        return emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, level=level)
+        if type not in ("link", "response"):
+            raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
+        res = emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, level=level)
+        return to_response_scale(res, self.family) if type == "response" else res
 
     def profile(self, which=None, **kwargs):
         """lme4's ``profile(gm)``: the deviance profiled over each sd, correlation and fixed effect,
