@@ -256,3 +256,18 @@ def test_icc_and_r2_of_poisson_glmms_match_performance():
     sq = mm.glmer("TICKS ~ YEAR + (1 | BROOD)", gt, family=mm.families.Poisson(link="sqrt"))
     with pytest.raises(mm.errors.ArgumentError, match="log link"):
         dg.r2(sq)
+
+
+def test_icc_and_r2_of_negative_binomial_glmms_match_performance():
+    # performance 0.10.2: r2_nakagawa / icc of glmer.nb(nbcount ~ x + (1 | g)) on the counts data:
+    # log(1 + 1/mu + 1/theta), mu from the null model with the fit's negative binomial family
+    d = pd.read_csv(Path(__file__).parent / "reference_extra" / "data" / "counts.csv")
+    d["g"] = pd.Categorical(d["g"].astype(str))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.glmer_nb("nbcount ~ x + (1 | g)", d)
+        r, i = dg.r2(m), dg.icc(m)
+    assert r["conditional"] == pytest.approx(0.5941509871, abs=2e-6)
+    assert r["marginal"] == pytest.approx(0.2763295085, abs=2e-6)
+    assert i["adjusted"] == pytest.approx(0.4391798234, abs=2e-6)
+    assert i["conditional"] == pytest.approx(0.3178214786, abs=2e-6)

@@ -348,18 +348,19 @@ _LATENT_VARIANCE = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi
 
 
 def _poisson_lognormal_variance(m) -> float:
-    """The distribution-specific variance of a Poisson GLMM with a log link, as insight computes it:
-    log(1 + 1/mu), mu = exp(intercept of the null model, the same random effects with an intercept
-    only) (Nakagawa et al. 2017's lognormal approximation)."""
+    """The distribution-specific variance of a Poisson or negative binomial GLMM with a log link, as
+    insight computes it: log(1 + V(mu)/mu^2) (Nakagawa et al. 2017's lognormal approximation), that
+    is log(1 + 1/mu) for Poisson and log(1 + 1/mu + 1/theta) for a negative binomial, with
+    mu = exp(intercept of the null model: the same random effects and family, an intercept only)."""
     from dataclasses import replace
 
     from .glmm import _fit_setup
 
     if str(getattr(m.family, "link", "")) != "log":
-        raise ArgumentError(f"ICC and R2 of a Poisson GLMM need the log link, not {m.family.link!r}")
+        raise ArgumentError(f"ICC and R2 of a {m.family.name} GLMM need the log link, not {m.family.link!r}")
     setup = m.setup
     if setup is None or setup.prior_weights is not None or np.any(np.asarray(m.model.offset) != 0):
-        raise ArgumentError("ICC and R2 of a Poisson GLMM are available without weights or offsets only")
+        raise ArgumentError(f"ICC and R2 of a {m.family.name} GLMM are available without weights or offsets only")
     n = m.nobs
     null = replace(setup, fixed=replace(setup.fixed, X=np.ones((n, 1)), names=["(Intercept)"], dropped=[],
                                         all_names=None))
@@ -370,7 +371,7 @@ def _poisson_lognormal_variance(m) -> float:
     if mu < 6:
         warnings.warn(f"mu of {mu:.1f} is too close to zero, estimate of random effect variances may be unreliable.",
                       MixedModelWarning, stacklevel=4)
-    return math.log1p(1.0 / mu)
+    return math.log1p(float(m.family.variance(np.array([mu]))[0]) / (mu * mu))
 
 
 def variance_components(m) -> dict:
@@ -388,7 +389,7 @@ def variance_components(m) -> dict:
         if link not in _LATENT_VARIANCE:
             raise ArgumentError(f"ICC and R2 of a binomial GLMM need a logit, probit or cloglog link, not {link!r}")
         s2, templates, resid = 1.0, m._T, _LATENT_VARIANCE[link]
-    elif fam is not None and famname == "poisson":
+    elif fam is not None and (famname == "poisson" or famname.startswith("negative binomial")):
         s2, templates, resid = 1.0, m._T, _poisson_lognormal_variance(m)
     else:
         _require_lmm(m, "variance_components()")

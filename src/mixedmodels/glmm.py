@@ -1299,14 +1299,15 @@ class GlmerResult(InformationCriteria):
                             index=list(self.fixed.names))
 
     def icc(self) -> dict:
-        """ICC as R's ``performance::icc``: binomial families on the latent scale, Poisson (log link)
-        with the lognormal approximation."""
+        """ICC as R's ``performance::icc``: binomial families on the latent scale, Poisson and negative
+        binomial (log link) with the lognormal approximation."""
         from .diagnostics import icc
 
         return icc(self)
 
     def r2(self) -> dict:
-        """Nakagawa's R² as R's ``performance::r2_nakagawa`` (binomial; Poisson with a log link)."""
+        """Nakagawa's R² as R's ``performance::r2_nakagawa`` (binomial; Poisson and negative binomial
+        with a log link)."""
         from .diagnostics import r2
 
         return r2(self)
