@@ -261,12 +261,15 @@ def _first_term_blocks(T0: np.ndarray, a00, A00f, p0: int, need_L: bool = True, 
             W[:, 1, 1] = t10 * t10 * i00 + 2.0 * t10 * t11 * i01 + t11 * t11 * i11
         L = None
         if need_L:
-            L = np.zeros((l0, 2, 2))
             l11 = np.sqrt(a)
             l21 = b / l11
+            l22sq = c - l21 * l21
+            if not np.all(l22sq > 0):  # det > 0 in one rounding, not in the factor's: not PD
+                return None
+            L = np.zeros((l0, 2, 2))
             L[:, 0, 0] = l11
             L[:, 1, 0] = l21
-            L[:, 1, 1] = np.sqrt(c - l21 * l21)
+            L[:, 1, 1] = np.sqrt(l22sq)
         return L, W, float(np.sum(np.log(det)))
     K = np.multiply.outer(T0, T0).transpose(0, 2, 1, 3).reshape(p0 * p0, p0 * p0)  # kron(T0, T0)
     D = (A00f @ K).reshape(l0, p0, p0)              # T0' A00_k T0, as vec(A) @ kron(T0, T0)
