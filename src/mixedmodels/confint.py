@@ -45,14 +45,24 @@ __all__ = ["confint", "profile", "ProfileTable", "xy_core", "sdcor_names", "thet
 # ---------------------------------------------------------------------------------------------
 # parameter scales
 
+def _layout(m):
+    return m.model.layout if hasattr(m, "model") else m.core.layout  # glmer's or lmer's
+
+
+def _has_sigma(m) -> bool:
+    """Whether the fit's parameters include sigma (not for binomial, Poisson, negative binomial)."""
+    return bool(getattr(m, "has_scale", True))
+
+
 def sdcor_names(m) -> list[str]:
-    """lme4's tnames(oldNames = FALSE) plus "sigma": sd_<col>|<group>, cor_<row>.<col>|<group>."""
+    """lme4's tnames(oldNames = FALSE), then "sigma" where the model has one:
+    sd_<col>|<group>, cor_<row>.<col>|<group>."""
     out = []
-    layout = m.model.layout if hasattr(m, "model") else m.core.layout  # glmer's or lmer's
+    layout = _layout(m)
     for t, rows, cols in zip(m.terms, layout.rows, layout.cols):
         for i, j in zip(rows, cols):
             out.append(f"sd_{t.cnames[i]}|{t.group}" if i == j else f"cor_{t.cnames[i]}.{t.cnames[j]}|{t.group}")
-    return out + ["sigma"]
+    return out + (["sigma"] if _has_sigma(m) else [])
 
 
 def theta_to_sdcor(layout, theta: np.ndarray, sigma: float, undefined: float = 0.0) -> np.ndarray:
@@ -554,8 +564,10 @@ def confint(m, method: str = "profile", level: float = 0.95, parm=None, nsim: in
 
 
 def all_parameters(fit) -> np.ndarray:
-    """sd's and correlations, sigma, fixed effects of a fit (lme4's bootFun in confint.merMod)."""
-    return np.concatenate([theta_to_sdcor(fit.core.layout, fit.theta, fit.sigma, undefined=np.nan), fit.beta])
+    """sd's and correlations, sigma (where the model has one), fixed effects of a fit (lme4's
+    bootFun in confint.merMod)."""
+    sd = theta_to_sdcor(_layout(fit), fit.theta, fit.sigma, undefined=np.nan)
+    return np.concatenate([sd if _has_sigma(fit) else sd[:-1], fit.beta])
 
 
 def _boot_confint(m, level, parm, nsim, seed, boot_type, n_jobs, progress, **kwargs):

@@ -29,6 +29,7 @@ import pandas as pd
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from . import families as _families
 from .errors import ArgumentError, MixedModelWarning
 
 __all__ = ["penalized_quadform", "hatvalues", "residuals", "influence", "Influence", "cooks_distance",
@@ -49,7 +50,7 @@ def _require_lmm(m, what: str) -> None:
 # ---------------------------------------------------------------------------------------------- leverage
 
 def penalized_quadform(m, X: np.ndarray, zs: list[np.ndarray], codes: list[np.ndarray],
-                       chunk: int | None = None) -> np.ndarray:
+                       chunk: int | None = None, core=None, f=None) -> np.ndarray:
     r"""``w_i' C^{-1} w_i`` for rows ``w_i = [Lambda' z_i; x_i]`` of the model's penalized system.
 
     ``X`` is n x p; ``zs[k]`` (n x p_k) and ``codes[k]`` (n level indices) give each row's entries
@@ -63,7 +64,8 @@ def penalized_quadform(m, X: np.ndarray, zs: list[np.ndarray], codes: list[np.nd
     terms and ``R_X`` from the fit's factor (its dense Cholesky factor, or its sparse LU of
     ``S_rr``, whichever the core used).
     """
-    core, f = m.core, m._factor
+    if core is None:  # the fit's own system (a glmer fit passes the one of its last PIRLS step)
+        core, f = m.core, m._factor
     X = np.asarray(X, dtype=float)
     n, p = X.shape
     T = f.T
@@ -347,7 +349,7 @@ _SINGULAR_TOL = 1e-5  # performance::check_singularity's default tolerance
 _LATENT_VARIANCE = {"logit": math.pi ** 2 / 3, "probit": 1.0, "cloglog": math.pi ** 2 / 6}
 
 
-def _poisson_lognormal_variance(m) -> float:
+def _lognormal_variance(m) -> float:
     """The distribution-specific variance of a Poisson or negative binomial GLMM with a log link, as
     insight computes it: log(1 + V(mu)/mu^2) (Nakagawa et al. 2017's lognormal approximation), that
     is log(1 + 1/mu) for Poisson and log(1 + 1/mu + 1/theta) for a negative binomial, with
@@ -378,19 +380,19 @@ def variance_components(m) -> dict:
     """Nakagawa's decomposition: ``var_fixed``, ``var_random``, ``var_residual`` (insight's get_variance).
 
     For a binomial GLMM the residual variance is the link's latent-scale variance (pi^2/3 for
-    logit, 1 for probit, pi^2/6 for cloglog), as performance uses it; for a Poisson GLMM (log link)
-    the lognormal approximation log(1 + 1/mu); other GLMM families raise.
+    logit, 1 for probit, pi^2/6 for cloglog), as performance uses it; for a Poisson or negative
+    binomial GLMM (log link) the lognormal approximation (:func:`_lognormal_variance`); other GLMM
+    families raise.
     ``var_random`` is NaN for a singular fit (as performance, which then cannot compute it).
     """
     fam = getattr(m, "family", None)
-    famname = str(getattr(fam, "name", "")).lower()
-    if fam is not None and famname == "binomial":
+    if isinstance(fam, _families.Binomial):
         link = str(getattr(fam, "link", ""))
         if link not in _LATENT_VARIANCE:
             raise ArgumentError(f"ICC and R2 of a binomial GLMM need a logit, probit or cloglog link, not {link!r}")
         s2, templates, resid = 1.0, m._T, _LATENT_VARIANCE[link]
-    elif fam is not None and (famname == "poisson" or famname.startswith("negative binomial")):
-        s2, templates, resid = 1.0, m._T, _poisson_lognormal_variance(m)
+    elif isinstance(fam, (_families.Poisson, _families.NegativeBinomial)):
+        s2, templates, resid = 1.0, m._T, _lognormal_variance(m)
     else:
         _require_lmm(m, "variance_components()")
         s2 = float(m.sigma) ** 2

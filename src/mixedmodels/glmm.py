@@ -1078,8 +1078,6 @@ class GlmerResult(InformationCriteria):
         *prior* weights w, in the metric of the final penalized weighted least-squares system.
         lme4 warns that this "may not make sense for GLMMs", and so do we: the values are not
         bounded by 1 (with binomial trials as weights they are not even leverages)."""
-        from types import SimpleNamespace
-
         from .diagnostics import penalized_quadform
 
         warnings.warn("the hat matrix may not make sense for GLMMs", MixedModelWarning, stacklevel=2)
@@ -1089,10 +1087,9 @@ class GlmerResult(InformationCriteria):
         w, _ = m.working(eta, m.linkinv(eta), m.offset)
         core = LmmCore(m.terms, m.X, np.zeros(m.n), weights=w)
         f = core.factor(self.theta)
-        sw = np.sqrt(np.asarray(self.model.pw, dtype=float))
-        view = SimpleNamespace(core=core, _factor=f, terms=self.terms)
-        return penalized_quadform(view, self.model.X * sw[:, None], [t.z * sw[:, None] for t in self.terms],
-                                  [t.codes for t in self.terms])
+        sw = np.sqrt(np.asarray(m.pw, dtype=float))
+        return penalized_quadform(self, m.X * sw[:, None], [t.z * sw[:, None] for t in self.terms],
+                                  [t.codes for t in self.terms], core=core, f=f)
 
     def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
         """New responses drawn from the fitted model, one column per simulation (lme4's simulate):
@@ -1276,21 +1273,9 @@ class GlmerResult(InformationCriteria):
         if key == "profile":
             return self.profile(progress=progress).confint(float(level))
         if key == "boot":
-            from .confint import sdcor_names, theta_to_sdcor
+            from .confint import _boot_confint
 
-            layout = self.model.layout
-            scale = self.has_scale
-
-            def params(fit):
-                sd = theta_to_sdcor(layout, fit.theta, fit.sigma, undefined=np.nan)
-                return np.concatenate([sd if scale else sd[:-1], fit.beta])
-
-            names = sdcor_names(self)
-            names = (names if scale else names[:-1]) + list(self.fixed.names)
-            boot = self.bootstrap(params, nsim=nsim, seed=seed, n_jobs=n_jobs, progress=progress)
-            boot.t.columns = names
-            boot.t0.index = names
-            return boot.confint(level=float(level), type=boot_type)
+            return _boot_confint(self, float(level), None, nsim, seed, boot_type, n_jobs, progress)
         a = (1.0 - float(level)) / 2.0
         q = stats.norm.ppf([a, 1.0 - a])
         se = np.sqrt(np.diag(self.vcov.to_numpy()))

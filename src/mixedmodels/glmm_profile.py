@@ -46,7 +46,7 @@ class _GlmmProfiler(_Profiler):
         self.fun = _Stage2(m.model, m.nagq, m.lp0)
         self.nvp = self.layout.size
         self.p = len(m.beta)
-        self.names = sdcor_names(m)[:-1] + list(m.fixed.names)
+        self.names = sdcor_names(m) + list(m.fixed.names)
         self.opt = np.concatenate([theta_to_sdcor(self.layout, m.theta, 1.0)[:-1], m.beta])
         self.base = float(m.objective)
         self.stderr = np.sqrt(np.diag(m.vcov.to_numpy()))

@@ -69,6 +69,20 @@ def _conditioned_terms(m, re_form) -> set[int]:
     return keep
 
 
+def _add_random_effects(Y: np.ndarray, m, templates, keep: set[int], rng: np.random.Generator,
+                        scale: float) -> None:
+    """Y (n, nsim) += Z b per simulation: the conditional modes for the terms in ``keep``, else
+    b* = scale Lambda u*, u* ~ N(0, I) drawn anew (term by term, in the fit's term order)."""
+    nsim = Y.shape[1]
+    for k, (t, T) in enumerate(zip(m.terms, templates)):
+        if k in keep:
+            Y += np.einsum("ij,ij->i", t.z, m._b[k][t.codes])[:, None]
+        else:
+            u = rng.standard_normal((nsim, t.nlev, t.p))
+            b = scale * u @ T.T                            # (nsim, nlev, p)
+            Y += np.einsum("ij,sij->is", t.z, b[:, t.codes, :])
+
+
 def _simulate_glmm(m, nsim: int, rng: np.random.Generator, re_form="~0") -> np.ndarray:
     """(n, nsim) responses of a glmer fit: eta = offset + X beta + Z Lambda u*, then the family's
     draw at mu = linkinv(eta); binomial as proportions of the prior weights (R's trials)."""
@@ -78,15 +92,10 @@ def _simulate_glmm(m, nsim: int, rng: np.random.Generator, re_form="~0") -> np.n
     if not isinstance(fam, (F.Binomial, F.Poisson, F.NegativeBinomial)):
         raise ArgumentError(f"simulating from a glmer fit is available for the binomial, Poisson and negative "
                             f"binomial families, not {fam.name}")
-    keep = _conditioned_terms(m, re_form)
     eta = model.offset + (model.X @ np.asarray(m.beta, dtype=float) if model.p else 0.0)
     E = np.repeat(np.asarray(eta, dtype=float)[:, None], nsim, axis=1)
-    for k, (t, T) in enumerate(zip(m.terms, m._T)):
-        if k in keep:
-            E += np.einsum("ij,ij->i", t.z, m._b[k][t.codes])[:, None]
-        else:
-            b = rng.standard_normal((nsim, t.nlev, t.p)) @ T.T
-            E += np.einsum("ij,sij->is", t.z, b[:, t.codes, :])
+    # lme4 does not scale a GLMM's random effects by sigma: b* = Lambda u*
+    _add_random_effects(E, m, m._T, _conditioned_terms(m, re_form), rng, 1.0)
     mu = fam.linkinv(E)
     if isinstance(fam, F.Binomial):
         trials = np.asarray(model.pw, dtype=float)
@@ -105,17 +114,10 @@ def _simulate_matrix(m, nsim: int, rng: np.random.Generator, re_form="~0") -> np
     if hasattr(m, "family"):
         return _simulate_glmm(m, nsim, rng, re_form)
     n = m.nobs
-    keep = _conditioned_terms(m, re_form)
     sigma = float(m.sigma)
     mu = m._eta_fixed.copy()
     Y = np.repeat(mu[:, None], nsim, axis=1)
-    for k, (t, T) in enumerate(zip(m.terms, m._factor.T)):
-        if k in keep:
-            Y += np.einsum("ij,ij->i", t.z, m._b[k][t.codes])[:, None]
-        else:
-            u = rng.standard_normal((nsim, t.nlev, t.p))
-            b = sigma * u @ T.T                            # (nsim, nlev, p)
-            Y += np.einsum("ij,sij->is", t.z, b[:, t.codes, :])
+    _add_random_effects(Y, m, m._factor.T, _conditioned_terms(m, re_form), rng, sigma)
     e = rng.standard_normal((n, nsim)) * sigma
     w = m.frame.weights
     if w is not None:
