@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import FormulaError
+from .evaluator import check
 
 __all__ = ["RandomTerm", "ParsedFormula", "parse_formula"]
 
@@ -51,6 +52,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise FormulaError(f"the formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}")
     text = " ".join(formula.split())
     _check_brackets(text)
+    check(text)  # the closed evaluator's gate: characters, functions, keywords; nesting depth
     _check_empty_brackets(text)
     tilde = _top_level_positions(text, "~")
     if len(tilde) != 1:
