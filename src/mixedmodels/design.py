@@ -10,25 +10,19 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, DataWarning, FormulaError
+from . import evaluator
+from .errors import DataError, DataWarning, FormulaError, warn
 from .formula import ParsedFormula, RandomTerm
 
 __all__ = ["ReTerm", "ModelFrame", "FixedDesign", "model_frame", "fixed_design", "random_terms",
-           "evaluate_numeric", "r_column_name", "grouping_codes", "scale_problem"]
-
-_IDENT = re.compile(r"`([^`]+)`|([A-Za-z_.][A-Za-z0-9_.]*)")
-# functions R users write in formulas, evaluated by formulaic in this context
-_CONTEXT = {"log": np.log, "exp": np.exp, "sqrt": np.sqrt, "log10": np.log10, "log2": np.log2,
-            "log1p": np.log1p, "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan,
-            "np": np, "numpy": np}
-
+           "evaluate_numeric", "r_column_name", "grouping_codes", "scale_problem", "contr_poly",
+           "check_predictor_columns", "numbers_as_doubles", "shield_intercept", "fixed_matrix"]
 
 @dataclass
 class ReTerm:
@@ -78,30 +72,15 @@ class ModelFrame:
 
 
 def variables_in(expr: str, columns) -> list[str]:
-    """Column names mentioned in an expression (identifiers that are columns)."""
+    """Column names mentioned in an expression (the names it uses as values that are columns)."""
     cols = set(map(str, columns))
-    out = []
-    for m in _IDENT.finditer(expr):
-        name = m.group(1) or m.group(2)
-        if name in cols and name not in out:
-            out.append(name)
-    return out
+    return [v for v in evaluator.variables(expr) if v in cols]
 
 
 def _missing_names(expr: str, columns) -> list[str]:
-    """Identifiers that look like variables but are neither columns nor known functions."""
+    """Names an expression uses as values that are neither columns nor constants (pi, TRUE, ...)."""
     cols = set(map(str, columns))
-    out = []
-    for m in _IDENT.finditer(expr):
-        name = m.group(1) or m.group(2)
-        after = expr[m.end():].lstrip()
-        if name in cols or after.startswith("(") or name in _CONTEXT:
-            continue
-        if re.fullmatch(r"\d.*|T|F|TRUE|FALSE|True|False|pi", name):
-            continue
-        if name not in out:
-            out.append(name)
-    return out
+    return [v for v in evaluator.variables(expr) if v not in cols and v not in evaluator.CONSTANTS]
 
 
 def model_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=None,
@@ -184,8 +163,8 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame, weights=None, offset=
                                 "numbers; transform the data differently")
             nan |= np.isnan(v)
     if nan.any():
-        warnings.warn(f"{int(nan.sum())} row(s) left out because the response or an offset is NaN there "
-                      "(e.g. log or sqrt of a negative number)", DataWarning, stacklevel=3)
+        warn(f"{int(nan.sum())} row(s) left out because the response or an offset is NaN there "
+             "(e.g. log or sqrt of a negative number)", DataWarning, stacklevel=3)
         ok = ~nan
         frame = frame.loc[ok]
         y = None if y is None else y[ok]
@@ -237,50 +216,97 @@ def _named_column(name: str, data: pd.DataFrame, what: str) -> pd.Series:
     return data[name]
 
 
-# functions that formulaic knows besides those in _CONTEXT (R's I(), C(), poly(), scale()...)
-_FORMULA_FUNCTIONS = {"I", "C", "Q", "offset", "poly", "scale", "center", "standardize", "bs", "cr", "cs", "cc",
-                      "te", "hashed", "lag", "contr", "Treatment", "Sum", "Helmert", "Diff", "Poly", "exp2",
-                      "exp10"}
-
-
 def _check_functions(expr: str, columns) -> None:
-    """Refuse a call to a function that neither formulaic, numpy nor Python knows, naming it."""
-    import builtins
-
-    cols = set(map(str, columns))
-    for m in _IDENT.finditer(expr):
-        name = m.group(2)
-        if not name or not expr[m.end():].lstrip().startswith("(") or name in cols:
-            continue
-        if name in _CONTEXT or name in _FORMULA_FUNCTIONS or hasattr(builtins, name):
-            continue
-        head, _, attr = name.partition(".")
-        if head in ("np", "numpy") and attr and hasattr(np, attr):
-            continue
-        known = ", ".join(sorted(k for k in _CONTEXT if k not in ("np", "numpy")))
-        raise FormulaError(f"unknown function {name!r} in {expr!r}; use one of {known}, I(), poly(), scale(), "
-                           "center(), C(), or a numpy function as np.name()")
+    """The evaluator's gate: only allowed functions, keywords and characters (FormulaError otherwise)."""
+    evaluator.check(expr)
 
 
-def _as_pandas(data) -> pd.DataFrame:
+def _as_pandas(data, what: str = "data") -> pd.DataFrame:
+    """Any data frame the package accepts as a pandas DataFrame: the single converter for model data
+    and new data.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame, polars.DataFrame, polars.LazyFrame, dict, or an object with ``to_pandas()``
+        The data. A pandas frame is returned as it is.
+    what : str
+        How error messages name the argument ("data", "newdata").
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Notes
+    -----
+    polars frames are converted column by column without pyarrow (which polars' own
+    ``to_pandas()`` needs): numbers through numpy (an integer column with nulls becomes float64
+    with NaN), booleans with nulls as pandas' nullable boolean, dates and times as Python/pandas
+    date-times (NaT/None for nulls), Decimal and text as Python objects, Enum columns as
+    categoricals with their declared levels in order, Categorical columns with their values in
+    sorted order (polars 2 orders categoricals lexically, as R's ``factor()`` orders levels). A
+    LazyFrame is collected.
+    """
+    if isinstance(data, pd.DataFrame):
+        return data
     if type(data).__module__.startswith("polars"):
-        # column by column: polars' own to_pandas() needs pyarrow
-        out = pd.DataFrame({c: data[c].to_list() for c in data.columns})
-        for c, dtype in zip(data.columns, data.dtypes):
-            if str(dtype) in ("Categorical", "Enum") or str(dtype).startswith(("Categorical", "Enum")):
-                out[c] = pd.Categorical(out[c], categories=data[c].cat.get_categories().to_list())
-        return out
-    if hasattr(data, "to_pandas"):  # pyarrow tables
-        return data.to_pandas()
+        if type(data).__name__ == "LazyFrame":
+            try:
+                data = data.collect()
+            except Exception as e:
+                raise DataError(f"{what} is a polars LazyFrame that cannot be collected ({e}); "
+                                "collect it yourself and pass the DataFrame") from None
+        if not hasattr(data, "columns") or not hasattr(data, "get_column"):
+            raise DataError(f"{what} must be a pandas or polars DataFrame, got polars {type(data).__name__}")
+        names = list(data.columns)
+        if len(set(names)) != len(names):  # polars forbids this; a dict would silently merge
+            raise DataError(f"{what} has repeated column names")
+        return pd.DataFrame({c: _polars_column(data.get_column(c)) for c in names},
+                            index=pd.RangeIndex(data.height))
     if isinstance(data, dict):
         return pd.DataFrame(data)
-    raise DataError(f"data must be a pandas or polars DataFrame, got {type(data).__name__}")
+    if hasattr(data, "to_pandas"):  # pyarrow tables and other frames that convert themselves
+        try:
+            out = data.to_pandas()
+        except Exception as e:
+            raise DataError(f"cannot convert {what} ({type(data).__name__}) to a pandas DataFrame: {e}") from None
+        if isinstance(out, pd.DataFrame):
+            return out
+    raise DataError(f"{what} must be a pandas or polars DataFrame, got {type(data).__name__}")
+
+
+def _polars_column(s):
+    """One polars Series as a pandas Series (or array), without pyarrow."""
+    import polars as pl
+
+    dt = s.dtype
+    if isinstance(dt, pl.Enum):
+        # Enum: the declared levels, in their order (R's factor(levels=...))
+        return pd.Categorical(s.cast(pl.String).to_list(), categories=dt.categories.to_list())
+    if isinstance(dt, pl.Categorical):
+        values = s.cast(pl.String).to_list()
+        return pd.Categorical(values, categories=sorted({v for v in values if v is not None}))
+    if dt.is_numeric() and not dt.is_decimal():
+        # to_numpy gives NaN for nulls of integer columns (then float64) and keeps ints otherwise
+        return s.to_numpy()
+    if dt == pl.Boolean:
+        return pd.array(s.to_list(), dtype="boolean") if s.null_count() else s.to_numpy()
+    if dt.is_temporal():
+        values = s.to_list()  # datetime/date/timedelta objects, tz kept; None for nulls
+        return pd.Series(values, dtype=object).infer_objects() if values else pd.Series(values, dtype=object)
+    return pd.Series(s.to_list(), dtype=object)  # strings, decimals, nulls: Python objects
 
 
 def _row_vector(v, n, what):
+    """Weights or an offset as n floats (NaN where missing); text, dates and booleans are refused,
+    as R's ``model.frame`` refuses non-numeric weights (numpy would read "2" as 2.0)."""
     if v is None:
         return None
+    raw = np.asarray(v.to_numpy() if hasattr(v, "to_numpy") and not isinstance(v, np.ndarray) else v)
+    bad_kind = raw.dtype.kind in "USbMm" or (raw.dtype == object and any(
+        isinstance(x, (str, bytes, bool, np.bool_)) for x in raw.ravel()))
     try:
+        if bad_kind:
+            raise TypeError
         arr = np.asarray(v, dtype=float).ravel()
     except (TypeError, ValueError):
         raise DataError(f"{what} must be numbers, one per row of the data (or a column name); got "
@@ -295,6 +321,9 @@ def evaluate_numeric(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
     name = expr.strip().strip("`")
     if name in frame.columns:
         col = frame[name]
+        numbers = _object_numbers(col) if col.dtype == object else None
+        if numbers is not None:  # numbers stored as Python objects are numbers
+            col = pd.Series(numbers, index=col.index)
         if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or pd.api.types.is_string_dtype(col):
             raise DataError(f"{what} {name!r} must be numeric, but it is {_kind(col)}; "
                             "convert it, or use glmer() for a binary response")
@@ -308,8 +337,11 @@ def evaluate_numeric(expr: str, frame: pd.DataFrame, what: str) -> np.ndarray:
     else:
         try:
             from formulaic import model_matrix
+            # only the expression's columns, integers as doubles: R's arithmetic (I(y^2) on int8 data)
+            data = numbers_as_doubles(frame[variables_in(expr, frame.columns)])
             with _quiet():
-                mm = model_matrix(f"0 + {_to_python(f'I({expr})')}", frame, context=_CONTEXT, na_action="ignore")
+                mm = model_matrix(f"0 + {_to_python(f'I({expr})', data.columns)}", data,
+                                  context=evaluator.context(), na_action="ignore")
         except Exception as e:  # formulaic's errors are many; report them as ours
             raise FormulaError(f"cannot evaluate {what} {expr!r}: {_plain(e)}") from None
         if mm.shape[1] != 1:
@@ -331,16 +363,15 @@ def _kind(col: pd.Series) -> str:
     return f"of type {col.dtype}"
 
 
-def _to_python(expr: str) -> str:
-    """R's ``^`` inside I() and other calls is Python's ``**``; formula-level ``^`` stays."""
-    out, depth = [], 0
-    for ch in expr:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        out.append("**" if ch == "^" and depth > 0 else ch)
-    return "".join(out)
+def _to_python(expr: str, columns=None) -> str:
+    """``expr`` through the closed evaluator, as formulaic reads it (see :mod:`.evaluator`).
+
+    ``columns`` are the data's columns; without them every name the expression uses as a value is
+    taken for a column, which is right only for texts that formulaic parses but does not evaluate.
+    """
+    if columns is None:
+        columns = [v for v in evaluator.variables(expr) if v not in evaluator.CONSTANTS]
+    return evaluator.to_formulaic(expr, columns)
 
 
 def r_column_name(name: str) -> str:
@@ -352,8 +383,13 @@ def r_column_name(name: str) -> str:
         m = re.fullmatch(r"(.*)\[(?:T\.)?(.*)\]", part, flags=re.S)
         if m:
             level = {"True": "TRUE", "False": "FALSE"}.get(m.group(2), m.group(2))
-            part = m.group(1) + level
-        part = part.replace(" ** ", "^").replace("**", "^")
+            # R's as.character(2) is "2": a float level 2.0 (an integer column is double here) too
+            level = re.sub(r"^(-?\d+)\.0$", r"\1", level)
+            part = evaluator.r_name(m.group(1)) + evaluator.r_level(m.group(1), level)
+        elif part == _SHIELDED_INTERCEPT:
+            part = "Intercept"  # a column named Intercept (shield_intercept)
+        else:
+            part = evaluator.r_name(part)  # x ** 2 -> x^2, as_numeric(f) -> as.numeric(f), ...
         parts.append(part)
     return ":".join(parts)
 
@@ -375,14 +411,137 @@ def _split_colon(name: str) -> list[str]:
 
 
 def logicals_as_factors(frame: pd.DataFrame) -> pd.DataFrame:
-    """R codes a logical predictor as a factor (column ``xTRUE``); formulaic would use 0/1."""
-    logical = [i for i, dt in enumerate(frame.dtypes) if pd.api.types.is_bool_dtype(dt)]
-    if not logical:
+    """The data as formulaic must see them to compute what R computes.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Model data or new data.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` itself when nothing needs changing, else a copy where
+
+        * a logical column is a factor with levels FALSE, TRUE (R's column ``xTRUE``; formulaic
+          would use 0/1);
+        * an integer column (numpy's or pandas' nullable one, any width) is float64: R's
+          arithmetic is double, and numpy's int8 ``x**2`` would wrap around silently;
+        * an object column that holds only numbers (ints, floats, Decimals, None) is float64, a
+          number and not a factor; text, or numbers mixed with text, is left for formulaic's
+          categorical coding (:func:`check_predictor_columns` refuses the mix for model variables).
+
+    Notes
+    -----
+    Grouping factors are taken from the model frame itself (:func:`grouping_codes`), never from
+    this copy, so an integer grouping column keeps exact values and numeric level order.
+    """
+    return _convert_columns(frame, logical_factors=True)
+
+
+def numbers_as_doubles(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with integer columns and object columns of numbers as float64 (logical columns
+    left as they are): what an expression of the response or an offset must be evaluated on, so
+    that ``I(y^2)`` on an int8 column is R's double arithmetic, not numpy's wrap-around.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame`` itself when nothing needs converting, else a converted copy.
+    """
+    return _convert_columns(frame, logical_factors=False)
+
+
+def _convert_columns(frame: pd.DataFrame, logical_factors: bool) -> pd.DataFrame:
+    changed = {}
+    for i, dt in enumerate(frame.dtypes):  # by position: column names may repeat
+        if pd.api.types.is_bool_dtype(dt):
+            if logical_factors:
+                changed[i] = pd.Categorical(frame.iloc[:, i].astype(object), categories=[False, True])
+        elif pd.api.types.is_integer_dtype(dt):
+            changed[i] = frame.iloc[:, i].to_numpy(dtype=np.float64, na_value=np.nan)
+        elif dt == object:
+            num = _object_numbers(frame.iloc[:, i])
+            if num is not None:
+                changed[i] = num
+    if not changed:
         return frame
     frame = frame.copy()
-    for i in logical:  # by position: column names may repeat
-        frame.isetitem(i, pd.Categorical(frame.iloc[:, i].astype(object), categories=[False, True]))
+    for i, v in changed.items():
+        frame.isetitem(i, v)
     return frame
+
+
+_NUMBER_KINDS = {"integer", "floating", "mixed-integer-float", "decimal"}
+
+
+def _object_numbers(col: pd.Series) -> np.ndarray | None:
+    """An object column's values as float64 when every present value is a real number (not a bool),
+    else None."""
+    kind = pd.api.types.infer_dtype(col, skipna=True)
+    if kind == "mixed":  # e.g. Decimals with floats; text among them stays not-a-number
+        vals = col.dropna().to_numpy()
+        if not all(_is_number(v) for v in vals):
+            return None
+    elif kind not in _NUMBER_KINDS:
+        return None
+    try:
+        return np.array([np.nan if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+                         else float(v) for v in col.to_numpy()], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_number(v) -> bool:
+    import numbers
+    from decimal import Decimal
+
+    return isinstance(v, (numbers.Real, Decimal)) and not isinstance(v, (bool, np.bool_))
+
+
+def check_predictor_columns(exprs, data: pd.DataFrame) -> None:
+    """Refuse predictor columns whose values R could not use in a model matrix either.
+
+    Parameters
+    ----------
+    exprs : iterable of str
+        The expressions whose variables are predictors (fixed part, random-effects terms).
+    data : pandas.DataFrame
+        The model frame's data.
+
+    Raises
+    ------
+    DataError
+        For a date, date-time (tz-aware or not), time difference or period column, which R's
+        model.matrix cannot code either: it says to convert it to numbers; and for an object column
+        mixing numbers with text, which would otherwise become a factor without a word.
+    """
+    names: list[str] = []
+    for e in exprs:
+        names += [v for v in variables_in(e, data.columns) if v not in names]
+    for v in names:
+        col = data[v]
+        if isinstance(col, pd.DataFrame):
+            continue  # a repeated name: model_frame reports it
+        dt = col.dtype
+        temporal = (pd.api.types.is_datetime64_any_dtype(dt) or pd.api.types.is_timedelta64_dtype(dt)
+                    or isinstance(dt, pd.PeriodDtype))
+        kind = pd.api.types.infer_dtype(col, skipna=True) if dt == object else ""
+        if temporal or kind in ("datetime", "datetime64", "date", "timedelta", "timedelta64", "period", "time"):
+            raise DataError(f"column {v!r} holds dates or times ({dt if temporal else kind}), which a model "
+                            "matrix cannot use (R's model.matrix fails too); convert it to numbers, e.g. days "
+                            "since the first date: (d - d.min()).dt.days, or to a factor of its values")
+        if kind in ("mixed", "mixed-integer"):
+            vals = col.dropna().to_numpy()
+            num = [x for x in vals if _is_number(x)]
+            text = [x for x in vals if isinstance(x, str)]
+            if num and text:
+                raise DataError(f"column {v!r} mixes numbers and text (e.g. {num[0]!r} and {text[0]!r}); "
+                                "make it all numbers (pd.to_numeric) or all text (a factor) before fitting")
 
 
 def model_matrix(expr: str, frame: pd.DataFrame, what: str):
@@ -392,7 +551,7 @@ def model_matrix(expr: str, frame: pd.DataFrame, what: str):
     frame = logicals_as_factors(frame)
     try:
         with _quiet():  # log(0) and friends: reported below, by column
-            mm = mm_(_to_python(expr), frame, context=_CONTEXT, na_action="ignore")
+            mm = mm_(_to_python(expr, frame.columns), frame, context=evaluator.context(), na_action="ignore")
     except Exception as e:
         raise FormulaError(f"cannot build {what} from {expr!r}: {_plain(e)}") from None
     names = [r_column_name(str(c)) for c in mm.columns]
@@ -410,11 +569,10 @@ def model_matrix(expr: str, frame: pd.DataFrame, what: str):
 
 @contextmanager
 def _quiet():
-    """Evaluate user expressions without numpy's floating-point warnings or Python's syntax hints:
-    the values they concern (NaN, inf) and broken expressions are reported as our own errors."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        for cat in (SyntaxWarning, RuntimeWarning, DeprecationWarning, FutureWarning):
-            warnings.simplefilter("ignore", cat)
+    """Evaluate user expressions without numpy's floating-point warnings: the values they concern
+    (NaN, inf) are reported as our own errors, by column. ``np.errstate`` is local to the thread
+    (the warning filters are not, so they are left alone)."""
+    with np.errstate(all="ignore"):
         yield
 
 
@@ -471,7 +629,7 @@ def r_term_order(expr: str) -> str:
             ordered = sorted(factors, key=lambda f: first(f))
             changed |= ordered != factors
             factors = ordered
-        rebuilt.append(":".join(factors))
+        rebuilt.append(":".join(evaluator.r_name(f) for f in factors))  # R's text, for the gate again
     if not changed:
         return expr
     intercept = "1" in rebuilt
@@ -480,12 +638,45 @@ def r_term_order(expr: str) -> str:
 
 
 def fixed_design(parsed: ParsedFormula, frame: ModelFrame) -> FixedDesign:
-    """X with R's names; rank-deficient columns dropped as lme4 does (pivoted QR)."""
+    """The fixed-effects model matrix X as R's ``model.matrix`` builds it.
+
+    Parameters
+    ----------
+    parsed : ParsedFormula
+        The model formula.
+    frame : ModelFrame
+        The rows used (:func:`model_frame`).
+
+    Returns
+    -------
+    FixedDesign
+        X with R's column names, the columns that depend on earlier ones dropped as lme4 drops
+        them (pivoted QR), and the spec that replays the coding on new data.
+
+    Raises
+    ------
+    DataError
+        When a predictor (of the fixed or the random part) is a date/time column, or an object
+        column mixing numbers with text (:func:`check_predictor_columns`), or X has NaN/infinite
+        entries.
+
+    Notes
+    -----
+    Integer columns are doubles in the arithmetic (:func:`logicals_as_factors`), an ordered factor
+    gets R's polynomial contrasts ``g.L, g.Q, ...`` on its used levels, and a numeric column named
+    ``Intercept`` is a predictor beside R's ``(Intercept)``.
+    """
+    check_predictor_columns([parsed.fixed, *(t.expr for t in parsed.random)], frame.data)
+    for t in parsed.random:
+        # random_terms builds Z without shield_intercept: formulaic would merge the column with the
+        # term's intercept, a silently wrong Z; refuse until it writes t.expr through shield_intercept
+        if shield_intercept(t.expr, frame.data) != t.expr:
+            raise DataError(f"the random-effects term {t} uses a numeric column named "
+                            "'Intercept', which cannot be told from the term's intercept; rename the column")
     expr = r_term_order(parsed.fixed)
-    X, names, spec = model_matrix(expr, frame.data, "the fixed-effects model matrix")
-    coded = _r_coding(expr, frame.data, spec, names)
-    if coded is not None:
-        X, names, spec = coded
+    data = _drop_unused_levels(expr, frame.data)
+    expr = shield_intercept(expr, data)
+    X, names, spec = fixed_matrix(expr, data, "the fixed-effects model matrix")
     check_finite_columns(X, names, frame.data.index, "the fixed-effects model matrix")
     all_names = list(names)
     keep = _independent_columns(X)
@@ -496,28 +687,165 @@ def fixed_design(parsed: ParsedFormula, frame: ModelFrame) -> FixedDesign:
     return FixedDesign(X, names, spec, dropped, all_names)
 
 
+def fixed_matrix(expr: str, data: pd.DataFrame, what: str):
+    """formulaic's matrix of ``expr`` recoded as R's model.matrix codes it (:func:`_r_coding`):
+    returns (array, R's names, spec for new data)."""
+    used = variables_in(expr, data.columns)
+    if len(used) < data.shape[1] and len(set(data.columns)) == data.shape[1]:
+        # only the formula's columns: logicals_as_factors converts every integer column it is given
+        data = data.loc[:, used]
+    X, names, spec = model_matrix(expr, data, what)
+    coded = _r_coding(expr, data, spec, names)
+    if coded is not None:
+        X, names, spec = coded
+    return X, names, spec
+
+
+def _drop_unused_levels(expr: str, data: pd.DataFrame) -> pd.DataFrame:
+    """The factors of ``expr`` without their unused levels, as R's model frame has them
+    (drop.unused.levels): no all-zero column for a level without rows (and no rank-deficiency
+    warning R would not give), and an ordered factor's polynomial contrasts on the levels used."""
+    # only factors standing as terms: inside a call (as.numeric(f)) R evaluates the original factor
+    fix = {v: data[v].cat.remove_unused_categories() for v in _formula_level_values(expr)
+           if v in data.columns and isinstance(data[v], pd.Series)
+           and isinstance(data[v].dtype, pd.CategoricalDtype)
+           and len(data[v].cat.categories) > data[v].nunique(dropna=True)}
+    return _replace_columns(data, fix) if fix else data
+
+
+def _formula_level_values(expr: str) -> list[str]:
+    """The names ``expr`` uses as terms or factors of terms, outside any call's brackets."""
+    return list(dict.fromkeys(name for name, _, _ in _formula_level_tokens(expr)))
+
+
+def _formula_level_tokens(expr: str) -> list[tuple[str, int, int]]:
+    """(name, start, end) of each value name of ``expr`` outside any call's brackets (``x`` in
+    ``x + f:x``, not in ``log(x)``); back-quoted names unquoted."""
+    tokens = evaluator.tokenize(expr)
+    roles = evaluator._roles(tokens)
+    calls: list[bool] = []  # for each open bracket: is it a call's?
+    out = []
+    for i, (t, role) in enumerate(zip(tokens, roles)):
+        if t.kind == "op" and t.text == "(":
+            calls.append(i > 0 and tokens[i - 1].kind in ("name", "quoted"))
+        elif t.kind == "op" and t.text == ")" and calls:
+            calls.pop()
+        value = t.kind == "quoted" or (t.kind == "name" and role.kind == "value")
+        if value and not any(calls):
+            out.append((t.text[1:-1] if t.kind == "quoted" else t.text, t.pos, t.pos + len(t.text)))
+    return out
+
+
+# a numeric column named Intercept is written so for formulaic, whose intercept has that name
+_SHIELDED_INTERCEPT = "I(Intercept + 0)"
+
+
+def shield_intercept(expr: str, data: pd.DataFrame) -> str:
+    """``expr`` with a numeric column named ``Intercept`` written ``I(Intercept + 0)`` where it
+    stands as a term or factor of one: formulaic names its intercept column ``Intercept`` and
+    would merge the two; :func:`r_column_name` names the column ``Intercept`` again, as R does."""
+    if "Intercept" not in data.columns or "Intercept" not in evaluator.variables(expr):
+        return expr
+    col = data["Intercept"]
+    if not isinstance(col, pd.Series) or not (
+            (pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype))
+            or (col.dtype == object and _object_numbers(col) is not None)):
+        return expr  # a factor: its columns are InterceptA, ... and cannot collide
+    out, last = [], 0
+    for name, start, end in _formula_level_tokens(expr):
+        if name == "Intercept":
+            out += [expr[last:start], _SHIELDED_INTERCEPT]
+            last = end
+    return "".join(out) + expr[last:]
+
+
 class RCodedSpec:
     """A formulaic ModelSpec that codes every factor by dummies for all levels, restricted to the
-    columns R's ``model.matrix`` keeps: new data get exactly the columns of the fit."""
+    columns R's ``model.matrix`` keeps: new data get exactly the columns of the fit.
+
+    An entry of ``columns`` is formulaic's name of a column kept as it is, or a :class:`_Combo`:
+    a column R forms from several of them (an ordered factor's polynomial contrasts), with its
+    weights; so the contrasts of the fit are replayed on new data.
+    """
 
     def __init__(self, inner, columns):
         self.inner = inner
-        self.columns = list(columns)  # formulaic's names of the columns kept, in order
+        self.columns = list(columns)  # formulaic's names of the columns kept (or _Combo), in order
 
     def get_model_matrix(self, data, *args, **kwargs):
         mm = self.inner.get_model_matrix(data, *args, **kwargs)
         pos = {str(c): j for j, c in enumerate(mm.columns)}
-        idx = [pos[c] for c in self.columns]
-        return mm.iloc[:, idx] if hasattr(mm, "iloc") else mm[:, idx]
+        if not any(isinstance(c, _Combo) for c in self.columns):
+            idx = [pos[c] for c in self.columns]
+            return mm.iloc[:, idx] if hasattr(mm, "iloc") else mm[:, idx]
+        A = np.asarray(mm, dtype=float)
+        if A.ndim == 1:
+            A = A.reshape(-1, 1)
+        out = np.empty((A.shape[0], len(self.columns)))
+        for j, c in enumerate(self.columns):
+            if isinstance(c, _Combo):
+                out[:, j] = sum(w * A[:, pos[k]] for k, w in c.weights.items())
+            else:
+                out[:, j] = A[:, pos[c]]
+        index = mm.index if hasattr(mm, "index") else None
+        return pd.DataFrame(out, columns=[str(c) for c in self.columns], index=index)
 
     @property
     def column_names(self) -> tuple:
-        return tuple(self.columns)
+        return tuple(str(c) for c in self.columns)
 
-    def __getattr__(self, name):  # everything else (structure, encoder_state, ...) is the inner spec's
+    @property
+    def structure(self):
+        """The inner spec's terms, each with the columns kept for it (anova() groups by these)."""
+        out = []
+        for st in self.inner.structure:
+            own = set(map(str, st.columns))
+            cols = [str(c) for c in self.columns
+                    if (set(c.weights) <= own if isinstance(c, _Combo) else c in own)]
+            out.append(st._replace(columns=cols) if hasattr(st, "_replace") else st)
+        return out
+
+    def __getattr__(self, name):  # everything else (encoder_state, ...) is the inner spec's
         if name.startswith("__") or name in ("inner", "columns"):
             raise AttributeError(name)
         return getattr(self.inner, name)
+
+
+class _Combo(str):
+    """A model-matrix column that is a weighted sum of formulaic's columns; its text is its name."""
+
+    def __new__(cls, name: str, weights: dict):
+        obj = super().__new__(cls, name)
+        obj.weights = dict(weights)
+        return obj
+
+    def __reduce__(self):  # pickle and deepcopy keep the weights
+        return (_Combo, (str(self), self.weights))
+
+
+def contr_poly(k: int) -> tuple[np.ndarray, list[str]]:
+    """R's ``contr.poly(k)``: orthonormal polynomial contrasts on the scores 1..k, and R's names.
+
+    Parameters
+    ----------
+    k : int
+        Number of levels, at least 2.
+
+    Returns
+    -------
+    numpy.ndarray
+        k x (k-1) matrix; column j is the degree-(j+1) polynomial, orthogonal to the lower ones
+        and to the constant, of unit length, signed as R signs it.
+    list of str
+        ``[".L", ".Q", ".C", "^4", "^5", ...]``.
+    """
+    x = np.arange(1, k + 1, dtype=float)
+    V = np.vander(x - x.mean(), k, increasing=True)
+    Q, R = np.linalg.qr(V)
+    # R's make.poly: qr.qy(QR, diag(R)) normalised, i.e. each Q column times the sign of R's diagonal
+    Z = Q * np.sign(np.diag(R))
+    names = [".L", ".Q", ".C"][: k - 1] + [f"^{d}" for d in range(4, k)]
+    return Z[:, 1:], names
 
 
 def _r_factor_codes(terms: list[list[str]], categorical: set, intercept: bool) -> list[dict]:
@@ -583,10 +911,14 @@ def _r_coding(expr: str, data: pd.DataFrame, spec, names: list[str]):
             cats[v] = levels
     if not cats:
         return None
+    # ordered factors get R's polynomial contrasts (contr.poly), formulaic's coding never does
+    ordered = {v for v in cats if v in data.columns and isinstance(data[v].dtype, pd.CategoricalDtype)
+               and data[v].cat.ordered}
     codes = _r_factor_codes(terms, set(cats), intercept)
     try:
         with _quiet():
-            full = mm_(_to_python(expr), logicals_as_factors(data), context=_CONTEXT, na_action="ignore",
+            full = mm_(_to_python(expr, data.columns), logicals_as_factors(data), context=evaluator.context(),
+                       na_action="ignore",
                        ensure_full_rank=False)
     except Exception:
         return None
@@ -597,6 +929,12 @@ def _r_coding(expr: str, data: pd.DataFrame, spec, names: list[str]):
     keep: list[str] = ["Intercept"] if intercept else []
     for t, c, st in zip(terms, codes, [st for st in fspec.structure if str(st.term) != "1"]):
         cols = [str(col) for col in st.columns]
+        if any(v in ordered and c[v] == 1 for v in t):
+            combos = _contrast_columns(t, c, cats, ordered, cols)
+            if combos is None:
+                return None
+            keep += combos
+            continue
         drop = set()
         for p, v in enumerate(t):
             if v not in cats or c[v] != 1:
@@ -608,17 +946,65 @@ def _r_coding(expr: str, data: pd.DataFrame, spec, names: list[str]):
             drop.update(hit)
         keep += [col for col in cols if col not in drop]
     rnames = [r_column_name(col) for col in keep]
-    if rnames == list(names) or len(set(rnames)) != len(rnames):
+    if (rnames == list(names) and not ordered) or len(set(rnames)) != len(rnames):
         return None
     pos = {str(col): j for j, col in enumerate(full.columns)}
-    if any(col not in pos for col in keep):
+    if any(k not in pos for col in keep for k in (col.weights if isinstance(col, _Combo) else [col])):
         return None
     X = np.asarray(full, dtype=float)
     if X.ndim == 1:
         X = X.reshape(-1, 1)
     if X.shape[0] != len(data):
         return None
-    return X[:, [pos[col] for col in keep]], rnames, RCodedSpec(fspec, keep)
+    out = np.empty((X.shape[0], len(keep)))
+    for j, col in enumerate(keep):
+        if isinstance(col, _Combo):
+            out[:, j] = sum(w * X[:, pos[k]] for k, w in col.weights.items())
+        else:
+            out[:, j] = X[:, pos[col]]
+    return out, rnames, RCodedSpec(fspec, keep)
+
+
+def _contrast_columns(t: list[str], c: dict, cats: dict, ordered: set, cols: list[str]):
+    """The columns of one term with R's coding when it has an ordered factor coded by contrasts:
+    for each factor its basis (polynomial contrasts, treatment contrasts, or dummies for all
+    levels; a numeric variable is itself), and the term's columns their products, the first factor
+    varying fastest as in R. None when formulaic's columns are not as expected."""
+    import itertools
+
+    bases = []
+    for v in t:
+        if v not in cats:
+            bases.append([(v, {v: 1.0})])
+            continue
+        levels = cats[v]
+        ind = [(f"{v}[{lev}]", {f"{v}[{lev}]": 1.0}) for lev in levels]
+        if c[v] == 2:
+            bases.append(ind)
+        elif v in ordered:
+            P, suffix = contr_poly(len(levels))
+            bases.append([(f"{v}{suffix[j]}", {f"{v}[{lev}]": float(P[i, j]) for i, lev in enumerate(levels)})
+                          for j in range(P.shape[1])])
+        else:
+            bases.append(ind[1:])
+    have = set(cols)
+    out = []
+    for combo in itertools.product(*reversed(bases)):
+        combo = combo[::-1]  # first factor fastest
+        name = ":".join(nm for nm, _ in combo)
+        weights = {}
+        for parts in itertools.product(*[list(w.items()) for _, w in combo]):
+            key = ":".join(k for k, _ in parts)
+            if key not in have:
+                return None
+            w = float(np.prod([x for _, x in parts]))
+            if w != 0.0:
+                weights[key] = weights.get(key, 0.0) + w
+        if len(weights) == 1 and name in weights and weights[name] == 1.0:
+            out.append(name)  # an indicator or numeric column: formulaic's own
+        else:
+            out.append(_Combo(name, weights))
+    return out
 
 
 _SCALE_TOL = 1e3  # lme4's lmerControl(check.scaleX) tolerance
@@ -642,18 +1028,17 @@ def scale_problem(X: np.ndarray, tol: float = _SCALE_TOL) -> bool:
 
 def warn_fixed_design(fixed: FixedDesign, stacklevel: int = 3) -> None:
     """lme4's two warnings about X: dropped aliased columns, and predictors on very different scales."""
-    import warnings
 
     from .errors import RankDeficiencyWarning, ScaleWarning
 
     if fixed.dropped:
         k = len(fixed.dropped)
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
-                      f" / coefficient{'s' if k > 1 else ''} ({', '.join(fixed.dropped)})", RankDeficiencyWarning,
-                      stacklevel=stacklevel)
+        warn(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
+             f" / coefficient{'s' if k > 1 else ''} ({', '.join(fixed.dropped)})", RankDeficiencyWarning,
+             stacklevel=stacklevel)
     if scale_problem(fixed.X):
-        warnings.warn("Some predictor variables are on very different scales: consider rescaling "
-                      "(e.g. scale(x) in the formula, or other units)", ScaleWarning, stacklevel=stacklevel)
+        warn("Some predictor variables are on very different scales: consider rescaling "
+             "(e.g. scale(x) in the formula, or other units)", ScaleWarning, stacklevel=stacklevel)
 
 
 def _independent_columns(X: np.ndarray, tol: float = 1e-7) -> list[int]:
@@ -679,13 +1064,19 @@ def grouping_codes(factors: tuple[str, ...], data: pd.DataFrame) -> tuple[np.nda
     columns; for ``a:b`` the combinations seen, ``a`` varying slowest, labelled ``"a1:b1"``.
     """
     codes = np.zeros(len(data), dtype=np.int64)
-    labels: list[str] = [""]
+    if not factors:
+        return codes, [""]
+    labels: list[str] = []
     for k, f in enumerate(factors):
         c, lab = _factor(data[f])
-        codes = codes * len(lab) + c
-        labels = [f"{a}:{b}" if k else b for a in labels for b in lab]
-    used, codes = np.unique(codes, return_inverse=True)
-    return codes.astype(np.int64), [labels[i] for i in used]
+        # only the combinations that occur: the codes so far (ranks of the used combinations in
+        # sorted order) times this factor's level count keep that order, and never the full
+        # product of labels (1000 schools x 50,000 students would be 50 million labels)
+        used, codes = np.unique(codes * len(lab) + c, return_inverse=True)
+        codes = codes.reshape(-1)
+        prev = labels
+        labels = [f"{prev[u // len(lab)]}:{lab[u % len(lab)]}" if k else lab[u] for u in used.tolist()]
+    return codes.astype(np.int64), labels
 
 
 def _factor(col: pd.Series) -> tuple[np.ndarray, list[str]]:
@@ -701,9 +1092,13 @@ def _factor(col: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _label(v) -> str:
+    """A level's label as R's ``as.character`` writes it: TRUE/FALSE, 2 for 2.0 (also a Decimal)."""
+    from decimal import Decimal
+
     if isinstance(v, (bool, np.bool_)):
         return "TRUE" if v else "FALSE"
-    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+    if isinstance(v, (float, np.floating, Decimal)) and v == v and abs(v) != float("inf") \
+            and float(v).is_integer():
         return str(int(v))
     return str(v)
 

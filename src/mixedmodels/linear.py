@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from .criteria import InformationCriteria
+from .arguments import check_level
 from .errors import ArgumentError, DataError, FormulaError
 
 __all__ = ["lm", "LmResult", "LmSummary", "parse_lm_formula", "has_random_terms"]
@@ -38,8 +39,11 @@ def parse_lm_formula(formula: str):
 
     if not isinstance(formula, str):
         raise FormulaError(f"the formula must be a string such as 'y ~ x', got {type(formula).__name__}")
+    from .evaluator import check
+
     text = " ".join(formula.split())
     _check_brackets(text)
+    check(text)  # the closed evaluator's gate, as for lmer formulas
     tilde = _top_level_positions(text, "~")
     if len(tilde) != 1:
         raise FormulaError(_point(text, tilde[1] if tilde else len(text),
@@ -86,13 +90,11 @@ def lm(formula: str, data, weights=None, offset=None, *, data_name: str | None =
     column; rows with a missing value in any variable the formula uses are left out (``na.omit``).
     Aliased columns (linear combinations of earlier ones) get an NA coefficient, as in R.
     """
-    from .design import _independent_columns, model_frame, model_matrix
+    from .design import (_as_pandas, _drop_unused_levels, _independent_columns, check_predictor_columns,
+                         fixed_matrix, model_frame, r_term_order, shield_intercept)
 
     parsed = parse_lm_formula(formula)
-    if isinstance(data, dict) or hasattr(data, "to_pandas"):
-        data = pd.DataFrame(data) if isinstance(data, dict) else data.to_pandas()
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas or polars DataFrame, got {type(data).__name__}")
+    data = _as_pandas(data)  # polars (also lazy) without pyarrow, dicts
     weights_label = None
     if isinstance(weights, str):
         if weights not in data.columns:
@@ -101,7 +103,12 @@ def lm(formula: str, data, weights=None, offset=None, *, data_name: str | None =
     elif weights is not None:
         weights_label = "weights"
     frame = model_frame(parsed, data, weights=weights, offset=offset)
-    X, names, spec = model_matrix(parsed.fixed, frame.data, "the model matrix")
+    # the same design as lmer's fixed part: R's coding of factors (ordered: contr.poly), integer
+    # columns as doubles, a column named Intercept beside (Intercept), dates refused
+    check_predictor_columns([parsed.fixed], frame.data)
+    expr = r_term_order(parsed.fixed)
+    mdata = _drop_unused_levels(expr, frame.data)
+    X, names, spec = fixed_matrix(shield_intercept(expr, mdata), mdata, "the model matrix")
     if not np.all(np.isfinite(X)):
         raise DataError("the model matrix has infinite or missing values (e.g. log of zero or of a negative "
                         "number); transform or drop those rows")
@@ -255,11 +262,33 @@ class LmResult(InformationCriteria):
     def reml_criterion(self):
         return None
 
-    def refit(self, REML: bool | None = False, **kwargs) -> "LmResult":
-        """An lm has nothing to refit by ML: returns itself (so ``mm.anova(lmer_fit, lm_fit)`` works)."""
+    def refit(self, REML: bool | None = False, y=None) -> "LmResult":
+        """The same model fitted to a new response ``y`` (R's ``refit``), or itself.
+
+        An lm has nothing to refit by ML, so without ``y`` it returns itself (which lets
+        ``mm.anova(lmer_fit, lm_fit)`` compare the two).
+
+        Parameters
+        ----------
+        REML : bool, optional
+            Must be false: an ordinary linear model has no REML fit.
+        y : array_like, optional
+            One new response per observation used in the fit (on the scale the formula models).
+
+        Returns
+        -------
+        LmResult
+        """
         if REML:
             raise ArgumentError("an ordinary linear model has no REML fit; use REML=False")
-        return self
+        if y is None:
+            return self
+        from dataclasses import replace
+
+        from .fit import check_new_response
+
+        y = check_new_response(y, len(self.frame.y))
+        return replace(self, frame=replace(self.frame, y=y))
 
     # ------------------------------------------------------------------ R-squared and F
     @property
@@ -331,41 +360,83 @@ class LmResult(InformationCriteria):
         return pd.DataFrame({_pct(a): est - q * se, _pct(1 - a): est + q * se}, index=est.index)
 
     def model_matrix(self, newdata) -> np.ndarray:
-        """The non-aliased columns of X for new data (factor levels and scale()/poly() as in the fit)."""
-        if isinstance(newdata, dict) or hasattr(newdata, "to_pandas"):
-            newdata = pd.DataFrame(newdata) if isinstance(newdata, dict) else newdata.to_pandas()
-        if not isinstance(newdata, pd.DataFrame):
-            raise DataError(f"newdata must be a DataFrame, got {type(newdata).__name__}")
-        try:
-            mm = self.spec.get_model_matrix(newdata, na_action="ignore")
-        except Exception as e:  # formulaic's errors: unknown level, missing column, ...
-            raise DataError(f"cannot build the model matrix for newdata: {e}") from None
-        X = np.asarray(mm, dtype=float).reshape(len(newdata), -1)
+        """The non-aliased columns of X for new data (factor levels and scale()/poly() as in the fit).
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, polars.DataFrame or dict
+            Rows to evaluate; it needs every variable of the formula's right-hand side.
+
+        Returns
+        -------
+        numpy.ndarray
+            One row per row of ``newdata`` (NaN where a variable is missing), one column per
+            non-aliased coefficient.
+
+        Raises
+        ------
+        DataError
+            When ``newdata`` lacks a variable, has a level of a factor that the fit never saw, or
+            gives non-numbers for a numeric variable. The fitted model is left as it was.
+        """
+        from .predict import _as_frame, _coerce_categoricals, _needed, numeric_as_fitted, spec_model_matrix
+
+        nd = _as_frame(newdata)
+        names = _needed(self.parsed.fixed, self, nd, "the model matrix")
+        nd = numeric_as_fitted(self.frame.data, nd, names)
+        nd = _coerce_categoricals(self.spec, nd)  # unseen level -> DataError naming column and level
+        # evaluated on a private copy of the spec: formulaic writes its state back into the spec it is given
+        mm = spec_model_matrix(self.spec, nd, "the model matrix on newdata", na_action="ignore")
+        X = np.asarray(mm, dtype=float).reshape(len(nd), -1)
         return X[:, list(self.kept)]
 
     def predict(self, newdata=None, interval: str | None = None, level: float = 0.95):
         """R's ``predict.lm``: fitted values for ``newdata`` (the data fitted when None).
 
-        ``interval="confidence"`` or ``"prediction"`` returns a DataFrame with columns
-        ``fit, lwr, upr``; otherwise an array. An offset in the formula is evaluated on newdata.
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, polars.DataFrame or dict, optional
+            Rows to predict; None predicts the rows of the fit. An offset in the formula is
+            evaluated on newdata.
+        interval : {None, "confidence", "prediction"}, optional
+            With an interval, a DataFrame with columns ``fit, lwr, upr`` is returned.
+        level : float, optional
+            Confidence level of the interval, between 0 and 1.
+
+        Returns
+        -------
+        numpy.ndarray or pandas.DataFrame
+            The fitted values, or with ``interval`` a DataFrame with columns ``fit, lwr, upr``.
+
+        Raises
+        ------
+        DataError
+            When ``newdata`` lacks a variable of the formula, has a level of a factor that the fit
+            never saw, or gives non-numbers for a numeric variable. A failed call leaves the model
+            as it was.
+        ArgumentError
+            For an unknown ``interval`` or a ``level`` outside (0, 1).
         """
+        if interval is not None and interval not in ("confidence", "prediction"):
+            raise ArgumentError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
+        if interval is not None:
+            _check_level(level)
         if newdata is None:
             X = self.X[:, list(self.kept)]
             off = self._offset
         else:
+            from .design import evaluate_numeric
+            from .predict import _as_frame, _needed
+
+            newdata = _as_frame(newdata)
             X = self.model_matrix(newdata)
             off = np.zeros(X.shape[0])
-            from .design import evaluate_numeric
-
-            nd = newdata if isinstance(newdata, pd.DataFrame) else pd.DataFrame(newdata)
             for expr in self.parsed.offsets:
-                off = off + evaluate_numeric(expr, nd, "the offset")
+                _needed(expr, self, newdata, f"the offset {expr}")
+                off = off + evaluate_numeric(expr, newdata, "the offset")
         fit = X @ self._qr[0] + off
         if interval is None:
             return fit
-        if interval not in ("confidence", "prediction"):
-            raise ArgumentError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
-        _check_level(level)
         se2 = np.einsum("ij,jk,ik->i", X, self.vcov.to_numpy(), X)
         if interval == "prediction":
             se2 = se2 + self.sigma ** 2  # a new observation with weight 1
@@ -411,8 +482,7 @@ class LmResult(InformationCriteria):
 
 
 def _check_level(level) -> None:
-    if not (isinstance(level, (int, float)) and 0 < level < 1):
-        raise ArgumentError(f"level must be a number between 0 and 1, got {level!r}")
+    check_level(level)
 
 
 def _pct(p: float) -> str:

@@ -15,14 +15,14 @@ by default does not (lme4 1.1-31 uses each group's own ``confint.lm``), ``confin
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ArgumentError, DataError, FormulaError, MixedModelError, MixedModelWarning
+from .arguments import check_level
+from .errors import ArgumentError, DataError, FormulaError, MixedModelError, MixedModelWarning, warn
 
 __all__ = ["lmlist", "LmList", "LmListSummary", "LmListWarning"]
 
@@ -60,16 +60,13 @@ def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = Non
     cannot be fitted (a factor with one level there, too few rows) gets NA coefficients and a
     an ``LmListWarning``, as lme4 does.
     """
-    from .design import _factor, grouping_codes, model_frame, variables_in
+    from .design import _as_pandas, _factor, grouping_codes, model_frame, variables_in
     from .formula import RandomTerm
     from .linear import lm, parse_lm_formula
 
     model, factors = _split_formula(formula)
     parsed = parse_lm_formula(model)
-    if isinstance(data, dict) or hasattr(data, "to_pandas"):
-        data = pd.DataFrame(data) if isinstance(data, dict) else data.to_pandas()
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas or polars DataFrame, got {type(data).__name__}")
+    data = _as_pandas(data)  # polars (also lazy) without pyarrow, dicts
     name = str(data_name or getattr(data, "attrs", {}).get("name") or "data")
     # rows used: no missing value in any variable of the model or in the grouping factor
     from dataclasses import replace
@@ -97,8 +94,8 @@ def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = Non
             problems.append(f"{lev}: {e}")
             fits[lev] = None
     if problems:
-        warnings.warn(f"fitting failed for {len(problems)} group(s): " + "; ".join(problems), LmListWarning,
-                      stacklevel=2)
+        warn(f"fitting failed for {len(problems)} group(s): " + "; ".join(problems), LmListWarning,
+             stacklevel=2)
     if all(f is None for f in fits.values()):
         raise DataError(f"lmList could not fit {model!r} in any group of {':'.join(factors)}")
     return LmList(formula=" ".join(formula.split()), model=model, group=":".join(factors), data_name=name,
@@ -106,8 +103,12 @@ def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = Non
 
 
 def _is_discrete(col: pd.Series) -> bool:
-    return (isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object
-            or pd.api.types.is_string_dtype(col) or pd.api.types.is_bool_dtype(col))
+    from .design import _object_numbers
+
+    if col.dtype == object:  # numbers stored as objects are numbers, as in the fit (design.logicals_as_factors)
+        return _object_numbers(col) is None
+    return (isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col)
+            or pd.api.types.is_bool_dtype(col))
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,8 +166,7 @@ class LmList:
         return math.sqrt(rss / df), int(df)
 
     def _bounds(self, level: float) -> tuple[float, list[str]]:
-        if not (isinstance(level, (int, float)) and 0 < level < 1):
-            raise ArgumentError(f"level must be a number between 0 and 1, got {level!r}")
+        level = check_level(level)
         from .linear import _pct
 
         a = (1 - level) / 2
