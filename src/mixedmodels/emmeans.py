@@ -15,13 +15,13 @@ Contrast labels follow emmeans: levels that read as numbers get their factor's n
 from __future__ import annotations
 
 import itertools
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .arguments import check_level
 from .errors import ArgumentError
 
 __all__ = ["EmmeansResult", "emmeans", "reference_grid"]
@@ -139,14 +139,12 @@ def reference_grid(m) -> tuple[pd.DataFrame, list[str], dict]:
 
 def _grid_matrix(m, grid: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The fit's fixed-effects model matrix on the grid, every column (dropped ones included)."""
-    from .design import logicals_as_factors, r_column_name
+    from .design import r_column_name
+    from .predict import spec_model_matrix
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mm = m.fixed.spec.get_model_matrix(logicals_as_factors(grid))
-    except Exception as e:  # formulaic's errors are many: report one of ours
-        raise ArgumentError(f"cannot evaluate the fixed-effects model matrix on the reference grid: {e}") from None
+    # on a private copy of the fitted spec: formulaic writes its state back into the spec it is given
+    mm = spec_model_matrix(m.fixed.spec, grid, "the fixed-effects model matrix on the reference grid",
+                           error=ArgumentError)
     A = np.asarray(mm, dtype=float)
     if A.ndim == 1:
         A = A.reshape(-1, 1)
@@ -225,8 +223,20 @@ def _adjust(t: np.ndarray, df: np.ndarray, adjust: str, nmeans: int) -> np.ndarr
 
 
 # ---------------------------------------------------------------------------- the public function
+def _check_names(value, arg: str) -> None:
+    """specs and by name factors: a str, or a list / tuple of str (anything else is a usage error)."""
+    ok = isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value))
+    if not ok:
+        raise ArgumentError(f"{arg} must name factors of the fixed part: a name such as 'recipe', a list of names "
+                            f"such as ['recipe', 'temp'], or a formula such as 'pairwise ~ recipe | temp'; got "
+                            f"{type(value).__name__} {value!r}")
+
+
 def _parse_specs(specs, by, pairwise):
     """specs: a name, a list of names, or an emmeans formula such as "pairwise ~ recipe | temp"."""
+    _check_names(specs, "specs")
+    if by is not None:
+        _check_names(by, "by")
     if isinstance(specs, str) and "~" in specs:
         lhs, rhs = specs.split("~", 1)
         lhs = lhs.strip()
@@ -266,8 +276,7 @@ def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
     adjust = str(adjust).lower()
     if adjust not in _ADJUST:
         raise ArgumentError(f"adjust must be one of {', '.join(_ADJUST)}, got {adjust!r}")
-    if not (0 < float(level) < 1):
-        raise ArgumentError(f"level must be between 0 and 1, got {level!r}")
+    level = check_level(level)
     grid, factors, _ = reference_grid(m)
     for f in specs + by:
         if f not in factors:

@@ -28,17 +28,18 @@ which is ``x' vcov(beta) x`` for population-level predictions. Intervals:
 """
 from __future__ import annotations
 
+import copy
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .design import _label, evaluate_numeric, logicals_as_factors, r_column_name, variables_in
+from .arguments import check_level
 from .errors import ArgumentError, DataError, FormulaError
 
-__all__ = ["predict", "parse_re_form", "NewDesign", "new_design"]
+__all__ = ["predict", "parse_re_form", "NewDesign", "new_design", "private_spec", "spec_model_matrix"]
 
 
 # ---------------------------------------------------------------------------------------------- re_form
@@ -128,6 +129,13 @@ class NewDesign:
 
 
 def _as_frame(newdata) -> pd.DataFrame:
+    """newdata as a pandas DataFrame, by the converter of the model data (polars without pyarrow)."""
+    try:
+        from .design import _as_pandas
+    except ImportError:  # pragma: no cover - before the shared converter
+        _as_pandas = None
+    if _as_pandas is not None:
+        return _as_pandas(newdata, "newdata")
     if isinstance(newdata, pd.DataFrame):
         return newdata
     if hasattr(newdata, "to_pandas"):
@@ -145,6 +153,38 @@ def _needed(expr: str, m, nd: pd.DataFrame, what: str) -> list[str]:
         raise DataError(f"newdata lacks the column(s) {', '.join(map(repr, missing))} needed for {what}; "
                         f"it has: {', '.join(map(str, nd.columns[:20]))}")
     return names
+
+
+def numeric_as_fitted(fit_data: pd.DataFrame, nd: pd.DataFrame, names) -> pd.DataFrame:
+    """newdata with each variable that was numeric in the fit as numbers.
+
+    Numbers stored as objects (a column of ints and None, say) become floats; strings, booleans
+    and categoricals where the fit had numbers are refused with a DataError, as R's ``predict``
+    refuses them ("variable 'x' was fitted with type numeric"), before formulaic sees them.
+    """
+    out = nd
+    for v in names:
+        if v not in fit_data.columns or v not in nd.columns:
+            continue
+        fit_col, col = fit_data[v], nd[v]
+        if (not pd.api.types.is_numeric_dtype(fit_col) or pd.api.types.is_bool_dtype(fit_col)
+                or (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col))):
+            continue
+        if col.dtype == object:
+            vals = [x for x in col.tolist() if not pd.api.types.is_scalar(x) or not pd.isna(x)]
+            if all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+                   for x in vals):
+                if out is nd:
+                    out = nd.copy()
+                out[v] = np.array([np.nan if (pd.api.types.is_scalar(x) and pd.isna(x)) else float(x)
+                                   for x in col.tolist()], dtype=float)
+                continue
+        vals = col.dropna()
+        shown = ", ".join(map(repr, list(pd.unique(vals.astype(object)))[:3]))
+        kind = "categorical" if isinstance(col.dtype, pd.CategoricalDtype) else str(col.dtype)
+        raise DataError(f"the variable {v!r} was numeric in the fit, but newdata gives {kind} values"
+                        f"{' such as ' + shown if shown else ''}; pass numbers for it")
+    return out
 
 
 def _labels(col: pd.Series) -> list:
@@ -179,14 +219,77 @@ def _coerce_categoricals(spec, nd: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def private_spec(spec):
+    """A copy of a fitted formulaic ModelSpec that formulaic may write to without touching the fit.
+
+    formulaic's ``get_model_matrix`` writes each factor's encoder state (its kind and levels) and
+    the stateful transforms' state back into the spec it is given, in place (``ModelSpec.update``
+    copies only shallowly). On data that do not match the fit -- a string column where the fit had
+    numbers, say -- that rewrites the fitted spec, and every later anova() or predict() is wrong.
+    The copy holds deep copies of both states, so ``scale()``, ``poly()`` and ``center()`` replay
+    the values of the fit and nothing formulaic writes reaches the fitted model.
+
+    Parameters
+    ----------
+    spec : formulaic.ModelSpec or design.RCodedSpec
+        The spec kept by a fitted model.
+
+    Returns
+    -------
+    object
+        A spec of the same kind, with the same structure and its own state.
+    """
+    from .design import RCodedSpec
+
+    if isinstance(spec, RCodedSpec):
+        return RCodedSpec(private_spec(spec.inner), spec.columns)
+    try:
+        return spec.update(encoder_state=copy.deepcopy(dict(spec.encoder_state)),
+                           transform_state=copy.deepcopy(dict(spec.transform_state)))
+    except Exception:  # not a formulaic ModelSpec: copy all of it
+        return copy.deepcopy(spec)
+
+
+def spec_model_matrix(spec, data: pd.DataFrame, what: str, error=DataError, **kwargs):
+    """The model matrix of a fitted spec on ``data``, leaving the fitted spec untouched.
+
+    Parameters
+    ----------
+    spec : formulaic.ModelSpec or design.RCodedSpec
+        The spec kept by a fitted model; evaluated through :func:`private_spec`.
+    data : pandas.DataFrame
+        The new data; logical columns are coded as factors, as in the fit.
+    what : str
+        What is evaluated, for the error message ("the fixed-effects model matrix on newdata").
+    error : type, optional
+        The MixedModelError subclass raised when formulaic cannot evaluate the spec on ``data``.
+    **kwargs
+        Passed to ``get_model_matrix`` (e.g. ``na_action="ignore"``).
+
+    Returns
+    -------
+    formulaic.ModelMatrix
+        formulaic's matrix, with formulaic's column names.
+
+    Raises
+    ------
+    DataError
+        (or ``error``) when the data do not fit the spec: a missing column, a value of another kind.
+    """
+    from .evaluator import context  # the functions the fit could call: log(), sqrt(), ... and nothing else
+
+    try:
+        with np.errstate(all="ignore"):  # NaN and inf are reported by the caller, by column
+            return private_spec(spec).get_model_matrix(logicals_as_factors(data), context=context(), **kwargs)
+    except Exception as e:  # formulaic's errors are many: report one of ours
+        raise error(f"cannot evaluate {what}: {str(e).rstrip('. ')}; the data must have the columns of "
+                    "the fit, with values of the same kind (numbers for numeric variables, the fit's "
+                    "levels for factors)") from None
+
+
 def _evaluate(spec, nd: pd.DataFrame, names: list[str], what: str) -> np.ndarray:
     """spec's model matrix on nd with R's column names, columns ordered as ``names``."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mm = spec.get_model_matrix(logicals_as_factors(nd))
-    except Exception as e:  # formulaic's errors are many: report one of ours
-        raise DataError(f"cannot evaluate {what} on newdata: {e}") from None
+    mm = spec_model_matrix(spec, nd, f"{what} on newdata")
     cols = [r_column_name(str(c)) for c in mm.columns]
     A = np.asarray(mm, dtype=float)
     if A.ndim == 1:
@@ -206,6 +309,8 @@ def new_design(m, newdata, keep: list[int], allow_new_levels: bool = False) -> N
     n = len(nd)
     parsed = m.parsed
     fvars = _needed(parsed.fixed, m, nd, "the fixed effects")
+    used = " + ".join([parsed.fixed, *(t.term.expr for t in m.terms)])
+    nd = numeric_as_fitted(m.frame.data, nd, variables_in(used, m.frame.data.columns))
     nd_fixed = _coerce_categoricals(m.fixed.spec, nd)
     X = _evaluate(m.fixed.spec, nd_fixed, list(m.fixed.names), "the fixed-effects model matrix")
     bad = np.zeros(n, dtype=bool)
@@ -303,20 +408,57 @@ def predict(m, newdata=None, re_form=None, allow_new_levels: bool = False, se_fi
             random_only: bool = False, ddf: str = "Satterthwaite"):
     """Predictions as lme4's ``predict()``; see the module docstring for the formulas.
 
-    Returns a ``pd.Series`` indexed like ``newdata`` (like the rows used in the fit when newdata is
-    None). With ``se_fit=True`` or ``interval`` ("confidence" or "prediction"), a DataFrame with
-    columns ``fit, se`` (and ``lwr, upr``) at confidence ``level``; ``ddf="none"`` uses normal
-    quantiles for population-level confidence intervals too (default: Satterthwaite's t).
-    ``type`` ("link", lme4's default, or "response") matters for GLMMs only;
-    ``offset`` adds to the linear predictor for newdata (like lme4, the ``offset=`` of the fit is not
-    carried to newdata; offsets written in the formula are); ``random_only`` returns the random part.
+    Parameters
+    ----------
+    m : LmerResult or GlmerResult
+        The fitted model. It is never modified, also not by a call that fails: newdata is
+        evaluated on private copies of the fit's formulaic specs, whose ``scale()``, ``poly()``
+        and ``center()`` replay the values of the fit.
+    newdata : pandas.DataFrame, polars.DataFrame or dict, optional
+        Rows to predict; None predicts the rows used in the fit.
+    re_form : None, str or NaN, optional
+        Random-effects terms to include: None all (lme4's default), ``"~0"`` none, or a formula
+        such as ``"~(1|Subject)"``.
+    allow_new_levels : bool, optional
+        Predict a level of a grouping factor not seen in the fit (or a missing one) at the
+        population level for that term, instead of raising.
+    se_fit : bool, optional
+        Return standard errors as well.
+    interval : {None, "confidence", "prediction"}, optional
+        Add the interval's ``lwr, upr`` columns.
+    level : float, optional
+        Confidence level of the interval, between 0 and 1.
+    type : {"link", "response"}, optional
+        The scale of GLMM predictions (lme4's default: "link"); ignored for lmer fits.
+    offset : array_like, optional
+        Added to the linear predictor for newdata (like lme4, the ``offset=`` of the fit is not
+        carried to newdata; offsets written in the formula are).
+    random_only : bool, optional
+        Return the random part of the linear predictor only.
+    ddf : str, optional
+        ``"none"`` uses normal quantiles for population-level confidence intervals too (default:
+        Satterthwaite's t).
+
+    Returns
+    -------
+    pandas.Series or pandas.DataFrame
+        A Series indexed like ``newdata`` (like the rows of the fit when newdata is None); with
+        ``se_fit=True`` or ``interval``, a DataFrame with columns ``fit, se`` (and ``lwr, upr``).
+
+    Raises
+    ------
+    DataError
+        When newdata lacks a variable, has a level of a fixed-effects factor that the fit never
+        saw, a non-number for a numeric variable, or (without ``allow_new_levels``) a new or
+        missing level of a grouping factor.
+    ArgumentError
+        For a bad ``re_form``, ``type``, ``interval`` or ``level``.
     """
     if type not in ("link", "response"):
         raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
     if interval is not None and interval not in ("confidence", "prediction"):
         raise ArgumentError(f"interval must be None, 'confidence' or 'prediction', got {interval!r}")
-    if not (0 < float(level) < 1):
-        raise ArgumentError(f"level must be between 0 and 1, got {level!r}")
+    level = check_level(level)
     fam = _family(m)
     if fam is not None and interval == "prediction":
         raise ArgumentError("prediction intervals are only defined here for Gaussian (lmer) models; "
