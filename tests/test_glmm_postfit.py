@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.errors import ArgumentError
+from mixedmodels.errors import ArgumentError, DataError
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 
@@ -51,7 +51,7 @@ def test_refit_to_the_observed_response_gives_the_fit(cbpp_fit):
     se = np.sqrt(np.diag(cbpp_fit.vcov.to_numpy()))
     assert np.allclose(r.theta, cbpp_fit.theta, atol=1e-4)
     assert np.all(np.abs(r.beta - cbpp_fit.beta) < 1e-3 * se)
-    with pytest.raises(ArgumentError, match="one response per observation"):
+    with pytest.raises(DataError, match="one response per observation"):
         cbpp_fit.refit(y=np.ones(3))
 
 

@@ -6,20 +6,18 @@ exactly, weights of zero, values beyond double precision), so that the core may 
 """
 from __future__ import annotations
 
-import math
-import numbers
-import warnings
 
 import numpy as np
 
 from .core import LmmCore
 from .design import check_terms, fixed_design, model_frame, random_terms, warn_fixed_design
-from .errors import ArgumentError, DataError, FitError, SingularFitWarning
+from .errors import ArgumentError, DataError, FitError, SingularFitWarning, warn as _warn
 from .formula import parse_formula
-from .optimize import DEFAULT_CONTROL, minimize_theta
+from .optimize import (DEFAULT_CONTROL, OPTIMIZERS, check_maxeval, check_setting_number, check_start, minimize_theta,
+                       unknown_settings_error)
 from .results import LmerResult
 
-__all__ = ["lmer", "lmer_stages", "fit_core", "check_control"]
+__all__ = ["lmer", "lmer_stages", "fit_core", "check_control", "check_new_response"]
 
 
 def lmer_stages(formula: str, data, *, weights=None, offset=None):
@@ -43,18 +41,19 @@ def check_control(control) -> dict | None:
     if not isinstance(control, dict):
         raise ArgumentError(f"control must be a dict such as {{'optimizer': 'nelder_mead'}}, got "
                             f"{type(control).__name__}")
+    unknown = set(control) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise unknown_settings_error(unknown, DEFAULT_CONTROL)
     for key, value in control.items():
-        if key not in DEFAULT_CONTROL:
-            continue  # the optimizer names unknown settings itself
         if key == "optimizer":
             if not isinstance(value, str):
                 raise ArgumentError(f"control['optimizer'] must be a name such as 'bobyqa', got {value!r}")
+            if value.lower() not in OPTIMIZERS:
+                raise ArgumentError(f"unknown optimizer {value!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}")
         elif key == "maxeval":
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise ArgumentError(f"control['maxeval'] must be a positive whole number, got {value!r}")
-        elif (not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value)
-              or value < 0):
-            raise ArgumentError(f"control[{key!r}] must be a finite number >= 0, got {value!r}")
+            check_maxeval(value)
+        else:
+            check_setting_number(key, value)
     return control
 
 
@@ -81,7 +80,10 @@ def _check_response(parsed, frame, fixed, core) -> None:
     pieces = core.pieces(np.zeros(core.layout.size))
     yc = y if frame.offset is None else y - frame.offset
     total = float(np.sum(yc * yc * (1.0 if w is None else w)))
-    if pieces is not None and pieces[2] <= 1e-20 * total or total == 0:
+    # relative to the response about the constant the core takes out of one far from 0 (1e12 + y: its
+    # y'y is all constant), plus the response's own rounding (eps |y| a row), which no fit goes below
+    floor = 1e-20 * getattr(core, "y_ss", total) + 100 * np.finfo(float).eps ** 2 * total
+    if pieces is not None and pieces[2] <= floor or total == 0:
         raise DataError(f"the fixed effects reproduce the response {parsed.response!r} exactly (residual sum of "
                         "squares 0 to within rounding error), so no variance can be estimated; check that the "
                         "response is not one of the predictors or a function of them")
@@ -100,22 +102,27 @@ def _explain_start(terms) -> None:
 
 
 def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, control=None,
-         data_name: str | None = None) -> LmerResult:
+         data_name: str | None = None, start=None) -> LmerResult:
     """Fit a linear mixed model with lme4's formula syntax, by REML (default) or ML.
 
     ``control`` takes optimizer settings: ``optimizer`` ("bobyqa", "nelder_mead", "sbplx", "cobyla",
     "praxis"), ``ftol_abs``, ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
     ``weights`` and ``offset`` are arrays (one value per row of ``data``) or column names.
+    ``start``: starting theta for the optimizer, a vector or ``{"theta": [...]}`` in lme4's order
+    (``getME(m, "theta")``); default lme4's (1 on the diagonals, 0 below).
     """
     if not isinstance(REML, (bool, np.bool_)):
         raise ArgumentError(f"REML must be True or False, got {REML!r}")
     check_control(control)
     parsed, frame, fixed, terms, core = lmer_stages(formula, data, weights=weights, offset=offset)
+    theta0 = check_start(start, terms, core.layout.lower())["theta"]
     if core.n <= core.p:
         raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
     _check_response(parsed, frame, fixed, core)
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
-    return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control)
+    res = _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control, theta0=theta0)
+    _keep_weights_name(res, weights)
+    return res
 
 
 def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
@@ -126,26 +133,80 @@ def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
     if y is not None:
         from dataclasses import replace
 
-        y = np.asarray(y, dtype=float)
+        y = check_new_response(y, m.nobs)
         frame = replace(frame, y=y)
         core = LmmCore(m.terms, m.fixed.X, y, weights=frame.weights, offset=frame.offset)
-    return _optimize(m.formula, REML, m.data_name, m.parsed, frame, m.fixed, m.terms, core, control,
-                     warn=y is None)
+    res = _optimize(m.formula, REML, m.data_name, m.parsed, frame, m.fixed, m.terms, core, control,
+                    warn=y is None)
+    _keep_weights_name(res, m.__dict__.get("_weights_name"))
+    return res
 
 
-def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, warn=True) -> LmerResult:
+def _keep_weights_name(res: LmerResult, weights) -> None:
+    """Remember what the weights were called, for the summary's "Weights:" line (R deparses the
+    argument); kept beside the result's fields, as derived data, until LmerResult has a field for it."""
+    if res.frame.weights is not None:
+        from .report import weights_label
+
+        res.__dict__["_weights_name"] = weights_label(weights)
+
+
+def check_new_response(y, n: int) -> np.ndarray:
+    """A new response for ``refit(y=...)``: n finite numbers, or a DataError saying what is wrong.
+
+    Parameters
+    ----------
+    y : array_like
+        The new response, one value per observation used in the fit (rows with missing values
+        were left out of the fit, and are left out here).
+    n : int
+        The number of observations of the fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``y`` as a 1-d float array.
+    """
+    if isinstance(y, (str, bytes, dict)):
+        raise DataError(f"refit(y=...) needs an array of {n} numbers, got {type(y).__name__}")
+    a = np.asarray(y)
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.ravel()
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"refit(y=...) needs numbers, got values of type {a.dtype} (e.g. {a.ravel()[:1].tolist()}); "
+                        "convert them, e.g. with pd.to_numeric")
+    if a.ndim != 1 or a.size != n:
+        raise DataError(f"refit(y=...) needs one response per observation used in the fit ({n}), got shape "
+                        f"{a.shape}")
+    a = a.astype(float)
+    bad = np.flatnonzero(~np.isfinite(a))
+    if bad.size:
+        raise DataError(f"refit(y=...) has {bad.size} missing or infinite value(s) (first at position {bad[0]}); "
+                        "refit() keeps the fit's observations, so give a finite value for each")
+    return a
+
+
+def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, warn=True,
+              theta0=None) -> LmerResult:
     layout = core.layout
+    x0 = layout.start() if theta0 is None else theta0
     try:
-        theta, _, info = minimize_theta(lambda th: core.objective(th, REML), layout.start(), layout.lower(),
+        theta, _, info = minimize_theta(lambda th: core.objective(th, REML), x0, layout.lower(),
                                         control, what="the REML criterion" if REML else "the deviance")
     except FitError as e:
-        if "starting values" in str(e):
+        if "starting values" in str(e) and theta0 is None:
             _explain_start(terms)
         raise
     res = LmerResult(formula=formula, reml=REML, data_name=name, parsed=parsed, frame=frame,
                      fixed=fixed, terms=terms, core=core, theta=theta, optinfo=info, control=control)
     if warn and res.is_singular:
-        warnings.warn("boundary (singular) fit: see help('isSingular') -- a variance is (nearly) zero or a "
-                      "correlation is +-1; consider simplifying the random-effects terms", SingularFitWarning,
-                      stacklevel=2)
+        _warn("boundary (singular) fit: see help('isSingular') -- a variance is (nearly) zero or a "
+              "correlation is +-1; consider simplifying the random-effects terms", SingularFitWarning,
+              stacklevel=3)  # the user's lmer() call
+    if warn:
+        # lme4's checkConv (gradient and Hessian at the estimate), warned as lme4 warns; refits to
+        # new responses (warn=False: simulation, bootstrap) compute it only if asked (summary, check)
+        from .convergence import check_lmer_fit
+
+        check_lmer_fit(res, stacklevel=3)
     return res

@@ -10,13 +10,17 @@ The stages (lme4's ``glFormula`` -> ``mkGlmerDevfun`` -> ``optimizeGlmer`` -> ``
    ``(beta, u)`` from the linear predictor of step 2 at every evaluation; for ``nAGQ = 0`` this is
    the fit;
 4. stage 2 (``nAGQ >= 1``): lme4's own Nelder-Mead over ``(theta, beta)`` from the stage-1
-   estimates, initial steps 0.02 for theta and 0.2 x the stage-1 standard errors for beta, with
+   estimates, initial steps 0.02 for theta and 0.2 x the stage-1 standard errors for beta (capped
+   at 10 as lme4, in the units of :func:`column_scales`), with
    PIRLS over ``u`` from the stage-1 linear predictor: the Laplace approximation, or adaptive
    Gauss-Hermite quadrature for ``nAGQ > 1`` (one scalar random-effects term only, as lme4);
    then lme4's check of theta near its bound (``boundary.tol`` 1e-5);
-5. the covariance of the fixed effects from the finite-difference Hessian (lme4's ``deriv12``,
-   step 1e-4) of the stage-2 deviance over ``(theta, beta)``, the convergence checks on its
-   gradient and eigenvalues, and the result object.
+5. the covariance of the fixed effects from the finite-difference Hessian (lme4's ``deriv12``)
+   of the stage-2 deviance over ``(theta, beta)``, the convergence checks on its gradient and
+   eigenvalues, and the result object. lme4 steps 1e-4 in every parameter, which for a predictor in
+   tiny or huge units is lost in rounding or spans many standard errors; here the step of a fixed
+   effect is 1e-4 in the units of :func:`column_scales` (lme4's for predictors with sd from 0.1
+   to 100: :func:`scaled_deriv12`), so the standard errors do not depend on a predictor's units.
 
 The deviance functions are lme4's to the last detail that changes numbers: PIRLS stops when the
 penalized deviance changes by less than 1e-7 relatively and the log-determinant is the one of its
@@ -32,7 +36,7 @@ R's ``optimize`` over log(theta), each evaluation refitting the previous fit (lm
 from __future__ import annotations
 
 import math
-import warnings
+import numbers
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -45,11 +49,15 @@ from . import families as _families
 from . import random_effects
 from .core import LmmCore
 from .design import evaluate_numeric, fixed_design, model_frame, random_terms, warn_fixed_design
+from .arguments import check_level
 from .errors import (ArgumentError, ConvergenceWarning, DataError, FamilyError, FitError, MixedModelWarning,
-                     SingularFitWarning)
+                     warn as _warn, silenced, collected)
 from .formula import parse_formula
 from .bobyqa import bobyqa as powell_bobyqa
-from .optimize import DEFAULT_CONTROL, OptInfo, minimize_theta
+# lme4's checkConv and deriv12 live in convergence.py, shared with lmer (deriv12 stays importable here)
+from .convergence import conv_messages, deriv12, warn_messages
+from .optimize import (DEFAULT_CONTROL, OPTIMIZERS, OptInfo, check_maxeval, check_setting_number, check_start,
+                       minimize_theta, unknown_settings_error)
 from .pirls import GlmmModel, PirlsError, PirlsResult, gh_rule
 
 __all__ = ["glmer", "glmer_nb", "GlmerResult", "deriv12", "theta_ml"]
@@ -184,7 +192,9 @@ def _frame_formula(parsed):
 
 def _prepare(formula, data, family, weights, offset, data_name) -> _Setup:
     parsed = parse_formula(formula)
-    weights_name = None
+    from .report import weights_label
+
+    weights_name = weights_label(weights)  # the summary's "Weights:" line (a column, a Series' name, <array>)
     if isinstance(weights, str):
         if not hasattr(data, "columns") or weights not in data.columns:
             raise DataError(f"weights={weights!r} is not a column of the data")
@@ -208,9 +218,7 @@ def _prepare(formula, data, family, weights, offset, data_name) -> _Setup:
 
 def _family_model(setup: _Setup, family, control) -> tuple[GlmmModel, np.ndarray]:
     """The family's view of the response and the PIRLS workspace; returns (model, mustart)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("default")
-        y, ntrials, w, mustart = family.initialize(setup.y_raw, setup.prior_weights)
+    y, ntrials, w, mustart = family.initialize(setup.y_raw, setup.prior_weights)
     if w is None:
         w = np.ones(len(y))
     if len(y) and np.all(y == y[0]):
@@ -250,47 +258,107 @@ class _Fit:
     messages: list
     warned: list
     lp0: np.ndarray | None = None   # the linear predictor every stage-2 PIRLS starts from
+    hessian_scale: np.ndarray | None = None  # the parameter scales of the finite differences
 
 
-def deriv12(fun, x, delta: float = 1e-4, fx: float | None = None):
-    """Central finite-difference gradient and Hessian of ``fun`` at x (lme4's deriv12, no bounds)."""
+# Predictors whose sd is in this range keep lme4's step of 1e-4 in their coefficient (lme4's numbers);
+# others are stepped as if rescaled to the nearest end: below sd 0.1 a step of 1e-4 is lost in the
+# rounding of the deviance (the standard errors of a predictor in 1e-4 units came out 3x too small),
+# above sd 100 it spans many standard errors.
+_SD_RANGE = (0.1, 100.0)
+
+
+def column_scales(X: np.ndarray) -> np.ndarray:
+    """Units of the fixed effects for finite differences and Nelder-Mead steps.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        The fixed-effects model matrix.
+
+    Returns
+    -------
+    numpy.ndarray
+        One positive scale per column: 1 for columns of 0s and 1s (the intercept and dummies) and
+        for columns with sd in ``_SD_RANGE`` (lme4's steps), else ``clip(sd) / sd`` (max|x| for
+        another constant column). Outside the range a coefficient and its scale change alike with
+        the predictor's units, so steps proportional to the scales do not depend on the units.
+    """
+    X = np.asarray(X, dtype=float)
+    out = np.ones(X.shape[1])
+    lo, hi = _SD_RANGE
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        if np.all((x == 0) | (x == 1)):
+            continue
+        sd = float(np.std(x))
+        big = float(np.max(np.abs(x)))
+        size = sd if sd > 1e-10 * big else big
+        if size > 0:
+            out[j] = min(max(size, lo), hi) / size
+    return out
+
+
+def scaled_deriv12(fun, x, scale, delta: float = 1e-4, fx: float | None = None):
+    """:func:`deriv12` with the step of coordinate j equal to ``delta * scale[j]``.
+
+    Differentiates ``z -> fun(x + scale * z)`` at z = 0 and transforms back, so that the result does
+    not depend on the units of x when ``scale`` changes with them (a step of 1e-4 in a coefficient
+    whose standard error is 1e4 is lost in the rounding of the deviance).
+
+    Returns
+    -------
+    (gradient, hessian) : tuple of numpy.ndarray
+        In the units of x: ``g_j = g_z,j / scale_j`` and ``H_ij = H_z,ij / (scale_i scale_j)``.
+    """
     x = np.asarray(x, dtype=float)
-    nx = x.size
-    if fx is None:
-        fx = fun(x)
-    H = np.empty((nx, nx))
-    g = np.empty(nx)
-    d2, dd2 = delta * delta, (delta + delta) ** 2
+    s = np.asarray(scale, dtype=float)
+    gz, Hz = deriv12(lambda z: fun(x + s * z), np.zeros_like(x), delta, fx)
+    return gz / s, Hz / np.outer(s, s)
 
-    def at(*moves):
-        xx = x.copy()
-        for i, s in moves:
-            xx[i] += s * delta
-        return fun(xx)
 
-    for j in range(nx):
-        fadd = at((j, 1))
-        fsub = at((j, -1))
-        # each value divided before summing, in lme4's order: with deviances of ~1e3 and delta^2 =
-        # 1e-8 the rounding of this sum shows in the 6th digit of the standard errors R prints
-        H[j, j] = fadd / d2 - 2.0 * fx / d2 + fsub / d2
-        g[j] = (fadd - fsub) / (delta + delta)
-        for i in range(j):
-            H[i, j] = H[j, i] = (at((i, 1), (j, 1)) / dd2 - at((i, 1), (j, -1)) / dd2
-                                 - at((i, -1), (j, 1)) / dd2 + at((i, -1), (j, -1)) / dd2)
-    return g, H
+def _derivatives(s2: "_Stage2", pars, model: GlmmModel):
+    """Gradient and Hessian of the stage-2 deviance at pars, in lme4's units, and the scales of
+    their steps (1 for theta, :func:`column_scales` for beta): lme4's step 1e-4 per parameter, in
+    those units (the same steps as lme4 for well-scaled predictors)."""
+    scale = np.concatenate([np.ones(model.layout.size), column_scales(model.X)])
+    g, H = scaled_deriv12(s2, pars, scale, 1e-4, s2(pars))
+    return g, H, scale
 
 
 def _split_control(control):
+    """glmer's control, checked, as (optimizer settings, glmer settings)."""
     if control is None:
         return {}, {}
     if not isinstance(control, dict):
-        raise ArgumentError(f"control must be a dict, got {type(control).__name__}")
+        raise ArgumentError(f"control must be a dict such as {{'maxeval': 20000}}, got {type(control).__name__}")
     unknown = set(control) - _OPT_KEYS - _GLMM_KEYS
     if unknown:
-        raise ArgumentError(f"unknown control setting(s) {sorted(unknown)}; known: {sorted(_OPT_KEYS | _GLMM_KEYS)}")
+        raise unknown_settings_error(unknown, _OPT_KEYS | _GLMM_KEYS)
+    for key, value in control.items():
+        _check_glmer_setting(key, value)
     return ({k: v for k, v in control.items() if k in _OPT_KEYS},
             {k: v for k, v in control.items() if k in _GLMM_KEYS})
+
+
+def _check_glmer_setting(key: str, value) -> None:
+    """One glmer control setting, or an ArgumentError saying what it must be."""
+    if key == "optimizer":
+        _optimizers({"optimizer": value})
+    elif key == "maxeval":
+        check_maxeval(value)
+    elif key == "maxit_pirls":
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ArgumentError(f"control['maxit_pirls'] must be a whole number >= 1 (PIRLS iterations; default "
+                                f"100), got {value!r}")
+    elif key in ("calc_derivs", "nAGQ0initStep"):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ArgumentError(f"control[{key!r}] must be True or False, got {value!r}")
+    elif key in ("tol_pirls", "check_conv_grad"):
+        # PIRLS stops when the relative change is below tol_pirls: 0 would never stop
+        check_setting_number(key, value, positive=True)
+    else:
+        check_setting_number(key, value)
 
 
 class _Stage1:
@@ -348,21 +416,25 @@ def _optimizers(opt_ctl) -> tuple[str, str]:
     o = opt_ctl.get("optimizer", ("bobyqa", "nelder_mead"))
     if isinstance(o, str):
         o = (o, o)
-    o = tuple(str(x).lower().replace("-", "_") for x in o)
-    if len(o) != 2:
-        raise ArgumentError(f"optimizer must be a name or a pair of names (stage 1, stage 2), got {o!r}")
+    if not isinstance(o, (tuple, list)) or len(o) != 2 or not all(isinstance(x, str) for x in o):
+        raise ArgumentError(f"control['optimizer'] must be a name or a pair of names (stage 1, stage 2) such as "
+                            f"('bobyqa', 'nelder_mead'), got {o!r}")
+    o = tuple(x.lower().replace("-", "_") for x in o)
+    bad = [x for x in o if x not in OPTIMIZERS]
+    if bad:
+        raise ArgumentError(f"unknown optimizer {bad[0]!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}")
     return o[0], o[1]
 
 
 def _record(call, warned):
-    """Run call() collecting ConvergenceWarnings (re-issued after the fit, once); others pass through."""
-    with warnings.catch_warnings(record=True) as wl:
-        warnings.simplefilter("always")
+    """Run call() keeping the package's ConvergenceWarnings (re-issued after the fit, once); its
+    other warnings are issued at once."""
+    with collected() as wl:
         out = call()
-    warned += [w for w in wl if issubclass(w.category, ConvergenceWarning)]
+    warned += [w for w in wl if isinstance(w, ConvergenceWarning)]
     for w in wl:
-        if not issubclass(w.category, ConvergenceWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if not isinstance(w, ConvergenceWarning):
+            _warn(str(w), type(w), stacklevel=3)
     return out
 
 
@@ -441,7 +513,7 @@ def _fit(model: GlmmModel, mustart, nagq: int, control, start=None) -> _Fit:
     lower = np.concatenate([layout.lower(), np.full(p, -np.inf)])
     maxfun = int(base_ctl.get("maxeval", 10000))
     if opt2 == "nelder_mead":
-        xst = 0.2 * np.concatenate([np.full(nth, 0.1), np.minimum(se1, 10.0)])
+        xst = 0.2 * np.concatenate([np.full(nth, 0.1), np.minimum(se1, 10.0 * column_scales(model.X))])
         pars, val, info = _record(lambda: _nelder_mead(s2, x0, lower, xst, xst * 5e-4, maxfun=maxfun), warned)
     else:
         def scaled(x):
@@ -456,14 +528,15 @@ def _fit(model: GlmmModel, mustart, nagq: int, control, start=None) -> _Fit:
                                                       if nagq == 1 else f"the deviance (nAGQ = {nagq})"), warned)
         pars = np.concatenate([z[:nth], beta1 + se1 * z[nth:]])
     # the finite-difference Hessian and gradient over (theta, beta) at the optimizer's result (lme4's deriv12)
-    g = H = None
+    g = H = scale = None
     if bool(glmm_ctl.get("calc_derivs", True)):
-        g, H = deriv12(s2, pars, 1e-4, s2(pars))
+        g, H, scale = _derivatives(s2, pars, model)
     if bt > 0:
         pars, val = _check_boundary(s2, pars, s2(pars), lower, nth, bt)
     r = s2.pirls(pars)
     val = s2.value(r)
-    return _Fit(pars[:nth].copy(), pars[nth:].copy(), float(val), r, info, H, g, [], warned, lp0=r1.eta)
+    return _Fit(pars[:nth].copy(), pars[nth:].copy(), float(val), r, info, H, g, [], warned, lp0=r1.eta,
+                hessian_scale=scale)
 
 
 def _minqa_bobyqa(fun, x0, lower, maxfun: int):
@@ -489,18 +562,10 @@ def _minqa_bobyqa(fun, x0, lower, maxfun: int):
         raise FitError(f"the optimizer (bobyqa) failed while minimizing the deviance (nAGQ = 0 stage): {e}") from None
     info = OptInfo("bobyqa", int(res.nfev), int(res.status), res.message, res.status == 0)
     if res.status != 0:
-        warnings.warn(f"convergence code {res.status} from bobyqa: {res.message}; try control={{'maxeval': ...}} "
-                      "larger or another optimizer, e.g. control={'optimizer': ('nelder_mead', 'nelder_mead')}",
-                      ConvergenceWarning, stacklevel=4)
+        _warn(f"convergence code {res.status} from bobyqa: {res.message}; try control={{'maxeval': ...}} "
+              "larger or another optimizer, e.g. control={'optimizer': ('nelder_mead', 'nelder_mead')}",
+              ConvergenceWarning, stacklevel=4)
     return np.asarray(res.x, dtype=float), float(res.fun), info
-
-
-def _chol_ok(H) -> bool:
-    try:
-        np.linalg.cholesky(H)
-        return True
-    except np.linalg.LinAlgError:
-        return False
 
 
 class NelderMead:
@@ -670,8 +735,8 @@ def _nelder_mead(fun, x0, lower, xst, xt, maxfun=10000):
                    "parameter values converged to within tolerance" if conv else
                    f"failure to converge in {maxfun} evaluations", conv)
     if not conv:
-        warnings.warn(f"Nelder-Mead: failure to converge in {maxfun} evaluations; try "
-                      "control={'maxeval': ...} larger", ConvergenceWarning, stacklevel=4)
+        _warn(f"Nelder-Mead: failure to converge in {maxfun} evaluations; try "
+              "control={'maxeval': ...} larger", ConvergenceWarning, stacklevel=4)
     return x, fx, info
 
 
@@ -692,42 +757,57 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
     stages; default ``("bobyqa", "nelder_mead")`` as lme4's glmerControl), ``ftol_abs``,
     ``xtol_abs``, ``maxeval``, ``boundary_tol`` (1e-5), ``tol_pirls`` (1e-7), ``maxit_pirls``
     (100), ``calc_derivs`` (default True: ``vcov`` from the finite-difference Hessian, as lme4),
-    ``nAGQ0initStep`` (default True), ``check_conv_grad`` (0.002). ``start``:
-    ``{"theta": ..., "beta": ...}``.
+    ``nAGQ0initStep`` (default True), ``check_conv_grad`` (0.002); a bad setting or an unknown
+    name raises :class:`~mixedmodels.errors.ArgumentError`. ``start``: ``{"theta": ..., "beta": ...}``
+    (lme4's ``fixef`` for ``beta`` too) or a theta vector, in lme4's order.
 
     Returns a :class:`GlmerResult`. Warns :class:`~mixedmodels.errors.SingularFitWarning` and
     :class:`~mixedmodels.errors.ConvergenceWarning` where lme4 reports a singular fit or a failed
     convergence check.
     """
     fam = _families.get_family(family)
-    try:
-        nagq = int(nAGQ)
-    except (TypeError, ValueError):
-        raise ArgumentError(f"nAGQ must be a whole number from 0 to 25, got {nAGQ!r}") from None
-    if nagq != nAGQ or not 0 <= nagq <= 25:
-        raise ArgumentError(f"nAGQ must be a whole number from 0 to 25, got {nAGQ!r}")
+    nagq = _check_nagq(nAGQ)
     if isinstance(fam, _families.Gaussian) and fam.link == "identity":
-        warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is deprecated; "
-                      "please call lmer() directly", DeprecationWarning, stacklevel=2)
+        _warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is deprecated; "
+              "please call lmer() directly", DeprecationWarning, stacklevel=2)
         from .fit import lmer
 
         if isinstance(weights, str):
             weights = np.asarray(data[weights], dtype=float)
         if isinstance(offset, str):
             offset = np.asarray(data[offset], dtype=float)
-        return lmer(formula, data, weights=weights, offset=offset, control=control, data_name=data_name)
+        return lmer(formula, data, weights=weights, offset=offset, control=control, data_name=data_name,
+                    start=start)
     _split_control(control)
     setup = _prepare(formula, data, fam, weights, offset, data_name)
-    if nagq > 1 and (len(setup.terms) != 1 or setup.terms[0].p != 1):
-        raise ArgumentError("nAGQ > 1 is only available for models with a single, scalar random-effects term; "
-                            "use nAGQ=1 (Laplace) for this model")
+    _check_agq_terms(nagq, setup.terms)
     return _fit_setup(setup, fam, nagq, control, start)
+
+
+def _check_nagq(nAGQ) -> int:
+    """nAGQ as lme4 takes it: a whole number from 0 to 25 (a number, not a string)."""
+    ok = (isinstance(nAGQ, numbers.Real) and not isinstance(nAGQ, (bool, np.bool_)) and math.isfinite(nAGQ)
+          and float(nAGQ).is_integer() and 0 <= nAGQ <= 25)
+    if not ok:
+        raise ArgumentError(f"nAGQ must be a whole number from 0 to 25 (0: the fast approximation, 1: Laplace, "
+                            f"2 to 25: that many adaptive Gauss-Hermite points), got {type(nAGQ).__name__} {nAGQ!r}")
+    return int(nAGQ)
+
+
+def _check_agq_terms(nagq: int, terms) -> None:
+    """lme4's rule: quadrature (nAGQ > 1) integrates one scalar random effect per group."""
+    if nagq > 1 and (len(terms) != 1 or terms[0].p != 1):
+        what = (f"{len(terms)} random-effects terms" if len(terms) != 1
+                else f"the vector-valued term {terms[0].term}")
+        raise ArgumentError(f"nAGQ > 1 is only available for models with a single, scalar random-effects term "
+                            f"such as (1 | g); this model has {what}: use nAGQ=1 (Laplace) or nAGQ=0")
 
 
 def _fit_setup(setup: _Setup, fam, nagq: int, control, start=None, warn: bool = True) -> "GlmerResult":
     model, mustart = _family_model(setup, fam, control)
     if model.n <= model.p:
         raise ArgumentError(f"{model.n} observations cannot estimate {model.p} fixed effects")
+    start = check_start(start, setup.terms, model.layout.lower(), model.p)
     fit = _fit(model, mustart, nagq, control, start)
     return _result(setup, fam, nagq, control, model, fit, warn)
 
@@ -738,11 +818,11 @@ def _result(setup: _Setup, fam, nagq: int, control, model: GlmmModel, fit: _Fit,
                       frame=setup.frame, fixed=setup.fixed, terms=setup.terms, model=model, theta=fit.theta,
                       beta=fit.beta, objective=fit.objective, pirls=fit.pirls, optinfo=fit.optinfo,
                       hessian=fit.hessian, gradient=fit.gradient, control=control, weights_name=setup.weights_name,
-                      setup=setup, lp0=fit.lp0)
+                      setup=setup, lp0=fit.lp0, hessian_scale=fit.hessian_scale)
     msgs = res._check_convergence(warn=warn, stacklevel=stacklevel)
     if warn:
         for w in fit.warned:
-            warnings.warn(str(w.message), w.category, stacklevel=stacklevel - 1)
+            _warn(str(w), type(w), stacklevel=stacklevel - 1)
     object.__setattr__(res, "messages", msgs)
     return res
 
@@ -768,10 +848,10 @@ def theta_ml(y, mu, weights=None, limit: int = 10, eps: float = np.finfo(float).
         delta = float(score / info)
         t0 = t0 + delta
     if t0 < 0:
-        warnings.warn("negative binomial theta estimate truncated at zero", ConvergenceWarning, stacklevel=3)
+        _warn("negative binomial theta estimate truncated at zero", ConvergenceWarning, stacklevel=3)
         t0 = 0.0
     if it + 1 >= limit:
-        warnings.warn("theta.ml: iteration limit reached", ConvergenceWarning, stacklevel=3)
+        _warn("theta.ml: iteration limit reached", ConvergenceWarning, stacklevel=3)
     return float(t0)
 
 
@@ -858,12 +938,31 @@ def _refit_nb(setup: _Setup, prev: "GlmerResult", theta_nb: float, link, nagq: i
     xst = np.full(x0.size, 0.02)
     pars, val, info = _record(lambda: _nelder_mead(s2, x0, lower, xst, xst * 5e-4,
                                                    maxfun=int(opt_ctl.get("maxeval", 10000))), warned)
-    g = H = None
+    g = H = scale = None
     if bool(glmm_ctl.get("calc_derivs", True)):
-        g, H = deriv12(s2, pars, 1e-4, s2(pars))
+        g, H, scale = _derivatives(s2, pars, model)
     r = s2.pirls(pars)
-    fit = _Fit(pars[:nth].copy(), pars[nth:].copy(), float(s2.value(r)), r, info, H, g, [], warned)
+    fit = _Fit(pars[:nth].copy(), pars[nth:].copy(), float(s2.value(r)), r, info, H, g, [], warned,
+               hessian_scale=scale)
     return _result(setup, fam, nagq, control, model, fit, warn=False)
+
+
+def _real(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+
+
+def _check_nb_options(tol, theta_start, interval) -> None:
+    """glmer_nb's own arguments: a positive tolerance, a positive theta, an interval of log(theta)."""
+    if not (_real(tol) and tol > 0):
+        raise ArgumentError(f"tol must be a finite number > 0 (the tolerance on log(theta); default 5e-5), got {tol!r}")
+    if theta_start is not None and not (_real(theta_start) and theta_start > 0):
+        raise ArgumentError(f"theta_start must be a finite number > 0 (a negative binomial shape), got {theta_start!r}")
+    if interval is not None:
+        ok = (isinstance(interval, (tuple, list, np.ndarray)) and len(interval) == 2 and all(map(_real, interval))
+              and interval[0] < interval[1])
+        if not ok:
+            raise ArgumentError(f"interval must be two finite numbers (lower, upper), lower < upper, on the "
+                                f"log(theta) scale as lme4's glmer.nb, e.g. (-2, 4); got {interval!r}")
 
 
 def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=None, offset=None, control=None,
@@ -876,19 +975,16 @@ def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=No
     ``tol``, refitting the previous fit at each new theta (lme4's ``refit``). The result is the
     last fit; its family is ``NegativeBinomial(theta)`` and ``result.nb_theta`` the estimate.
     """
-    try:
-        nagq = int(nAGQ)
-    except (TypeError, ValueError):
-        raise ArgumentError(f"nAGQ must be a whole number from 0 to 25, got {nAGQ!r}") from None
+    nagq = _check_nagq(nAGQ)
+    _split_control(control)
+    _check_nb_options(tol, theta_start, interval)
     pois = _families.Poisson(link=link)
     setup = _prepare(formula, data, pois, weights, offset, data_name)
-    if nagq > 1 and (len(setup.terms) != 1 or setup.terms[0].p != 1):
-        raise ArgumentError("nAGQ > 1 is only available for models with a single, scalar random-effects term")
+    _check_agq_terms(nagq, setup.terms)
     if nagq == 0:
         raise ArgumentError("glmer_nb() needs nAGQ >= 1 (lme4's refits over (theta, beta))")
     if theta_start is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with silenced():
             g0 = _fit_setup(setup, pois, nagq, control, warn=False)
         th = theta_ml(g0.model.y, g0.pirls.mu, weights=g0.model.pw, limit=20, eps=2 * tol)
         if not (th > 0 and math.isfinite(th)):
@@ -896,15 +992,13 @@ def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=No
                            "overdispersion beyond the Poisson model")
     else:
         th = float(theta_start)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced():
         g1 = _fit_setup(setup, _families.NegativeBinomial(th, link=link), nagq, control, warn=False)
     lo, hi = (math.log(th) - 3.0, math.log(th) + 3.0) if interval is None else tuple(map(float, interval))
     state = {"last": g1, "fits": {}}
 
     def nbfun(logt: float) -> float:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with silenced():
             try:
                 g = _refit_nb(setup, state["last"], math.exp(logt), link, nagq, control)
             except (FitError, PirlsError):
@@ -919,9 +1013,9 @@ def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=No
         nbfun(xmin)
         g = state["fits"][xmin]
     if abs(xmin - lo) < 10 * tol or abs(xmin - hi) < 10 * tol:
-        warnings.warn(f"the negative binomial theta estimate {math.exp(xmin):.4g} is at the edge of the search "
-                      f"interval [{math.exp(lo):.4g}, {math.exp(hi):.4g}]; give a wider interval", ConvergenceWarning,
-                      stacklevel=2)
+        _warn(f"the negative binomial theta estimate {math.exp(xmin):.4g} is at the edge of the search "
+              f"interval [{math.exp(lo):.4g}, {math.exp(hi):.4g}]; give a wider interval", ConvergenceWarning,
+              stacklevel=2)
     msgs = g._check_convergence(warn=True, stacklevel=3)
     object.__setattr__(g, "messages", msgs)
     object.__setattr__(g, "nb_theta", math.exp(xmin))
@@ -944,6 +1038,13 @@ def _perc_label(p: float) -> str:
 
     s = format_num([signif_r(100 * p, 3)], 3)[0].strip()
     return f"{s} %"
+
+
+def _check_glmer_ddf(ddf) -> None:
+    """A glmer fit has asymptotic (z) tests: no ddf method applies."""
+    if ddf is not None and str(ddf).lower() not in ("lme4", "asymptotic"):
+        raise ArgumentError(f"ddf={ddf!r} applies to lmer fits (Satterthwaite, Kenward-Roger); a glmer fit has "
+                            "Wald z tests without degrees of freedom: leave ddf out")
 
 
 @dataclass(frozen=True, eq=False)
@@ -972,6 +1073,8 @@ class GlmerResult(InformationCriteria):
     messages: list = field(default_factory=list, repr=False)
     lp0: np.ndarray | None = field(default=None, repr=False)  # stage 2's start: its deviance function
     nb_theta: float | None = field(default=None, repr=False)
+    # scales of (theta, beta) in which the Hessian was computed: vcov inverts it in those units
+    hessian_scale: np.ndarray | None = field(default=None, repr=False)
 
     reml = False
     reml_criterion = None
@@ -1038,10 +1141,11 @@ class GlmerResult(InformationCriteria):
             raise ArgumentError(f"refit() of a GLMM takes REML=False and y=, got {sorted(kwargs)}")
         if y is None:
             return self
-        y = np.asarray(y, dtype=float).ravel()
-        if y.shape[0] != self.nobs:
-            raise ArgumentError(f"refit(y=...) needs one response per observation used ({self.nobs}), got {y.shape[0]}")
         from dataclasses import replace
+
+        from .fit import check_new_response
+
+        y = check_new_response(y, self.nobs)
 
         setup = self.setup
         raw = y
@@ -1080,7 +1184,7 @@ class GlmerResult(InformationCriteria):
         bounded by 1 (with binomial trials as weights they are not even leverages)."""
         from .diagnostics import penalized_quadform
 
-        warnings.warn("the hat matrix may not make sense for GLMMs", MixedModelWarning, stacklevel=2)
+        _warn("the hat matrix may not make sense for GLMMs", MixedModelWarning, stacklevel=2)
         # lme4's factor is that of the last PIRLS step: working weights at the mean before it
         m, r = self.model, self.pirls
         eta = r.eta if r.eta_w is None else r.eta_w
@@ -1130,8 +1234,11 @@ class GlmerResult(InformationCriteria):
         H = self.hessian
         if H is None or H.shape[0] <= self.theta.size:
             return None
+        # invert in the scaled units of the finite differences: in the units of the data the
+        # Hessian of a predictor measured in tiny units is ill-conditioned, its scaled form is not
+        s = np.ones(H.shape[0]) if self.hessian_scale is None else self.hessian_scale
         try:
-            Hi = np.linalg.inv(H)
+            Hi = np.linalg.inv(H * np.outer(s, s))
         except np.linalg.LinAlgError:
             return None
         k = self.theta.size
@@ -1142,7 +1249,7 @@ class GlmerResult(InformationCriteria):
         ev = np.linalg.eigvalsh(V) if V.size else np.ones(1)
         if ev.min() <= 0:
             return None
-        return V
+        return V * np.outer(s[k:], s[k:])
 
     @cached_property
     def vcov(self) -> pd.DataFrame:
@@ -1152,9 +1259,9 @@ class GlmerResult(InformationCriteria):
         V = self._vcov_hess
         if V is None:
             if self.hessian is not None and self.hessian.shape[0] > self.theta.size:
-                warnings.warn("variance-covariance matrix computed from finite-difference Hessian is not positive "
-                              "definite or contains NA values: falling back to var-cov estimated from RX",
-                              ConvergenceWarning, stacklevel=2)
+                _warn("variance-covariance matrix computed from finite-difference Hessian is not positive "
+                      "definite or contains NA values: falling back to var-cov estimated from RX",
+                      ConvergenceWarning, stacklevel=2)
             V = self._vcov_rx
         return pd.DataFrame(V, index=names, columns=names)
 
@@ -1245,7 +1352,12 @@ class GlmerResult(InformationCriteria):
 
     # ------------------------------------------------------------------ inference
     def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
-        """Fixed effects with Std. Error, z value and Pr(>|z|) (Wald tests, as lme4's summary)."""
+        """Fixed effects with Std. Error, z value and Pr(>|z|) (Wald tests, as lme4's summary).
+
+        ``ddf`` is accepted for symmetry with lmer fits: only None (or "lme4", "asymptotic", which
+        mean the same z tests) is valid, since a GLMM's tests have no denominator degrees of freedom.
+        """
+        _check_glmer_ddf(ddf)
         est = np.asarray(self.beta, dtype=float)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -1268,8 +1380,7 @@ class GlmerResult(InformationCriteria):
         key = str(method).lower()
         if key not in ("wald", "boot", "profile"):
             raise ArgumentError(f"unknown method {method!r} for a glmer fit; use 'Wald', 'profile' or 'boot'")
-        if not 0 < float(level) < 1:
-            raise ArgumentError(f"level must be between 0 and 1, got {level!r}")
+        level = check_level(level)
         if key == "profile":
             return self.profile(progress=progress).confint(float(level))
         if key == "boot":
@@ -1312,61 +1423,23 @@ class GlmerResult(InformationCriteria):
 
     # ------------------------------------------------------------------ convergence
     def _check_convergence(self, warn: bool = True, stacklevel: int = 2) -> list[str]:
-        msgs: list[str] = []
         opt = f"optimizer ({self.optinfo.optimizer}) convergence code: {0 if self.optinfo.converged else self.optinfo.code}"
-        if self.is_singular:
-            msgs.append("boundary (singular) fit: see help('isSingular')")
-            if warn:
-                warnings.warn("boundary (singular) fit: see help('isSingular') -- a variance is (nearly) zero or a "
-                              "correlation is +-1; consider simplifying the random-effects terms", SingularFitWarning,
-                              stacklevel=stacklevel)
-        elif self.hessian is not None and self.gradient is not None:
-            g, H = self.gradient, self.hessian
-            if not np.all(np.isfinite(g)):
-                msgs.append("Gradient contains NAs")
-            else:
-                try:
-                    R = np.linalg.cholesky(H).T
-                    sc = np.linalg.solve(R, g)
-                    mg = np.minimum(np.abs(sc), np.abs(g))
-                    tol = float((self.control or {}).get("check_conv_grad", 0.002))
-                    if mg.max() > tol:
-                        # lme4 1.1-31 names the component by which.max() of the maximum itself,
-                        # so its message always says "component 1"; we print what R prints
-                        msgs.append(f"Model failed to converge with max|grad| = {mg.max():.6g} (tol = {tol:g}, "
-                                    "component 1)")
-                except np.linalg.LinAlgError:
-                    msgs.append("unable to evaluate scaled gradient")
-            # lme4's checkConv also checks the fixed-effect block when there are more parameters
-            # than lower bounds; glmer passes a bound for every parameter, so only the whole
-            # Hessian is checked (a second "nearly unidentifiable" line would not be R's)
-            try:
-                ev = np.linalg.eigvalsh(H)
-            except np.linalg.LinAlgError:
-                ev = None
-            if ev is None or not np.all(np.isfinite(ev)):
-                msgs.append("Problem with Hessian check (infinite or missing values?)")
-            elif np.sum(ev < -1e-6):
-                # lme4 pastes an empty Hessian type between words: hence the two spaces
-                msgs.append(f"Model failed to converge: degenerate  Hessian with {int(np.sum(ev < -1e-6))} "
-                            "negative eigenvalues")
-            elif np.any(np.abs(ev) < 1e-6) or not _chol_ok(H):
-                msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
-            else:
-                if ev.max() * 1e-6 > 1:
-                    msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
-                if ev.min() / ev.max() < 1e-6:
-                    msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
-            if warn:
-                for mtext in msgs:
-                    warnings.warn(mtext, ConvergenceWarning, stacklevel=stacklevel)
+        tol = float((self.control or {}).get("check_conv_grad", 0.002))
+        msgs = conv_messages(self.gradient, self.hessian, singular=self.is_singular, tol=tol)
+        if warn:
+            warn_messages(msgs, stacklevel=stacklevel)
         if msgs:
             msgs = [opt + (" (OK)" if self.optinfo.converged else f" ({self.optinfo.message})")] + msgs
         return msgs
 
     # ------------------------------------------------------------------ printing
-    def summary(self, correlation: bool | None = None, **kwargs):
-        """lme4's print(summary(m)) for a glmerMod, as a str (``.data`` holds the numbers)."""
+    def summary(self, correlation: bool | None = None, ddf: str | None = None):
+        """lme4's print(summary(m)) for a glmerMod, as a str (``.data`` holds the numbers).
+
+        ``correlation`` prints the fixed effects' correlations (lme4's rule: up to 12 of them when
+        None); ``ddf`` must be None, as for :meth:`coef_table`.
+        """
+        _check_glmer_ddf(ddf)
         from .report import GlmerSummary, VarCorrGroup, render_glmer_summary
 
         groups = []

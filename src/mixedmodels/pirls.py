@@ -55,7 +55,7 @@ from scipy import special
 from scipy.linalg import lapack
 
 from .core import LmmCore, ThetaLayout
-from .errors import FitError
+from .errors import ArgumentError, FitError
 
 __all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "ReweightCore", "DensePLS", "BlockedPLS",
            "reweight_core_ok", "dense_pls_ok", "blocked_pls_ok", "DENSE_MAX"]
@@ -878,6 +878,12 @@ class GlmmModel:
         self.qs = [t.q for t in terms]
         self.q = int(sum(self.qs))
         self._X0 = np.zeros((self.n, 0))
+        if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+            raise ArgumentError(f"the PIRLS tolerance (control['tol_pirls']) must be a finite number > 0 such as 1e-7, "
+                                f"got {tol!r}")
+        if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 1:
+            raise ArgumentError(f"the PIRLS iteration limit (control['maxit_pirls']) must be a whole number >= 1, "
+                                f"got {maxit!r}")
         self.tol = tol
         self.maxit = maxit
         self.npirls = 0

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -12,7 +11,7 @@ from scipy import stats
 
 from . import random_effects
 from .criteria import InformationCriteria
-from .errors import ArgumentError, ConvergenceWarning
+from .errors import ArgumentError, ConvergenceWarning, warn
 
 __all__ = ["LmerResult", "OptReport", "theta_names"]
 
@@ -270,9 +269,9 @@ class LmerResult(InformationCriteria):
         except np.linalg.LinAlgError:
             # the criterion is not finite next to the estimate (e.g. a slope of a predictor in units of 1e12):
             # no Hessian, so no Satterthwaite df; say so instead of raising LAPACK's error
-            warnings.warn("Satterthwaite's degrees of freedom are not available: the criterion is not finite near "
-                          "the estimate, so its Hessian cannot be computed; rescale the predictors or simplify the "
-                          "random effects", ConvergenceWarning, stacklevel=3)
+            warn("Satterthwaite's degrees of freedom are not available: the criterion is not finite near "
+                 "the estimate, so its Hessian cannot be computed; rescale the predictors or simplify the "
+                 "random effects", ConvergenceWarning, stacklevel=3)
             k, p = self.theta.size + 1, self.core.p
             return VarparInfo(np.append(self.theta, self.sigma), self.vcov.to_numpy(), np.full((k, k), np.nan),
                               np.full((p, p, k), np.nan))
