@@ -21,7 +21,6 @@ for random slopes: the mean over the rows of each term's variance), ``var_residu
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -30,7 +29,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from . import families as _families
-from .errors import ArgumentError, MixedModelWarning
+from .errors import ArgumentError, MixedModelWarning, warn, silenced
 
 __all__ = ["penalized_quadform", "hatvalues", "residuals", "influence", "Influence", "cooks_distance",
            "dfbetas", "variance_components", "icc", "r2", "check", "ModelCheck"]
@@ -254,8 +253,7 @@ def refit_without(m, drop: np.ndarray):
     y = np.asarray(fr.y, dtype=float)[keep]
     core = LmmCore(terms, X, y, weights=w, offset=off)
     lay = core.layout
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced():
         theta, _, info = minimize_theta(lambda th: core.objective(th, m.reml), np.asarray(m.theta, dtype=float),
                                         lay.lower(), m.control)
     frame = replace(fr, data=fr.data.loc[keep], y=y, weights=w, offset=off)
@@ -366,13 +364,12 @@ def _lognormal_variance(m) -> float:
     n = m.nobs
     null = replace(setup, fixed=replace(setup.fixed, X=np.ones((n, 1)), names=["(Intercept)"], dropped=[],
                                         all_names=None))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with silenced():
         m0 = _fit_setup(null, m.family, m.nagq, m.control, warn=False)
     mu = math.exp(float(m0.beta[0]))
     if mu < 6:
-        warnings.warn(f"mu of {mu:.1f} is too close to zero, estimate of random effect variances may be unreliable.",
-                      MixedModelWarning, stacklevel=4)
+        warn(f"mu of {mu:.1f} is too close to zero, estimate of random effect variances may be unreliable.",
+             MixedModelWarning, stacklevel=4)
     return math.log1p(float(m.family.variance(np.array([mu]))[0]) / (mu * mu))
 
 
@@ -405,9 +402,9 @@ def variance_components(m) -> dict:
 
     diag = ThetaLayout([t.p for t in m.terms]).is_diagonal()
     if np.any(np.asarray(m.theta)[diag] < _SINGULAR_TOL):
-        warnings.warn("can't compute the random-effect variances: some variance components are (nearly) zero "
-                      "(a singular fit); the ICC and the conditional R2 are NaN. Simplify the random effects "
-                      "(see m.check())", MixedModelWarning, stacklevel=3)
+        warn("can't compute the random-effect variances: some variance components are (nearly) zero "
+             "(a singular fit); the ICC and the conditional R2 are NaN. Simplify the random effects "
+             "(see m.check())", MixedModelWarning, stacklevel=3)
         var_random = math.nan
     else:
         var_random = 0.0
@@ -445,7 +442,13 @@ def r2(m) -> dict:
 
 @dataclass
 class ModelCheck:
-    """What ``m.check()`` found; ``str()`` gives the plain-language report."""
+    """What ``m.check()`` found; ``str()`` gives the plain-language report.
+
+    Each block (convergence, singularity, scaling) has its lines, some of which say what is fine;
+    ``problems`` holds just the lines that report a problem, in the order shown, so that the count
+    in the report, ``len(issues)`` and the blocks marked PROBLEM agree: a block is a problem exactly
+    when it has at least one problem line.
+    """
 
     formula: str
     converged: bool
@@ -457,6 +460,8 @@ class ModelCheck:
     gradient: np.ndarray | None = None
     scaled_gradient: np.ndarray | None = None
     hessian_eigenvalues: np.ndarray | None = None
+    problems: list[str] = field(default_factory=list)
+    lme4_messages: list[str] = field(default_factory=list)  # lme4's checkConv messages for this fit
 
     @property
     def ok(self) -> bool:
@@ -464,96 +469,96 @@ class ModelCheck:
 
     @property
     def issues(self) -> list[str]:
-        out = []
-        if not self.converged:
-            out += self.convergence
-        if self.singular:
-            out += self.singularity
-        if not self.scale_ok:
-            out += self.scaling
-        return out
+        """The problem lines (not the lines saying what passed)."""
+        return list(self.problems)
 
     def __str__(self) -> str:
+        flagged = set(self.problems)
+
         def block(title, ok, lines):
             head = f"{title}: {'OK' if ok else 'PROBLEM'}"
-            return "\n".join([head] + [f"  - {ln}" for ln in lines])
+            # "!" marks a problem line, "-" a line saying what is fine
+            return "\n".join([head] + [f"  {'!' if ln in flagged else '-'} {ln}" for ln in lines])
 
         parts = [f"Model check for {self.formula}",
                  block("Convergence", self.converged, self.convergence),
                  block("Singularity", not self.singular, self.singularity),
                  block("Scaling", self.scale_ok, self.scaling)]
-        parts.append("All checks passed." if self.ok else
-                     f"{len(self.issues)} problem(s) found; see the suggestions above.")
+        n = len(self.problems)
+        parts.append("All checks passed." if n == 0 else
+                     f"{n} problem{'s' if n > 1 else ''} found (marked !); see the suggestions above.")
         return "\n".join(parts)
 
     def __repr__(self) -> str:
         return str(self)
 
 
-_GRAD_TOL = 0.002   # lme4's check.conv.grad tolerance
-_HESS_TOL = 1e-6    # lme4's check.conv.hess tolerance
 _SCALE_TOL = 1000.0  # lme4's check.scaleX tolerance
 
 
-def _convergence(m) -> tuple[bool, list[str], dict]:
+def _convergence(m) -> tuple[list[str], list[str], dict]:
+    """(lines, problem lines, numbers): the optimizer's report and lme4's checkConv on the gradient and
+    Hessian of the objective at the estimate -- the very numbers the fit warned with, so that check()
+    and the fit's ConvergenceWarning (and the summary's last lines) never disagree."""
+    from .convergence import GRAD_TOL, HESS_TOL, lmer_convergence, scaled_gradient
+
     info = m.optinfo
     crit = "REML criterion" if m.reml else "deviance"
-    lines, extra = [], {}
-    ok = bool(getattr(info, "converged", True))
+    lines, problems, extra = [], [], {}
+
+    def problem(text):
+        lines.append(text)
+        problems.append(text)
+
+    conv = lmer_convergence(m)
+    extra["lme4_messages"] = list(conv.messages)
     name = getattr(info, "optimizer", "the optimizer")
-    if ok:
+    if bool(getattr(info, "converged", True)):
         lines.append(f"{name} stopped normally ({getattr(info, 'message', '')}, "
                      f"{getattr(info, 'nevals', '?')} evaluations of the {crit}).")
     else:
-        lines.append(f"{name} did not report convergence ({getattr(info, 'message', '')}). Try a larger "
-                     "maxeval, another optimizer (control={'optimizer': 'nelder_mead'}) or rescaled predictors.")
-    if m.is_singular:
+        problem(f"{name} did not report convergence ({getattr(info, 'message', '')}). Try a larger "
+                "maxeval, another optimizer (control={'optimizer': 'nelder_mead'}) or rescaled predictors.")
+    if m.is_singular or conv.gradient is None:
         lines.append("the fit is on the boundary (singular), so the gradient test does not apply there "
                      "(lme4 skips it too).")
-        return ok, lines, extra
-    from .derivatives import hessian, jacobian
-
-    theta = np.asarray(m.theta, dtype=float)
-
-    def f(th):
-        return m.core.objective(th, m.reml)
-
-    g = np.atleast_1d(jacobian(lambda th: np.array([f(th)]), theta)[0])
-    H = hessian(f, theta)
-    H = (H + H.T) / 2
-    ev = np.linalg.eigvalsh(H)
+        return lines, problems, extra
+    g, H = conv.gradient, conv.hessian
+    ev = np.linalg.eigvalsh((H + H.T) / 2) if np.all(np.isfinite(H)) else np.full(len(g), np.nan)
     extra.update(gradient=g, hessian_eigenvalues=ev)
-    try:
-        Lc = np.linalg.cholesky(H)
-        sg = sla.solve_triangular(Lc.T, g, lower=False)
+    sg = scaled_gradient(g, H)
+    if sg is not None:
         extra["scaled_gradient"] = sg
         mg = float(np.max(np.minimum(np.abs(sg), np.abs(g))))
-        if mg > _GRAD_TOL:
-            ok = False
-            lines.append(f"the {crit} is not flat at the estimate: max|scaled gradient| = {mg:.3g} "
-                         f"(lme4's tolerance {_GRAD_TOL}). Refit from the estimate (control={{'maxeval': ...}}) "
-                         "or with another optimizer, and compare.")
+        if mg > GRAD_TOL:
+            problem(f"the {crit} is not flat at the estimate: max|scaled gradient| = {mg:.3g} "
+                    f"(lme4's tolerance {GRAD_TOL}). Refit from the estimate (control={{'maxeval': ...}}) "
+                    "or with another optimizer, and compare.")
         else:
             lines.append(f"the gradient of the {crit} is ~0 at the estimate (max|scaled gradient| = {mg:.2g}, "
-                         f"tolerance {_GRAD_TOL}).")
-    except np.linalg.LinAlgError:
-        pass
-    if np.any(ev < -_HESS_TOL):
-        ok = False
-        lines.append(f"the Hessian of the {crit} has {int(np.sum(ev < -_HESS_TOL))} negative eigenvalue(s): "
-                     "the estimate is not a minimum. Refit with another optimizer.")
-    elif np.any(np.abs(ev) < _HESS_TOL):
-        ok = False
-        lines.append("the Hessian is numerically singular: some variance parameters are not determined "
-                     "by the data. Simplify the random effects.")
-    elif ev.max() > 0 and ev.min() / ev.max() < _HESS_TOL:
-        ok = False
-        lines.append(f"the model is nearly unidentifiable: the Hessian's eigenvalues differ by a factor of "
-                     f"{ev.max() / ev.min():.3g}. Rescale the predictors (scale()) or simplify the model.")
+                         f"tolerance {GRAD_TOL}).")
+    elif np.all(np.isfinite(g)):
+        problem("the gradient cannot be scaled by the curvature (the Hessian has no Cholesky factor); see the "
+                "Hessian's eigenvalues.")
+    else:
+        problem(f"the gradient of the {crit} is not finite at the estimate: the fit is unreliable. Refit with "
+                "another optimizer or rescaled predictors.")
+    if not np.all(np.isfinite(ev)):
+        problem("the Hessian cannot be evaluated (infinite or missing values).")
+    elif np.any(ev < -HESS_TOL):
+        problem(f"the Hessian of the {crit} has {int(np.sum(ev < -HESS_TOL))} negative eigenvalue(s): "
+                "the estimate is not a minimum. Refit with another optimizer.")
+    elif np.any(np.abs(ev) < HESS_TOL) or sg is None:
+        problem("the Hessian is numerically singular: some variance parameters are not determined "
+                "by the data. Simplify the random effects.")
+    elif ev.max() * HESS_TOL > 1 or ev.min() / ev.max() < HESS_TOL:
+        problem(f"the model is nearly unidentifiable: the Hessian's eigenvalues are {ev.min():.3g} to "
+                f"{ev.max():.3g} (lme4 warns beyond 1e6, or a ratio beyond 1e6). Rescale the predictors "
+                "(scale()) or simplify the model.")
     else:
         lines.append(f"the Hessian is positive definite (eigenvalues {ev.min():.3g} to {ev.max():.3g}): "
                      "a proper minimum.")
-    return ok, lines, extra
+    return lines, problems, extra
 
 
 def _singularity(m) -> tuple[bool, list[str]]:
@@ -594,11 +599,14 @@ def _singularity(m) -> tuple[bool, list[str]]:
                 lines.append(f"the covariance matrix of the random effects for {t.group} is degenerate (one "
                              f"combination of {', '.join(t.cnames[k] for k in live)} has ~0 variance). "
                              "Simplify the term (fewer slopes, or || for uncorrelated effects).")
-    if not sing and not lines:
+    # every line found above reports a problem (a degenerate covariance too, even where isSingular's
+    # diagonal test misses it), so the block is a problem exactly when there is one
+    flagged = sing or near_one or bool(lines)
+    if not flagged:
         lines.append("no variance is ~0 and no correlation is ~+-1.")
-    elif sing and not lines:
+    elif not lines:
         lines.append("the fit is singular (a relative covariance factor is ~0); simplify the random effects.")
-    return sing or near_one, lines
+    return flagged, lines
 
 
 def _scaling(m) -> tuple[bool, list[str]]:
@@ -628,12 +636,30 @@ def _scaling(m) -> tuple[bool, list[str]]:
 
 
 def check(m) -> ModelCheck:
-    """Convergence (gradient and Hessian of the objective at the optimum), singularity and scaling."""
+    """Convergence (gradient and Hessian of the objective at the optimum), singularity and scaling.
+
+    Parameters
+    ----------
+    m : LmerResult
+        A linear mixed model fit.
+
+    Returns
+    -------
+    ModelCheck
+        ``str()`` is the report. The convergence block uses lme4's checkConv numbers (``deriv12``
+        derivatives, the scaled gradient against 0.002, the Hessian's eigenvalues), the same that made
+        the fit warn and that the summary prints, so the three agree; ``lme4_messages`` holds lme4's
+        messages. ``issues`` lists only the lines reporting a problem, and the report's count is its
+        length.
+    """
     _require_lmm(m, "check()")
-    conv_ok, conv, extra = _convergence(m)
+    conv, conv_problems, extra = _convergence(m)
     sing, sing_lines = _singularity(m)
     sc_ok, sc = _scaling(m)
-    return ModelCheck(formula=str(m.formula), converged=conv_ok, convergence=conv, singular=sing,
+    # the problem lines in the order shown: each block's lines are problems or say what passed
+    problems = conv_problems + (sing_lines if sing else []) + ([] if sc_ok else sc)
+    return ModelCheck(formula=str(m.formula), converged=not conv_problems, convergence=conv, singular=sing,
                       singularity=sing_lines, scale_ok=sc_ok, scaling=sc, gradient=extra.get("gradient"),
                       scaled_gradient=extra.get("scaled_gradient"),
-                      hessian_eigenvalues=extra.get("hessian_eigenvalues"))
+                      hessian_eigenvalues=extra.get("hessian_eigenvalues"), problems=problems,
+                      lme4_messages=extra.get("lme4_messages", []))

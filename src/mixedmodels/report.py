@@ -59,6 +59,7 @@ __all__ = [
     "render_lmer_summary",
     "render_glmer_summary",
     "render_lrt_anova",
+    "weights_label",
 ]
 
 #: R's .Machine$double.eps
@@ -1310,6 +1311,33 @@ def _glmm_method_title(s: GlmerSummary) -> str:
 
 def _block_family(family: str, link: str) -> str:
     return cat_fill([" Family:", family, " ( " + link + " )"])
+
+
+def weights_label(weights) -> str | None:
+    """The name the summary's "Weights:" line gives the ``weights`` argument.
+
+    R deparses the argument: ``weights = w`` prints ``Weights: w``. Here a column name is printed as
+    given, a pandas Series by its name, and anything else (a plain array or list, which has no name)
+    as ``<array>``, so that the line still says the fit is weighted.
+
+    Parameters
+    ----------
+    weights : str, pandas.Series, array_like or None
+        The ``weights`` argument of ``lmer()`` / ``glmer()``.
+
+    Returns
+    -------
+    str or None
+        None when no weights were given.
+    """
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        return weights
+    name = getattr(weights, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    return "<array>"
 
 
 def _block_call(formula: str, data_name: str | None, weights: str | None) -> str:

@@ -58,16 +58,40 @@ def fixef_correlation(vcov: np.ndarray) -> np.ndarray | None:
 
 
 def fit_messages(m) -> list[str]:
-    """lme4 prints the optimizer's code and its messages when there are any."""
-    msgs = []
-    if m.is_singular:
-        msgs.append("boundary (singular) fit: see help('isSingular')")
-    if not m.optinfo.converged:
-        msgs.append(f"optimizer stopped: {m.optinfo.message}")
-    if msgs:
-        code = 0 if m.optinfo.converged else m.optinfo.code
-        msgs.insert(0, f"optimizer (nloptwrap) convergence code: {code} ({'OK' if code == 0 else 'failed'})")
-    return msgs
+    """The lines lme4's ``.prt.warn`` prints at the end of the summary (none for a clean fit).
+
+    "optimizer (nloptwrap) convergence code: 0 (OK)" (or the code and nloptr's message), then lme4's
+    convergence messages (singular fit; failed gradient or Hessian checks), then the optimizer's
+    warning; see :func:`mixedmodels.convergence.lmer_convergence`.
+    """
+    from .convergence import lmer_convergence
+
+    return lmer_convergence(m).summary_lines()
+
+
+def weights_name(m) -> str | None:
+    """What the summary's "Weights:" line names: the column (or named Series) given as ``weights``,
+    "<array>" for weights given as a plain array (R would deparse the argument's expression; an array
+    has none), None for an unweighted fit."""
+    if m.frame.weights is None:
+        return None
+    name = getattr(m, "weights_name", None) or m.__dict__.get("_weights_name")
+    return name or "<array>"
+
+
+def _fit_warnings(m) -> list[str]:
+    """What lme4 keeps of the fit's warnings and prints under "fit warnings:": the rank-deficiency
+    message of the fixed-effect matrix and check.scaleX's message, in that order."""
+    from .design import scale_problem
+
+    out = []
+    k = len(m.fixed.dropped)
+    if k:
+        out.append(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''} / "
+                   f"coefficient{'s' if k > 1 else ''}")
+    if scale_problem(m.fixed.X):
+        out.append("Some predictor variables are on very different scales: consider rescaling")
+    return out
 
 
 def lmer_summary(m, ddf: str) -> Summary:
@@ -82,8 +106,6 @@ def lmer_summary(m, ddf: str) -> Summary:
         varcorr=varcorr_groups(m._group_labels, m.terms, m._factor.T, sigma), residual_sd=sigma,
         nobs=m.nobs, ngroups=list(m.ngroups.items()), coef=m.coef_table(ddf),
         corr_fixef=fixef_correlation(m.vcov.to_numpy()), messages=fit_messages(m),
-        weights=None if m.frame.weights is None else "weights",
-        fit_warnings=([f"fixed-effect model matrix is rank deficient so dropping {len(m.fixed.dropped)} column"
-                       f"{'s' if len(m.fixed.dropped) > 1 else ''} / coefficient"
-                       f"{'s' if len(m.fixed.dropped) > 1 else ''}"] if m.fixed.dropped else []))
+        weights=weights_name(m),
+        fit_warnings=_fit_warnings(m))
     return Summary(data, render_lmer_summary)
