@@ -246,10 +246,17 @@ def test_icc_and_r2_of_poisson_glmms_match_performance():
     g = mm.glmer("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", gt, family="poisson")
     with pytest.warns(mm.errors.MixedModelWarning, match="mu of 1.7 is too close to zero"):
         r, i = dg.r2(g), dg.icc(g)
-    assert r["conditional"] == pytest.approx(0.8510064547, abs=2e-6)
-    assert r["marginal"] == pytest.approx(0.5551462055, abs=2e-6)
-    assert i["adjusted"] == pytest.approx(0.6650730033, abs=2e-6)
-    assert i["conditional"] == pytest.approx(0.2958602492, abs=2e-6)
+    # The deviance is flat here: Nelder-Mead stops at lme4's x tolerance (1e-5 on theta), and the
+    # converged points of our Nelder-Mead, bobyqa and R (theta 0.769663, 0.574118) lie up to 3e-5 apart
+    # in theta with deviances within 1e-3; which one a run lands on moves with the BLAS kernel's
+    # rounding. These values move with theta by at most 0.37 and 0.28 per unit of theta_1, theta_2
+    # (the adjusted ICC; the others less), so 3e-5 in theta is up to ~2e-5 in them; the 4e-6 between
+    # R's adjusted ICC (0.6650730) and ours (0.6650770) is exactly that gradient times the theta gap.
+    tol = 2e-5
+    assert r["conditional"] == pytest.approx(0.8510064547, abs=tol)
+    assert r["marginal"] == pytest.approx(0.5551462055, abs=tol)
+    assert i["adjusted"] == pytest.approx(0.6650730033, abs=tol)
+    assert i["conditional"] == pytest.approx(0.2958602492, abs=tol)
     off = mm.glmer("TICKS ~ YEAR + offset(log(HEIGHT)) + (1 | BROOD)", gt, family="poisson")
     with pytest.raises(mm.errors.ArgumentError, match="without weights or offsets"):
         dg.icc(off)

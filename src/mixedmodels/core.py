@@ -359,6 +359,44 @@ def _shift_coef(XtX: np.ndarray, Xty: np.ndarray) -> np.ndarray | None:
     return b if np.all(np.isfinite(b)) else None
 
 
+# Centre the response by a constant only when it is this many times farther from 0 than it spreads:
+# below that the least-squares shift alone loses at most ~3 digits of 16, and leaving ordinary fits
+# bit for bit as they were keeps their optimizer paths (and so lme4's) unchanged.
+_CENTRE_RATIO = 1e3
+
+
+def _far_centre(v: np.ndarray) -> float:
+    """A constant c to subtract from v when v is far from 0 compared with its spread (so that every
+    v_i - c is exact, Sterbenz), else 0."""
+    if v.size == 0:
+        return 0.0
+    c = float(np.mean(v))
+    spread = float(np.max(np.abs(v - c)))
+    return c if np.isfinite(c) and abs(c) > _CENTRE_RATIO * spread else 0.0
+
+
+def _ones_coef(X: np.ndarray) -> np.ndarray | None:
+    """a with X @ a == 1 (to a few ulps): the constant column is in the span of X (an intercept,
+    or cell-means coding such as ``0 + f``); None where it is not."""
+    n, p = X.shape
+    if not n or not p:
+        return None
+    const = np.flatnonzero(np.all(X == X[0], axis=0) & (X[0] != 0))
+    cands = []
+    if const.size:
+        a = np.zeros(p)
+        a[const[0]] = 1.0 / X[0, const[0]]
+        cands.append(a)
+    else:
+        a = _shift_coef(X.T @ X, X.sum(axis=0))
+        if a is not None:
+            cands += [np.round(a * 2.0 ** 20) / 2.0 ** 20, a]   # exact for 0/1 codings, else as solved
+    for a in cands:
+        if np.max(np.abs(X @ a - 1.0)) <= 8 * np.finfo(float).eps:
+            return a
+    return None
+
+
 class LmmCore:
     """Crossproduct blocks of [Z X y], formed once; factor and objective at any theta.
 
@@ -383,7 +421,22 @@ class LmmCore:
             sw = np.sqrt(w)
             pos = w > 0
             self.ldW = float(np.sum(np.log(w[pos])))
-        self._start = self._moment_start(terms, np.asarray(y, dtype=float))
+        # A response far from 0 (1e9 + y): where the constant column is in the span of X, subtract a
+        # constant c from y first. y - c is exact (Sterbenz: every y_i is within a factor 2 of c),
+        # and c = X (c a) with X a = 1, so this is the unit-triangular change of [X y] below with
+        # b = c a: criterion, theta, sigma and u are those of the shifted problem, beta is shifted
+        # by c a. The least-squares shift alone would leave y - X b with a rounding error of
+        # eps |y| per row (X b is about 1e9), i.e. the fit of a perturbed response. Without the
+        # constant in span(X) a shift by c changes the model: then only the shift below is made.
+        self._beta_shift = np.zeros(self.p)
+        c = _far_centre(yy)
+        a = _ones_coef(X) if c else None
+        if a is not None:
+            yy = yy - c
+            self._beta_shift = c * a
+        y_start = np.asarray(y, dtype=float)
+        cs = _far_centre(y_start)          # lme4's start is location-free: spare it the same rounding
+        self._start = self._moment_start(terms, y_start - cs if cs else y_start)
         self.layout._start = self._start
         Xy = np.empty((self.n, self.p + 1))
         Xy[:, : self.p] = X
@@ -391,12 +444,14 @@ class LmmCore:
         if sw is not None:
             Xy *= sw[:, None]
         AXX = Xy.T @ Xy
+        # the weighted sum of squares of the response as held (after any constant above): what the
+        # fixed effects must explain (lmer's check of a response they reproduce exactly)
+        self.y_ss = float(AXX[self.p, self.p])
         # r^2 comes out of the Cholesky factor as y'y minus the part explained by [Z X]: a difference
         # of large numbers when y is far from 0. Replacing y by y - X b (b the least-squares fit
         # from X'X, a unit-triangular change of [X y]) leaves the criterion and u exactly as they
         # are and beta shifted by b, but y'y is then about the residual sum of squares, so the
         # cancellation (and the rounding it amplifies) mostly goes away.
-        self._beta_shift = np.zeros(self.p)
         if self.p and AXX[self.p, self.p] > 0:
             b = _shift_coef(AXX[: self.p, : self.p], AXX[: self.p, self.p])
             if b is not None:
@@ -406,7 +461,7 @@ class LmmCore:
                     col = Xy.T @ ynew
                     AXX[:, self.p] = col
                     AXX[self.p, :] = col
-                    self._beta_shift = b
+                    self._beta_shift = self._beta_shift + b
         t0 = terms[0]
         self.l0, self.p0 = t0.nlev, t0.p
         p0, l0, p1 = self.p0, self.l0, self.p + 1
@@ -495,6 +550,20 @@ class LmmCore:
         M = M.copy()
         M[: self.p, :] += np.outer(self._beta_shift, M[self.p, :])
         new._beta_shift = np.zeros(M.shape[1] - 1)
+        # the new y may again be far from 0 (a profile of a slope of 1e9 + y: y - x_j beta_j holds the
+        # intercept's 1e9): hold it as y - X' d instead (the same change of [X' y] as in __init__,
+        # d least squares in the coefficients) when that makes its sum of squares much smaller
+        AXX = self.R[self.mz:, self.mz:] if self.method == "dense" else self._AXX
+        pn = M.shape[1] - 1
+        new.y_ss = float(M[:, pn] @ AXX @ M[:, pn])
+        if pn and self.p and not np.any(M[self.p, :pn]) and np.any(M[: self.p, pn]):
+            d = np.linalg.lstsq(M[: self.p, :pn], M[: self.p, pn], rcond=None)[0]
+            v = M[:, pn] - M[:, :pn] @ d
+            ss = float(v @ AXX @ v)
+            if np.all(np.isfinite(d)) and 0 < ss * _CENTRE_RATIO < new.y_ss / _CENTRE_RATIO:
+                M[:, pn] = v
+                new._beta_shift = d
+                new.y_ss = ss
         mz, p1 = self.mz, M.shape[1]
         new.p = p1 - 1
         new.C0 = np.einsum("lac,cd->lad", self.C0, M)
@@ -960,7 +1029,10 @@ class LmmCore:
         Ls = f.Ls
         k = Ls.shape[0] - 1
         w = Ls[k, :k]
-        x = sla.solve_triangular(Ls[:k, :k], w, lower=True, trans="T", check_finite=False)
+        # k = 0 (no fixed effects, one term: a profile's refit of y ~ 1 + (1|g)): nothing to solve, and
+        # scipy < 1.11's dtrtrs refuses the empty system
+        x = (sla.solve_triangular(Ls[:k, :k], w, lower=True, trans="T", check_finite=False) if k
+             else np.zeros(0))
         if f.mode == "dense":
             beta = x[self.mz:]
             u_rest = x[: self.mz]

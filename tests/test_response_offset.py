@@ -1,0 +1,128 @@
+"""A response far from 0 (``1e9 + y``, ``1e12 + y``) fits as the shifted problem does.
+
+The core subtracts a constant from such a response before the crossproducts when the constant is in
+the span of X (an intercept, or cell-means coding), so y'y does not cancel catastrophically in r^2.
+The data here are dyadic (y to 2^-10, x to 2^-20) so that ``s + y`` is exact in double precision:
+the two fits then see the same numbers and should agree to rounding. What cannot agree better than
+the rounding of values of size s: the intercept (its ulp is s * 2.2e-16), fitted values and
+residuals (``y - fitted`` with both of size s).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.core import LmmCore
+from mixedmodels.errors import DataError
+
+EPS = np.finfo(float).eps
+
+
+def _data(seed=1, n=300, ngroups=30):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(ngroups), n // ngroups)
+    x = np.round(rng.normal(size=n) * 2 ** 20) / 2 ** 20
+    f = np.array(list("abc"))[rng.integers(0, 3, n)]
+    y = 2 + 0.5 * x + 3 * rng.normal(size=ngroups)[g] + rng.normal(size=ngroups)[g] * x + 5 * rng.normal(size=n)
+    y = np.round(y * 2 ** 10) / 2 ** 10
+    w = rng.integers(1, 4, n).astype(float)
+    off = np.round(rng.normal(size=n) * 2 ** 8) / 2 ** 8
+    return pd.DataFrame({"y": y, "x": x, "g": g, "f": f, "w": w, "off": off})
+
+
+def _shifted(df, s):
+    d = df.assign(y=df["y"] + s)
+    assert np.array_equal(d["y"] - s, df["y"])       # the shift is exact: both fits see the same data
+    return d
+
+
+def _ranef(m):
+    return np.concatenate([v.to_numpy().ravel() for v in m.ranef().values()])
+
+
+CASES = [
+    ("y ~ x + (1 | g)", {}, [0]),
+    ("y ~ x + (x | g)", {}, [0]),
+    ("y ~ x + (1 | g)", {"REML": False}, [0]),
+    ("y ~ x + (1 | g)", {"weights": "w"}, [0]),
+    ("y ~ x + (1 | g)", {"offset": "off"}, [0]),
+    ("y ~ x + (1 | g) + (1 | f)", {}, [0]),
+    ("y ~ 0 + f + x + (1 | g)", {}, [0, 1, 2]),     # no intercept column, but 1 = fa + fb + fc
+]
+
+
+@pytest.mark.parametrize("s", [1e9, 1e12])
+@pytest.mark.parametrize("formula, kw, shifted", CASES)
+def test_fit_of_a_shifted_response_is_the_fit_of_the_response(formula, kw, shifted, s):
+    df = _data()
+    m0 = mm.lmer(formula, df, **kw)
+    m = mm.lmer(formula, _shifted(df, s), **kw)
+    assert m.converged
+    np.testing.assert_allclose(m.theta, m0.theta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(m.sigma, m0.sigma, rtol=1e-9)
+    # the criterion does not depend on a shift within span(X): equal to rounding of its own size
+    assert m.objective == pytest.approx(m0.objective, rel=1e-12, abs=1e-10)
+    assert m.loglik == pytest.approx(m0.loglik, rel=1e-12, abs=1e-10)
+    np.testing.assert_allclose(np.sqrt(np.diag(m.vcov)), np.sqrt(np.diag(m0.vcov)), rtol=1e-9)
+    b, b0 = np.asarray(m.beta, dtype=float), np.asarray(m0.beta, dtype=float)
+    other = [j for j in range(len(b)) if j not in shifted]
+    np.testing.assert_allclose(b[other], b0[other], rtol=1e-9, atol=1e-12)
+    # coefficients of size s: to a few of their ulps
+    np.testing.assert_allclose(b[shifted] - s, b0[shifted], rtol=0, atol=8 * EPS * s)
+    np.testing.assert_allclose(_ranef(m), _ranef(m0), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(m.fitted.to_numpy() - s, m0.fitted.to_numpy(), rtol=0, atol=16 * EPS * s)
+    np.testing.assert_allclose(m.residuals.to_numpy(), m0.residuals.to_numpy(), rtol=0, atol=16 * EPS * s)
+
+
+def test_profile_intervals_of_a_shifted_response():
+    """Profiling a slope moves x_j beta_j into the offset; the core holding that new response centres it
+    again (a profile core of 1e9 + y would otherwise hold the intercept's 1e9 in its y)."""
+    df = _data()
+    ci0 = mm.lmer("y ~ x + (1 | g)", df).confint()
+    ci = mm.lmer("y ~ x + (1 | g)", _shifted(df, 1e9)).confint()
+    np.testing.assert_allclose(ci.loc["(Intercept)"].to_numpy() - 1e9, ci0.loc["(Intercept)"].to_numpy(),
+                               rtol=0, atol=1e-6)
+    rest = [r for r in ci0.index if r != "(Intercept)"]
+    np.testing.assert_allclose(ci.loc[rest].to_numpy(), ci0.loc[rest].to_numpy(), rtol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_core_criterion_is_shift_invariant_on_both_paths(method):
+    df = _data()
+    m0 = mm.lmer("y ~ x + (1 | g) + (1 | f)", df)
+    X, y = m0.fixed.X, df["y"].to_numpy()
+    c0 = LmmCore(m0.terms, X, y, method=method)
+    for s in (1e9, 1e12):
+        c = LmmCore(m0.terms, X, y + s, method=method)
+        for th in (m0.theta, np.array([0.3, 2.0]), np.array([1e-3, 1e-3])):
+            assert c.objective(th, True) == pytest.approx(c0.objective(th, True), rel=1e-13)
+            assert c.objective(th, False) == pytest.approx(c0.objective(th, False), rel=1e-13)
+
+
+@pytest.mark.parametrize("s", [1e9, 1e12])
+def test_no_constant_in_span_of_x_is_not_centred(s):
+    """Without 1 in span(X) (nor in Z: a random slope without intercept) a shift changes the model, so
+    nothing is subtracted; y'y then stays of the order of r^2, with nothing to cancel. r^2 is a
+    quadratic form in y: r^2(s 1 + y) = s^2 r^2(1) + s (r^2(1 + y) - r^2(1) - r^2(y)) + r^2(y), each
+    piece from a response of size 1."""
+    df = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")        # boundary (singular) fit: the slope variance goes to 0
+        m = mm.lmer("y ~ 0 + x + (0 + x | g)", _shifted(df, s))
+    X, y, one = m.fixed.X, df["y"].to_numpy(), np.ones(len(df))
+    for th in (m.theta, np.array([0.5])):
+        def r2(v):
+            return LmmCore(m.terms, X, v).pieces(th)[2]
+        a, b, ab = r2(one), r2(y), r2(one + y)
+        ref = s * s * a + s * (ab - a - b) + b
+        assert m.core.pieces(th)[2] == pytest.approx(ref, rel=1e-12)
+
+
+def test_a_shifted_response_that_the_fixed_effects_reproduce_is_still_refused(sleepstudy):
+    for s in (0.0, 1e9, 1e12):
+        with pytest.raises(DataError, match=r"reproduce the response 'r' exactly"):
+            mm.lmer("r ~ Days + (1 | Subject)", sleepstudy.assign(r=s + 3 * sleepstudy["Days"] + 1.5))
