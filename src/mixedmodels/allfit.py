@@ -6,12 +6,11 @@ them is a false alarm; when they disagree, the model is poorly determined by the
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentError, MixedModelError
+from .errors import ArgumentError, MixedModelError, collected
 
 __all__ = ["allfit", "OPTIMIZERS"]
 
@@ -39,14 +38,13 @@ def allfit(m, optimizers=None, control=None, progress=None) -> pd.DataFrame:
     for name in names:
         ctl = {**(m.control or {}), **(control or {}), "optimizer": name}
         t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with collected() as caught:
             try:
                 fit, error = fit_core(m, REML=m.reml, control=ctl), None
             except MixedModelError as e:  # one optimizer failing is a result here, not an error
                 fit, error = None, f"{type(e).__name__}: {e}"
         seconds = time.perf_counter() - t0
-        messages = [str(w.message) for w in caught] + ([error] if error else [])
+        messages = [str(w) for w in caught] + ([error] if error else [])
         row = {"optimizer": name}
         if fit is None:
             row.update({"objective": np.nan, **dict.fromkeys(fnames, np.nan), **dict.fromkeys(tnames, np.nan),

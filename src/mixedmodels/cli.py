@@ -226,20 +226,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)  # exits with status 2 and a usage line on bad syntax
-    import warnings
-
-    from .errors import MixedModelError
+    from .errors import MixedModelError, collected
 
     caught: list = []
     try:
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with collected() as caught:  # the package's own warnings, printed as the CLI's
                 return _run(args)
         finally:  # warnings said before an error are still worth seeing
             for w in caught:
-                label = "note" if type(w.message).__name__ == "RefitMLWarning" else "warning"
-                print(f"{label}: {w.message}", file=sys.stderr)
+                label = "note" if type(w).__name__ == "RefitMLWarning" else "warning"
+                print(f"{label}: {w}", file=sys.stderr)
     except (MixedModelError, CliError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

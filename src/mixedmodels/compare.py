@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ArgumentError, DataError, MixedModelWarning
+from .errors import ArgumentError, DataError, MixedModelWarning, warn
 
 __all__ = ["anova", "AnovaTable", "RefitMLWarning", "format_anova"]
 
@@ -91,7 +90,7 @@ def anova(*models, refit: bool = True, **named_models) -> AnovaTable:
     if refit:
         reml = [i for i, (_, m) in enumerate(labelled) if getattr(m, "reml", False)]
         if reml:
-            warnings.warn("refitting model(s) with ML (instead of REML)", RefitMLWarning, stacklevel=2)
+            warn("refitting model(s) with ML (instead of REML)", RefitMLWarning, stacklevel=2)
             for i in reml:
                 name, m = labelled[i]
                 labelled[i] = (name, m.refit(REML=False))

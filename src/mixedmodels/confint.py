@@ -29,14 +29,15 @@ the normal-quantile interpolation of R's ``boot.ci(type = "perc")``.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.interpolate import CubicSpline
 
-from .errors import ArgumentError, ConvergenceWarning, FitError, MixedModelWarning, SingularFitWarning
+from .arguments import check_level
+from .errors import (ArgumentError, ConvergenceWarning, FitError, MixedModelWarning, SingularFitWarning,
+                     warn, silenced)
 
 __all__ = ["confint", "profile", "ProfileTable", "xy_core", "sdcor_names", "theta_to_sdcor", "sdcor_to_theta",
            "percent_labels"]
@@ -285,8 +286,7 @@ class _Profiler:
         core = xy_core(self.mml, keep, shift_col=j, shift=x)
         ctl = dict(self.control)
         ctl["boundary_tol"] = 0.0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with silenced(ConvergenceWarning):
             theta, dev, _ = minimize_theta(lambda th: core.objective(th, False), self.theta_hat, self.layout.lower(),
                                            ctl, what="the profiled deviance")
         f = core.factor(theta)
@@ -350,8 +350,7 @@ class _Profiler:
 
 
 def _quiet_refit_ml(m):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SingularFitWarning)
+    with silenced(SingularFitWarning):
         return m.refit(REML=False)
 
 
@@ -402,10 +401,10 @@ def _invert_profile(x, zeta, z, name, non_mono_tol=1e-2):
         return _back_spline(x, zeta, z)
     except ValueError:
         if np.min(np.diff(zeta)) < -non_mono_tol:
-            warnings.warn(f"non-monotonic profile for {name}", MixedModelWarning, stacklevel=4)
+            warn(f"non-monotonic profile for {name}", MixedModelWarning, stacklevel=4)
             return None
-        warnings.warn(f"bad spline fit for {name}: falling back to linear interpolation", MixedModelWarning,
-                      stacklevel=4)
+        warn(f"bad spline fit for {name}: falling back to linear interpolation", MixedModelWarning,
+             stacklevel=4)
         return np.interp(z, zeta, x, left=np.nan, right=np.nan)
 
 
@@ -513,9 +512,9 @@ def profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delta=None
 def assemble_profile(prof, names, idx, results) -> ProfileTable:
     """The ProfileTable of a profiler's rows (one array per profiled parameter)."""
     if prof.lower_found < prof.base - getattr(prof, "lower_tol", 1e-6):
-        warnings.warn(f"profiling found a deviance lower than the fit's ({prof.lower_found:.6f} < {prof.base:.6f}): "
-                      "the fit had not quite converged; the intervals use the fit's deviance",
-                      ConvergenceWarning, stacklevel=3)
+        warn(f"profiling found a deviance lower than the fit's ({prof.lower_found:.6f} < {prof.base:.6f}): "
+             "the fit had not quite converged; the intervals use the fit's deviance",
+             ConvergenceWarning, stacklevel=3)
     frames = []
     for name, i, rows in zip(names, idx, results):
         df = pd.DataFrame(rows[:, 1:], columns=prof.names)
@@ -541,8 +540,7 @@ def confint(m, method: str = "profile", level: float = 0.95, parm=None, nsim: in
     "basic" or "norm"). ``parm`` selects rows by name, position, "theta_" or "beta_". Other keyword
     arguments go to :func:`profile` (e.g. ``alphamax``) or to the bootstrap.
     """
-    if not 0 < level < 1:
-        raise ArgumentError(f"level must be between 0 and 1, got {level!r}")
+    level = check_level(level)
     key = str(method).lower()
     if key == "wald":
         a = (1 - level) / 2

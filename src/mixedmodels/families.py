@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 
 import numpy as np
 from scipy import special, stats
 
-from .errors import ArgumentError, FamilyError
+from .errors import ArgumentError, FamilyError, warn
 
 __all__ = ["Link", "Family", "Binomial", "Poisson", "Gamma", "InverseGaussian", "Gaussian",
            "NegativeBinomial", "get_family", "get_link", "LINKS"]
@@ -357,7 +356,7 @@ class Binomial(Family):
                 raise FamilyError("cbind(successes, failures): counts must be non-negative; "
                                   f"found {y[np.any(y < 0, axis=1)][0].tolist()}")
             if not _is_integer(y):
-                warnings.warn("non-integer counts in a binomial glm!", UserWarning, stacklevel=4)
+                warn("non-integer counts in a binomial glm!", UserWarning, stacklevel=4)
             n = y[:, 0] + y[:, 1]
             with np.errstate(divide="ignore", invalid="ignore"):
                 yy = np.where(n == 0, 0.0, y[:, 0] / np.where(n == 0, 1.0, n))
@@ -373,7 +372,7 @@ class Binomial(Family):
         y = np.where(w == 0, 0.0, y)
         mustart = (w * y + 0.5) / (w + 1.0)
         if not _is_integer(w * y):
-            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=4)
+            warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=4)
         return y, n, w, mustart
 
 
@@ -405,8 +404,8 @@ class Poisson(Family):
             raise FamilyError(f"negative values not allowed for the 'Poisson' family (e.g. {y[y < 0][0]:g}); "
                               "a Poisson response is a count 0, 1, 2, ...")
         if not _is_integer(y, 1e-8):
-            warnings.warn("non-integer counts in a Poisson response: the likelihood treats them as counts",
-                          UserWarning, stacklevel=4)
+            warn("non-integer counts in a Poisson response: the likelihood treats them as counts",
+                 UserWarning, stacklevel=4)
         return y, n, w, y + 0.1
 
 

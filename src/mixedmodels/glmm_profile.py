@@ -13,14 +13,13 @@ Points are placed and the profile is inverted exactly as for lmer (confint.py): 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 from scipy import stats
 
 from .confint import ProfileTable, _nlopt_min, _Profiler, _select, assemble_profile, sdcor_names, sdcor_to_theta, \
     theta_to_sdcor
-from .errors import ArgumentError, ConvergenceWarning, FitError
+from .errors import ArgumentError, ConvergenceWarning, FitError, silenced
 
 __all__ = ["glmer_profile"]
 
@@ -115,8 +114,7 @@ def glmer_profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delt
 
     bar = progress_bar(len(idx), progress, "profile", unit="parameter")
     results = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with silenced(ConvergenceWarning):
         for i in idx:
             results.append(prof.profile_one(i))
             bar.update(1)

@@ -7,9 +7,8 @@ runs the same, silently.
 from __future__ import annotations
 
 import sys
-import warnings
 
-from .errors import MixedModelWarning
+from .errors import MixedModelWarning, warn
 
 __all__ = ["progress_bar", "NoBar"]
 
@@ -34,7 +33,7 @@ def progress_bar(total: int, progress, desc: str, unit: str = "fit"):
         from tqdm.auto import tqdm
     except ImportError:
         if progress:
-            warnings.warn("progress=True needs the tqdm package (pip install tqdm); running without a bar",
-                          MixedModelWarning, stacklevel=3)
+            warn("progress=True needs the tqdm package (pip install tqdm); running without a bar",
+                 MixedModelWarning, stacklevel=3)
         return NoBar()
     return tqdm(total=total, desc=desc, unit=unit)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -29,7 +28,7 @@ import pandas as pd
 from scipy import stats
 
 from .compare import AnovaTable, r_deparse as _deparse_formula
-from .errors import ArgumentError, SingularFitWarning
+from .errors import ArgumentError, SingularFitWarning, silenced
 from .formula import RandomTerm
 
 __all__ = ["ranova", "drop1", "lm_loglik", "reduce_random_term", "fixed_terms"]
@@ -72,8 +71,7 @@ def _fit_objective(core, reml: bool, control=None) -> float:
     from .optimize import minimize_theta
 
     layout = core.layout
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SingularFitWarning)
+    with silenced(SingularFitWarning):
         _, value, _ = minimize_theta(lambda th: core.objective(th, reml), layout.start(), layout.lower(), control,
                                      what="the REML criterion" if reml else "the deviance")
     return float(value)

@@ -12,13 +12,12 @@ Both derivatives are taken on the core's n-free objective, so they cost no pass 
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from .derivatives import default_steps, hessian, jacobian
-from .errors import ConvergenceWarning
+from .errors import ConvergenceWarning, warn
 
 __all__ = ["VarparInfo", "varpar_info", "contrast_df", "f_test", "combine_df"]
 
@@ -70,9 +69,9 @@ def varpar_info(core, theta: np.ndarray, sigma: float, reml: bool) -> VarparInfo
     H = (H + H.T) / 2
     eig = np.linalg.eigvalsh(H)
     if np.any(eig < -1e-6 * max(1.0, abs(eig).max())):
-        warnings.warn("the Hessian of the deviance in (theta, sigma) is not positive definite; "
-                      "Satterthwaite's df may be unreliable (the model may not have converged)",
-                      ConvergenceWarning, stacklevel=3)
+        warn("the Hessian of the deviance in (theta, sigma) is not positive definite; "
+             "Satterthwaite's df may be unreliable (the model may not have converged)",
+             ConvergenceWarning, stacklevel=3)
     try:
         A = 2.0 * np.linalg.inv(H)
     except np.linalg.LinAlgError:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -26,7 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import ArgumentError, MixedModelError
+from .arguments import check_count
+from .errors import ArgumentError, MixedModelError, collected
 from .progress import progress_bar
 
 __all__ = ["simulate", "bootstrap", "BootResult"]
@@ -133,8 +133,7 @@ def simulate(m, nsim: int = 1, seed=None, re_form="~0", use_u: bool = False) -> 
     conditional modes (default none: all drawn anew); ``use_u=True`` is lme4's shorthand for
     ``re_form=None`` (keep all).
     """
-    if int(nsim) != nsim or nsim < 1:
-        raise ArgumentError(f"nsim must be a positive integer, got {nsim!r}")
+    nsim = check_count(nsim, "nsim")
     Y = _simulate_matrix(m, int(nsim), _rng(seed), None if use_u else re_form)
     return pd.DataFrame(Y, index=m.frame.data.index, columns=[f"sim_{i + 1}" for i in range(int(nsim))])
 
@@ -233,15 +232,14 @@ _JOB: dict = {}
 
 def _refit_stat(m, func, y):
     """func(refit) for one simulated response: (values or None, warning messages, error or None)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with collected() as caught:
         try:
             fit = m.refit(y=y)
             vals = _as_vector(func(fit))[0]
             err = None
         except (MixedModelError, np.linalg.LinAlgError, FloatingPointError, ValueError) as e:
             vals, err = None, f"{type(e).__name__}: {e}"
-    return vals, [str(w.message) for w in caught], err
+    return vals, [str(w) for w in caught], err
 
 
 def _worker(indices):
@@ -260,9 +258,7 @@ def bootstrap(m, func, nsim: int = 100, seed=None, n_jobs: int = 1, progress=Non
     a terminal, True/False force it on/off. Refits that fail give a row of NaN and are listed in
     ``failures``; their warnings are counted in ``warnings``.
     """
-    if int(nsim) != nsim or nsim < 1:
-        raise ArgumentError(f"nsim must be a positive integer, got {nsim!r}")
-    nsim = int(nsim)
+    nsim = check_count(nsim, "nsim")
     t0, names = _as_vector(func(m))
     Y = _simulate_matrix(m, nsim, _rng(seed), None if use_u else re_form)
     T = np.full((nsim, t0.size), np.nan)
