@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixedmodels as mm
@@ -213,3 +214,42 @@ def test_glmer_uses_the_same_checks():
         g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cb, family="binomial")
     assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
     assert g.messages == conv_messages(g.gradient, g.hessian, singular=g.is_singular) == []
+
+
+# ------------------------------------------------------------------ ending at the optimum
+
+def test_a_theta_left_just_above_zero_is_set_to_zero_where_no_worse():
+    """BOBYQA can stall a little above a boundary optimum (nlme's Early with numpy 1.24: 5e-4)."""
+    from dataclasses import replace
+
+    from mixedmodels.fit import _snap_to_boundary
+
+    rng = np.random.default_rng(2)
+    d = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60), "g": np.repeat(np.arange(10), 6)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mm.errors.SingularFitWarning)
+        m = mm.lmer("y ~ x + (1 | g)", d)
+    assert m.theta[0] == 0
+    stalled = replace(m, theta=np.array([5e-4]))
+    snapped = _snap_to_boundary(stalled)
+    assert snapped.theta[0] == 0 and snapped.objective <= stalled.objective
+    away = replace(m, theta=np.array([0.05]))  # beyond the snap distance: left alone
+    assert _snap_to_boundary(away) is away
+
+
+def test_a_fit_stopped_short_of_the_optimum_is_restarted(sleepstudy):
+    """Where the gradient check fails after a converged BOBYQA run, one restart walks on."""
+    from dataclasses import replace
+
+    from mixedmodels.convergence import lmer_convergence
+    from mixedmodels.fit import _restart_if_unconverged
+
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    short = replace(m, theta=m.theta * np.array([1.05, 1.0, 0.95]))
+    assert lmer_convergence(short).messages  # the check fails there
+    again = _restart_if_unconverged(short)
+    assert again.objective < short.objective
+    assert again.objective == pytest.approx(m.objective, abs=1e-6)
+    assert again.optinfo.nevals > short.optinfo.nevals
+    stopped = replace(short, optinfo=replace(short.optinfo, converged=False))  # maxeval reached: respected
+    assert _restart_if_unconverged(stopped) is stopped
