@@ -126,3 +126,101 @@ def test_a_shifted_response_that_the_fixed_effects_reproduce_is_still_refused(sl
     for s in (0.0, 1e9, 1e12):
         with pytest.raises(DataError, match=r"reproduce the response 'r' exactly"):
             mm.lmer("r ~ Days + (1 | Subject)", sleepstudy.assign(r=s + 3 * sleepstudy["Days"] + 1.5))
+
+
+# --------------------------------------------------------------------------- lm() and ranova's lm row
+# lm() centres such a response the same way (its QR then fits y - c, and the coefficient of the
+# constant gets c back); without that, at 1e12 its slope was off by ~1e-4 relative and logLik by ~1e-4.
+
+LM_CASES = [
+    ("y ~ x", {}, [0], True),
+    ("y ~ x", {"weights": "w"}, [0], True),
+    ("y ~ x + offset(off)", {}, [0], True),
+    ("y ~ x", {"offset": "off", "weights": "w"}, [0], True),
+    ("y ~ x + f", {"weights": "w"}, [0], True),
+    ("y ~ 0 + f + x", {}, [0, 1, 2], False),     # no intercept column, but 1 = fa + fb + fc
+]
+
+
+@pytest.mark.parametrize("s", [1e9, 1e12])
+@pytest.mark.parametrize("formula, kw, shifted, intercept", LM_CASES)
+def test_lm_of_a_shifted_response_is_the_lm_of_the_response(formula, kw, shifted, intercept, s):
+    df = _data()
+    m0 = mm.lm(formula, df, **kw)
+    m = mm.lm(formula, _shifted(df, s), **kw)
+    b, b0 = m.coefficients.to_numpy(), m0.coefficients.to_numpy()
+    other = [j for j in range(len(b)) if j not in shifted]
+    np.testing.assert_allclose(b[other], b0[other], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b[shifted] - s, b0[shifted], rtol=0, atol=8 * EPS * s)
+    # Var(beta) = sigma^2 (X'WX)^-1: all of it, the shifted coefficients' SEs included
+    np.testing.assert_allclose(m.vcov.to_numpy(), m0.vcov.to_numpy(), rtol=1e-9, atol=1e-15)
+    t, t0 = m.coef_table(), m0.coef_table()
+    np.testing.assert_allclose(t["Std. Error"], t0["Std. Error"], rtol=1e-9)
+    np.testing.assert_allclose(t["t value"].iloc[other], t0["t value"].iloc[other], rtol=1e-9)
+    assert m.sigma == pytest.approx(m0.sigma, rel=1e-9)
+    assert m.rss == pytest.approx(m0.rss, rel=1e-9)
+    # logLik (and so AIC, BIC) does not depend on a shift within span(X)
+    assert m.loglik == pytest.approx(m0.loglik, rel=1e-13)
+    assert m.aic == pytest.approx(m0.aic, rel=1e-13)
+    assert m.bic == pytest.approx(m0.bic, rel=1e-13)
+    if intercept:       # R^2 and F about the mean: shift-free (without an intercept R's are about 0)
+        assert m.r_squared == pytest.approx(m0.r_squared, rel=1e-9)
+        assert m.adj_r_squared == pytest.approx(m0.adj_r_squared, rel=1e-9)
+        assert m.fstatistic[0] == pytest.approx(m0.fstatistic[0], rel=1e-9)
+        assert m.fstatistic[1:] == m0.fstatistic[1:]
+    else:
+        assert 0.0 < m.r_squared <= 1.0
+    # residuals come from the centred response: not rounded to the ulp of s
+    np.testing.assert_allclose(m.residuals.to_numpy(), m0.residuals.to_numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(m.fitted.to_numpy() - s, m0.fitted.to_numpy(), rtol=0, atol=16 * EPS * s)
+    np.testing.assert_allclose(m.summary().residuals, m0.summary().residuals, rtol=0, atol=1e-9)
+    p, p0 = m.predict(interval="prediction"), m0.predict(interval="prediction")
+    np.testing.assert_allclose(p["fit"] - s, p0["fit"], rtol=0, atol=16 * EPS * s)
+    # lwr and upr are of size s: their difference to the ulps of s
+    np.testing.assert_allclose(p["upr"] - p["lwr"], p0["upr"] - p0["lwr"], rtol=1e-9, atol=16 * EPS * s)
+    nd = df.iloc[:7]
+    np.testing.assert_allclose(m.predict(nd) - s, m0.predict(nd), rtol=0, atol=16 * EPS * s)
+    ci, ci0 = m.confint().to_numpy(), m0.confint().to_numpy()
+    np.testing.assert_allclose(ci[other], ci0[other], rtol=1e-9)
+    np.testing.assert_allclose(ci[shifted] - s, ci0[shifted], rtol=0, atol=16 * EPS * s)
+
+
+@pytest.mark.parametrize("s", [1e9, 1e12])
+def test_lm_refit_and_lmlist_of_a_shifted_response(s):
+    df = _data()
+    m0 = mm.lm("y ~ x", df)
+    r = m0.refit(y=df["y"].to_numpy() + s)
+    assert r.loglik == pytest.approx(m0.loglik, rel=1e-13)
+    assert r.fixef["x"] == pytest.approx(m0.fixef["x"], rel=1e-9)
+    L0 = mm.lmlist("y ~ x | g", df)
+    L = mm.lmlist("y ~ x | g", _shifted(df, s))
+    c, c0 = L.coef(), L0.coef()
+    np.testing.assert_allclose(c["x"], c0["x"], rtol=1e-9)
+    np.testing.assert_allclose(c["(Intercept)"] - s, c0["(Intercept)"], rtol=0, atol=8 * EPS * s)
+    assert L.pooled_sd()[0] == pytest.approx(L0.pooled_sd()[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("s", [1e9, 1e12])
+@pytest.mark.parametrize("kw", [{}, {"REML": False}, {"weights": "w"}, {"offset": "off"}])
+def test_ranova_of_a_shifted_response(kw, s):
+    """ranova's row for dropping the only random term is an lm (lm_loglik): its logLik as for y."""
+    df = _data()
+    t0 = mm.lmer("y ~ x + (1 | g)", df, **kw).ranova()
+    t = mm.lmer("y ~ x + (1 | g)", _shifted(df, s), **kw).ranova()
+    np.testing.assert_allclose(t["logLik"], t0["logLik"], rtol=1e-12)
+    np.testing.assert_allclose(t["LRT"].iloc[1:], t0["LRT"].iloc[1:], rtol=1e-7)
+
+
+@pytest.mark.parametrize("s", [1e9, 1e12])
+@pytest.mark.parametrize("reml", [False, True])
+def test_lm_loglik_of_a_shifted_response(reml, s):
+    from mixedmodels.ranova import lm_loglik
+
+    df = _data()
+    y, w, off = df["y"].to_numpy(), df["w"].to_numpy(), df["off"].to_numpy()
+    X = np.column_stack([np.ones(len(df)), df["x"]])
+    Xf = (df["f"].to_numpy()[:, None] == np.array(list("abc"))).astype(float)  # cell means: 1 in span
+    for XX in (X, np.column_stack([Xf, df["x"]])):
+        for wt, of in ((None, None), (w, None), (None, off), (w, off)):
+            ref = lm_loglik(XX, y, wt, of, reml)
+            assert lm_loglik(XX, y + s, wt, of, reml) == pytest.approx(ref, rel=1e-13)

@@ -7,6 +7,10 @@ is a linear combination of earlier ones is *aliased*: R reports its coefficient 
     sigma^2 = RSS / (n - p)
     Var(beta) = sigma^2 (X' W X)^-1
 
+A response far from 0 (1e12 + y) with the constant in the span of X is fitted as y - c (c a
+constant, as lmer's core does), so every number but the coefficient of the constant is that of the
+shifted problem rather than of a response rounded to the ulps of 1e12.
+
 The log-likelihood is the ML one, as R's ``logLik.lm``, with p + 1 parameters (the
 coefficients and sigma):
 
@@ -160,18 +164,48 @@ class LmResult(InformationCriteria):
         return np.zeros(len(self.frame.y)) if off is None else off
 
     @cached_property
-    def _qr(self):
-        """(beta, (X'WX)^-1) on the non-aliased columns, from the QR of W^1/2 X (zero weights left out)."""
+    def _centre(self) -> tuple[float, np.ndarray | None]:
+        """(c, a): a response far from 0 (1e12 + y) is fitted as (y - c) - offset when the constant
+        column is in the span of X (X a = 1: an intercept, or cell-means coding), as lmer's core
+        does; the coefficients are then those of the centred fit plus c a. (0, None) otherwise, and
+        for every ordinary response, which is fitted exactly as before."""
+        from .core import _far_centre, _ones_coef
+
+        pos = self._pos
+        c = _far_centre((self.frame.y - self._offset)[pos])
+        a = _ones_coef(self.X[:, list(self.kept)]) if c and self.kept else None
+        return (c, a) if a is not None else (0.0, None)
+
+    @cached_property
+    def _fit(self):
+        """(beta, (X'WX)^-1, beta of the centred response) on the non-aliased columns, from the QR of
+        W^1/2 X (zero weights left out). Without centring the last is beta itself."""
         pos = self._pos
         sw = np.sqrt(self._w[pos])
         Xk = self.X[pos][:, list(self.kept)] * sw[:, None]
-        yk = (self.frame.y[pos] - self._offset[pos]) * sw
+        c, a = self._centre
+        # y - c is exact (Sterbenz) for a response within a factor 2 of c; then the offset
+        z = self.frame.y - self._offset if a is None else (self.frame.y - c) - self._offset
+        yk = z[pos] * sw
         if Xk.shape[1] == 0:
-            return np.zeros(0), np.zeros((0, 0))
+            return np.zeros(0), np.zeros((0, 0)), np.zeros(0)
         Q, R = np.linalg.qr(Xk)
         beta = np.linalg.solve(R, Q.T @ yk)
         Rinv = np.linalg.solve(R, np.eye(R.shape[0]))
-        return beta, Rinv @ Rinv.T
+        V = Rinv @ Rinv.T
+        if a is None:
+            return beta, V, beta
+        return beta + c * a, V, beta
+
+    @property
+    def _qr(self):
+        """(beta, (X'WX)^-1) on the non-aliased columns."""
+        return self._fit[0], self._fit[1]
+
+    @cached_property
+    def _fitted_centred(self) -> np.ndarray:
+        """Fitted values less the centring constant c (the fitted values themselves when c = 0)."""
+        return self.X[:, list(self.kept)] @ self._fit[2] + self._offset
 
     @property
     def rank(self) -> int:
@@ -213,13 +247,21 @@ class LmResult(InformationCriteria):
 
     @cached_property
     def fitted(self) -> pd.Series:
-        beta = self._qr[0]
-        mu = self.X[:, list(self.kept)] @ beta + self._offset
+        c, a = self._centre
+        if a is None:
+            mu = self.X[:, list(self.kept)] @ self._qr[0] + self._offset
+        else:
+            mu = self._fitted_centred + c
         return pd.Series(mu, index=self.frame.data.index, name="fitted")
 
     @cached_property
     def residuals(self) -> pd.Series:
-        return pd.Series(self.frame.y - self.fitted.to_numpy(), index=self.frame.data.index, name="residuals")
+        c, a = self._centre
+        if a is None:
+            r = self.frame.y - self.fitted.to_numpy()
+        else:   # from the centred response: no rounding of values of size c
+            r = ((self.frame.y - c) - self._offset) - self.X[:, list(self.kept)] @ self._fit[2]
+        return pd.Series(r, index=self.frame.data.index, name="residuals")
 
     @cached_property
     def rss(self) -> float:
@@ -301,6 +343,8 @@ class LmResult(InformationCriteria):
         w = self._w[pos]
         f = self.fitted.to_numpy()[pos]  # R 4.2's summary.lm keeps the offset in the fitted values
         if self.has_intercept:
+            # f - mean(f) does not depend on the centring constant: take it from the centred values
+            f = self._fitted_centred[pos]
             m = np.sum(w * f) / np.sum(w)
             mss = float(np.sum(w * (f - m) ** 2))
         else:

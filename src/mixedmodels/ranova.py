@@ -45,11 +45,21 @@ def lm_loglik(X: np.ndarray, y: np.ndarray, weights=None, offset=None, reml: boo
     ML:   -2 l = n (1 + log(2 pi RSS / n)) - sum log w
     REML: -2 l = (n-p)(1 + log(2 pi RSS / (n-p))) + log|X'WX| - sum log w
     """
+    from .core import _far_centre, _ones_coef
+
+    X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
-    if offset is not None:
-        y = y - offset
     w = np.ones_like(y) if weights is None else np.asarray(weights, dtype=float)
     pos = w > 0
+    off = np.zeros_like(y) if offset is None else np.asarray(offset, dtype=float)
+    # a response far from 0 (1e12 + y) is centred by a constant c when 1 is in the span of X (as
+    # lmer's core and lm() do): the RSS is that of the shifted problem, without the rounding of
+    # values of size c. y - c is exact (Sterbenz); the offset comes off after it.
+    c = _far_centre((y - off)[pos])
+    if c and X.shape[1] and _ones_coef(X[pos]) is not None:
+        y = (y - c) - off
+    elif offset is not None:
+        y = y - off
     sw = np.sqrt(w[pos])
     Xw, yw = X[pos] * sw[:, None], y[pos] * sw
     n, p = Xw.shape
