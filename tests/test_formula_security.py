@@ -6,6 +6,7 @@ canary). The tests assert a MixedModelError and no canary, for lmer, glmer, lm, 
 with R's column names and R's values.
 """
 import math
+import re
 import subprocess
 import sys
 import time
@@ -233,3 +234,77 @@ def test_fuzzed_text_parses_or_raises_formula_errors(text):
         parse_formula(f"y ~ x + {text} + (1 | g)")
     except FormulaError:
         pass
+
+
+# ------------------------------------------------------------------ review findings (prefixed strings)
+
+def _with_column(sleepstudy, name):
+    d = sleepstudy.copy()
+    d[name] = d["Days"] * 1.0
+    return d
+
+
+@pytest.mark.parametrize("prefix", ["f", "rf", "b", "u", "fr"])
+def test_a_column_glued_to_a_string_is_not_a_string_prefix(sleepstudy, canary, prefix):
+    """A column named f (or rf, b, ...) written against a string made Python read an f-string, whose
+    braces ran arbitrary code: y ~ I(f"{__import__('os').system(...)}") with a column f."""
+    d = _with_column(sleepstudy, prefix)
+    touch = f"__import__('pathlib').Path('{canary}').touch()"
+    for f in (f'Reaction ~ I({prefix}"{{{touch}}}") + (1 | Subject)',
+              f"Reaction ~ I({prefix}'{{open(\"/etc/passwd\").read()}}') + (1 | Subject)",
+              f'Reaction ~ Days + (1 + I({prefix}"{{{touch}}}") | Subject)',
+              f'I({prefix}"{{{touch}}}") ~ Days + (1 | Subject)'):
+        with pytest.raises(FormulaError):
+            mm.lmer(f, d)
+        assert not canary.exists(), f
+    with pytest.raises(FormulaError):
+        mm.lm(f'Reaction ~ I({prefix}"{{{touch}}}")', d)
+    assert not canary.exists()
+
+
+def test_a_string_is_only_ever_a_whole_argument():
+    for f in ('y ~ I("a" * 1000000000) + (1 | g)', 'y ~ I(2 * "a") + (1 | g)', 'y ~ C(g, "a" "b") + (1 | g)'):
+        with pytest.raises(FormulaError, match="whole argument"):
+            parse_formula(f)
+    parse_formula('y ~ C(g, "contr.sum") + log(x, base = "2") + (1 | g)')  # whole arguments still parse
+
+
+def test_glued_number_and_name_tokens_are_kept_apart():
+    # 1j, 0b1, f"..." would be single Python tokens; the translation separates them
+    assert evaluator.to_formulaic("I(1 + x)", ["x"]) == "I(1.0 + x)"  # R's double
+    out = evaluator.to_formulaic("I(0b1)", ["b1"])
+    assert re.search(r"\b0(\.0)? b1\b", out)
+    assert re.search(r"\b1(\.0)? j\b", evaluator.to_formulaic("I(1j)", ["j"]))
+
+
+def test_a_string_may_still_be_compared(sleepstudy):
+    d = sleepstudy.copy()
+    d["early"] = np.where(d["Days"] < 5, "yes", "no")
+    m = mm.lmer('Reaction ~ I(early == "yes") + (1 | Subject)', d)
+    assert len(m.fixef) == 2
+
+
+def test_a_large_power_of_a_bracket_does_not_hang(sleepstudy):
+    """formulaic expands (a + b + c)^k in time exponential in k: ^20 ran for minutes."""
+    d = sleepstudy.copy()
+    d["z"] = np.sin(d["Days"])
+    t = time.perf_counter()
+    m = mm.lmer("Reaction ~ (Days + z)^1000 + (1 | Subject)", d)
+    assert time.perf_counter() - t < 20
+    base = mm.lmer("Reaction ~ (Days + z)^2 + (1 | Subject)", d)
+    assert list(m.fixed.names) == list(base.fixed.names)
+    np.testing.assert_allclose(m.fixef.to_numpy(), base.fixef.to_numpy(), rtol=1e-10)
+
+
+def test_a_power_of_whole_numbers_is_a_double_and_does_not_hang(sleepstudy):
+    """Python's integer power is exact and unbounded: 10^10^10 would never finish; R's is a double."""
+    for f in ("Reaction ~ I(10^10^10) + (1 | Subject)", "Reaction ~ I((9)^(9)^(9)) + (1 | Subject)",
+              "Reaction ~ I(2^2^99999 * Days) + (1 | Subject)"):
+        t = time.perf_counter()
+        with pytest.raises(FormulaError):
+            mm.lmer(f, sleepstudy)
+        assert time.perf_counter() - t < 5
+    m = mm.lmer("Reaction ~ I(Days^3) + I(2^3 * Days) + (1 | Subject)", sleepstudy)
+    assert m.fixed.names == ["(Intercept)", "I(Days^3)", "I(2^3 * Days)"]  # R's names, not 3.0
+    ref = mm.lmer("Reaction ~ c + d + (1 | Subject)", sleepstudy.assign(c=sleepstudy.Days ** 3, d=8 * sleepstudy.Days))
+    np.testing.assert_allclose(m.fixef.to_numpy(), ref.fixef.to_numpy(), rtol=1e-9)

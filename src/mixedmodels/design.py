@@ -386,7 +386,7 @@ def r_column_name(name: str) -> str:
             # R's as.character(2) is "2": a float level 2.0 (an integer column is double here) too
             level = re.sub(r"^(-?\d+)\.0$", r"\1", level)
             part = evaluator.r_name(m.group(1)) + evaluator.r_level(m.group(1), level)
-        elif part == _SHIELDED_INTERCEPT:
+        elif evaluator.r_name(part) == _SHIELDED_INTERCEPT:
             part = "Intercept"  # a column named Intercept (shield_intercept)
         else:
             part = evaluator.r_name(part)  # x ** 2 -> x^2, as_numeric(f) -> as.numeric(f), ...

@@ -235,6 +235,13 @@ def check(text: str) -> list[Token]:
             continue
         if t.kind == "string" and not (calls and calls[-1]):
             raise FormulaError(_point(text, t.pos, "a string may only be a function's argument"))
+        # a string must stand alone as an argument: a name glued to it (f"...", rb'...') would make
+        # Python read a prefixed literal, and f"{...}" runs the code inside the braces
+        if t.kind == "string" and (i == 0 or tokens[i - 1].kind != "op" or tokens[i - 1].text not in _BEFORE_STRING
+                                   or i + 1 >= len(tokens) or tokens[i + 1].text not in _AFTER_STRING):
+            # ... and never an operand of arithmetic ("a" * 10^9 asks for gigabytes); I(f == "a") is fine
+            raise FormulaError(_point(text, t.pos, "a string may only be a whole argument of a function or "
+                                      "compared, e.g. C(f, \"contr.sum\") or I(f == \"a\")"))
         if t.kind == "quoted" and role is None and i + 1 < len(tokens) and tokens[i + 1].text == "(":
             raise FormulaError(_point(text, t.pos, f"{t.text} is called as a function: only "
                                       f"{_allowed_list()} may be called"))
@@ -249,6 +256,11 @@ def check(text: str) -> list[Token]:
         if role.kind == "keyword" and t.text.startswith("_"):
             raise FormulaError(_point(text, t.pos, f"the keyword {t.text!r} is not allowed"))
     return tokens
+
+
+_COMPARE = ("==", "!=", "<", ">", "<=", ">=")
+_BEFORE_STRING = ("(", ",", "=") + _COMPARE
+_AFTER_STRING = (")", ",") + _COMPARE
 
 
 def _hint(name: str) -> str:
@@ -304,17 +316,25 @@ def to_formulaic(expr: str, columns) -> str:
     tokens = check(expr)
     cols = set(map(str, columns))
     roles = _roles(tokens)
-    depth, out = 0, []
+    depth, out, calls = 0, [], []
     prev_end = 0
     for i, (t, role) in enumerate(zip(tokens, roles)):
         space = " " if t.pos > prev_end else ""
+        # never glue two word-like tokens: Python would read `1` `j` as 1j, `0` `b1` as 0b1, or a
+        # name and a string as a prefixed literal (f"..."); with a space each stays its own token
+        if i and t.kind in ("name", "number", "string", "quoted") \
+                and tokens[i - 1].kind in ("name", "number", "string", "quoted"):
+            space = " "
         prev_end = t.pos + len(t.text)
         text = t.text
         if t.kind == "op":
             if text == "(":
                 depth += 1
+                calls.append(i > 0 and tokens[i - 1].kind == "name")
             elif text == ")":
                 depth -= 1
+                if calls:
+                    calls.pop()
             elif text == "^" and depth > 0:
                 text = "**"   # R's power inside calls and brackets; formula-level ^ stays
             elif text == "%%":
@@ -323,6 +343,16 @@ def to_formulaic(expr: str, columns) -> str:
                 text = "//"
         elif t.kind == "number":
             text = _python_number(text)
+            # formulaic expands (a + b + c)^k in time exponential in k, so (x + f + b)^20 hangs; beyond
+            # the number of factors in the bracket the power adds no term, so cap it there
+            if depth == 0 and i >= 2 and tokens[i - 1].text == "^" and tokens[i - 2].text == ")" \
+                    and text.isdigit():
+                text = str(min(int(text), max(1, _factors_before(tokens, i - 2))))
+            elif depth > 0 and text.isdigit() and not _whole_argument(tokens, i, calls):
+                # inside an expression a whole number is R's double: 10^10^10 is then an overflow
+                # (an error) instead of Python's exact integer power, which would never finish;
+                # whole arguments (poly(x, 2), df = 3) stay integers; r_name writes 2.0 as R's 2
+                text += ".0"
         elif t.kind == "quoted":
             name = text[1:-1]
             if name not in cols:
@@ -340,6 +370,30 @@ def to_formulaic(expr: str, columns) -> str:
                                        f"constant ({', '.join(CONSTANTS)})")
         out.append(space + text)
     return "".join(out).strip()
+
+
+def _whole_argument(tokens: list[Token], i: int, calls: list[bool]) -> bool:
+    """Whether ``tokens[i]`` is a whole argument of a call: ``poly(x, 2)``, ``bs(x, df = 3)``."""
+    before = tokens[i - 1].text if i else ""
+    after = tokens[i + 1].text if i + 1 < len(tokens) else ""
+    return bool(calls and calls[-1]) and before in ("(", ",", "=") and after in (")", ",")
+
+
+def _factors_before(tokens: list[Token], close: int) -> int:
+    """An upper bound on the factors in the bracket that ends at ``tokens[close]``: its names,
+    back-quoted names and numbers (each factor has at least one)."""
+    depth, count = 0, 0
+    for j in range(close, -1, -1):
+        t = tokens[j]
+        if t.text == ")" and t.kind == "op":
+            depth += 1
+        elif t.text == "(" and t.kind == "op":
+            depth -= 1
+            if depth == 0:
+                return count
+        elif t.kind in ("name", "quoted", "number"):
+            count += 1
+    return count
 
 
 def _python_spells(name: str) -> bool:
@@ -380,6 +434,7 @@ def r_name(formulaic_name: str) -> str:
             text = re.sub(rf"(?<![\w.]){re.escape(py)}\(", f"{r}(", text)
     text = text.replace(" ** ", "^").replace("**", "^")
     text = re.sub(r"\s*(?<![=!<>])=(?!=)\s*", " = ", text)  # R deparses keyword arguments as raw = TRUE
+    text = re.sub(r"(?<![\w.])(\d+)\.0(?![\w.])", r"\1", text)  # R deparses the double 2.0 as 2
     text = re.sub(r"(?<![\w.`])True(?![\w.])", "TRUE", text)
     text = re.sub(r"(?<![\w.`])False(?![\w.])", "FALSE", text)
     return re.sub(r"`([^`]+)`", lambda m: m.group(1) if is_syntactic(m.group(1)) else m.group(0), text)
