@@ -214,7 +214,7 @@ _VOCAB = ["x", "y", "g", "`x`", "log", "exp", "I", "poly", "scale", "factor", "n
           "~", ",", "=", "==", "1", "2L", ".5", "1e-3", "'a'", "\"b\"", "[", "]", "{", "}", ";", "lambda", " "]
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
 @given(st.lists(st.sampled_from(_VOCAB), min_size=1, max_size=14))
 def test_fuzzed_formulas_fit_or_raise_our_errors(tmp_path_factory, tokens):
     rng = np.random.default_rng(1)
@@ -227,7 +227,7 @@ def test_fuzzed_formulas_fit_or_raise_our_errors(tmp_path_factory, tokens):
             pass
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_fuzzed_text_parses_or_raises_formula_errors(text):
     try:

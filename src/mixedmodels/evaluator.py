@@ -225,6 +225,9 @@ def check(text: str) -> list[Token]:
                 calls.append(i > 0 and tokens[i - 1].kind in ("name", "quoted"))
             elif t.text == ")" and calls:
                 calls.pop()
+            elif t.text == "~" and calls:
+                raise FormulaError(_point(text, t.pos, "'~' belongs only between the response and the terms, "
+                                          "not inside brackets"))
             elif t.text in ("%in%", "&&", "!"):
                 raise FormulaError(_point(text, t.pos, f"the operator {t.text!r} is not supported in a formula"
                                           + ("; write nested grouping as a/b or a:b" if t.text == "%in%" else "")))
