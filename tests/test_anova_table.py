@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.anova_table import COLUMNS, doolittle, hypotheses
+from mixedmodels.inference.anova import COLUMNS, doolittle, hypotheses
 from mixedmodels.errors import ArgumentError
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures_inference"))

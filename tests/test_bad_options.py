@@ -12,7 +12,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import ArgumentError, DataError
-from mixedmodels.pirls import GlmmModel
+from mixedmodels.glmm.pirls import GlmmModel
 
 LMER = "Reaction ~ Days + (Days | Subject)"
 GLMER = "cbind(incidence, size - incidence) ~ period + (1 | herd)"

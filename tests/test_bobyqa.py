@@ -1,4 +1,4 @@
-"""Tests of the pure-Python port of Powell's BOBYQA (mixedmodels.bobyqa).
+"""Tests of the pure-Python port of Powell's BOBYQA (mixedmodels.optim.bobyqa).
 
 The main test replays recorded runs of Powell's own Fortran code: the fixture
 ``fixtures_bobyqa/traces.json`` holds, for each case in ``CASES``, the first
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mixedmodels.bobyqa import BobyqaResult, bobyqa
+from mixedmodels.optim.bobyqa import BobyqaResult, bobyqa
 
 FIXTURE = Path(__file__).parent / "fixtures_bobyqa" / "traces.json"
 INF = math.inf

@@ -14,7 +14,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.cli import clean, main
-from mixedmodels.linear import lm
+from mixedmodels.linear.lm import lm
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 SLOPES = "Reaction ~ Days + (Days | Subject)"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.compare import AnovaTable, RefitMLWarning
+from mixedmodels.inference.lrt import AnovaTable, RefitMLWarning
 from mixedmodels.errors import ArgumentError, DataError
 
 HERE = Path(__file__).parent
@@ -100,7 +100,7 @@ def test_equal_npar_gives_no_test(sleep):
 
 
 def test_with_an_ordinary_linear_model(sleep, fits):
-    lm = getattr(mm, "lm", None) or pytest.importorskip("mixedmodels.linear").lm
+    lm = getattr(mm, "lm", None) or pytest.importorskip("mixedmodels.linear.lm").lm
     exp = EXPECTED["lrt_with_lm"]
     tab = _anova(fits["int"], lm("Reaction ~ Days", sleep))
     assert list(tab.index) == ["MODEL2", "MODEL1"]   # the lm has fewer parameters

@@ -14,7 +14,7 @@ import pytest
 import mixedmodels as mm
 import refcheck
 from conftest import EXTRA, REF
-from mixedmodels.confint import ProfileTable, sdcor_to_theta, theta_to_sdcor
+from mixedmodels.inference.confint import ProfileTable, sdcor_to_theta, theta_to_sdcor
 
 EXPECTED = json.loads((Path(__file__).parent / "fixtures_lrt" / "expected.json").read_text())
 

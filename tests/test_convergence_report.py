@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.convergence import (GRAD_TOL, SINGULAR_MESSAGE, conv_messages, deriv12, lmer_convergence)
+from mixedmodels.optim.convergence import (GRAD_TOL, SINGULAR_MESSAGE, conv_messages, deriv12, lmer_convergence)
 from mixedmodels.errors import ConvergenceWarning, SingularFitWarning
 
 HERE = Path(__file__).parent
@@ -60,7 +60,7 @@ def test_conv_messages_follow_lme4():
 
 
 def test_deriv12_is_still_importable_from_glmm():
-    from mixedmodels.glmm import deriv12 as d
+    from mixedmodels.fit.glmer import deriv12 as d
 
     assert d is deriv12
     g, H = deriv12(lambda x: float(x[0] ** 2 + 3 * x[0] * x[1]), np.array([1.0, 2.0]))
@@ -222,7 +222,7 @@ def test_a_theta_left_just_above_zero_is_set_to_zero_where_no_worse():
     """BOBYQA can stall a little above a boundary optimum (nlme's Early with numpy 1.24: 5e-4)."""
     from dataclasses import replace
 
-    from mixedmodels.fit import _snap_to_boundary
+    from mixedmodels.fit.lmer import _snap_to_boundary
 
     rng = np.random.default_rng(2)
     d = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60), "g": np.repeat(np.arange(10), 6)})
@@ -241,8 +241,8 @@ def test_a_fit_stopped_short_of_the_optimum_is_restarted(sleepstudy):
     """Where the gradient check fails after a converged BOBYQA run, one restart walks on."""
     from dataclasses import replace
 
-    from mixedmodels.convergence import lmer_convergence
-    from mixedmodels.fit import _restart_if_unconverged
+    from mixedmodels.optim.convergence import lmer_convergence
+    from mixedmodels.fit.lmer import _restart_if_unconverged
 
     m = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
     short = replace(m, theta=m.theta * np.array([1.05, 1.0, 0.95]))

@@ -1,6 +1,6 @@
 """The core's fast paths against a brute-force dense computation.
 
-Every path of :class:`mixedmodels.core.LmmCore` (dense Schur block with the pair map or with a
+Every path of :class:`mixedmodels.core.lmm.LmmCore` (dense Schur block with the pair map or with a
 sparse product, the sparse SuperLU path, vectorized small Cholesky factors) must give the same
 objective, solutions, vcov and conditional variances as the textbook dense formulas.
 """
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy.linalg import block_diag
 
-import mixedmodels.core as core_mod
-from mixedmodels.core import LmmCore, _batch_cholesky, _batch_tril_inv
+import mixedmodels.core.lmm as core_mod
+from mixedmodels.core.lmm import LmmCore, _batch_cholesky, _batch_tril_inv
 from mixedmodels.errors import FitError
-from mixedmodels.fit import lmer_stages
+from mixedmodels.fit.lmer import lmer_stages
 
 LOG2PI = np.log(2 * np.pi)
 
@@ -254,8 +254,8 @@ def test_satterthwaite_shortcut_equals_full_numderiv_scheme():
     """varpar_info shares factorizations between points with the same theta; the numbers must be those
     of numDeriv's schemes applied to the deviance and vcov as functions of (theta, sigma)."""
     import mixedmodels as mm
-    from mixedmodels.derivatives import hessian, jacobian
-    from mixedmodels.satterthwaite import varpar_info
+    from mixedmodels.optim.derivatives import hessian, jacobian
+    from mixedmodels.inference.satterthwaite import varpar_info
 
     m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.load_dataset("sleepstudy"))
     core = m.core
@@ -275,7 +275,7 @@ def test_satterthwaite_shortcut_equals_full_numderiv_scheme():
 
 def test_hessian_is_numderiv_genD():
     """genD's off-diagonal formula (two evaluations per step) on a function with known derivatives."""
-    from mixedmodels.derivatives import hessian
+    from mixedmodels.optim.derivatives import hessian
 
     def f(x):
         return np.exp(x[0]) * np.sin(x[1]) + x[0] ** 2 * x[2] ** 3

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.design import contr_poly, grouping_codes
+from mixedmodels.design.model import contr_poly, grouping_codes
 from mixedmodels.errors import DataError
 
 
@@ -447,7 +447,7 @@ def test_polars_newdata_predict():
 # ------------------------------------------------------------------ 7. nested grouping factors
 def _old_grouping_codes(factors, data):
     """The former implementation (full product of labels), for the small cases."""
-    from mixedmodels.design import _factor
+    from mixedmodels.design.model import _factor
 
     codes = np.zeros(len(data), dtype=np.int64)
     labels = [""]

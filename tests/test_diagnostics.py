@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import diagnostics as dg
+from mixedmodels.postfit import diagnostics as dg
 from mixedmodels.errors import MixedModelWarning
 
 EXPECTED = json.loads((Path(__file__).parent / "fixtures_diag" / "expected.json").read_text())
@@ -57,7 +57,7 @@ def test_hatvalues_match_lme4(models, key, rtol):
 
 
 def test_hatvalues_with_the_sparse_core(models):
-    from mixedmodels.core import LmmCore
+    from mixedmodels.core.lmm import LmmCore
 
     for key in ("penicillin", "pastes"):
         m = models[key]

@@ -5,7 +5,7 @@ Conventions in docs/tutorial.md:
 * every ```python block runs, in order, in one namespace;
 * a ```text block right after a python block is that block's expected output (compared line by
   line, trailing spaces ignored);
-* ``<!-- requires: matplotlib, mixedmodels.plots -->`` on the line before a block: the block (and
+* ``<!-- requires: matplotlib, mixedmodels.report.plots -->`` on the line before a block: the block (and
   its output) is skipped when one of those modules cannot be imported;
 * an image ``![...](img/NAME.png)`` right after a block shows the figure ``fig`` that it made.
 

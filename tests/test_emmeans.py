@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.emmeans import EmmeansResult
+from mixedmodels.inference.emmeans import EmmeansResult
 from mixedmodels.errors import ArgumentError
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures_inference"))

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.design import fixed_design, grouping_codes, model_frame, r_column_name, random_terms
+from mixedmodels.design.model import fixed_design, grouping_codes, model_frame, r_column_name, random_terms
 from mixedmodels.errors import FormulaError
-from mixedmodels.formula import parse_formula
+from mixedmodels.formula.parse import parse_formula
 
 
 @pytest.mark.parametrize("formula, fixed, random", [

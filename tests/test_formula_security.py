@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mixedmodels as mm
-from mixedmodels import evaluator
+from mixedmodels.formula import evaluate as evaluator
 from mixedmodels.errors import FormulaError, MixedModelError
-from mixedmodels.formula import parse_formula
+from mixedmodels.formula.parse import parse_formula
 
 
 def _attacks(canary: str) -> list[str]:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.glmm import column_scales, deriv12, scaled_deriv12
+from mixedmodels.fit.glmer import column_scales, deriv12, scaled_deriv12
 
 FACTORS = [1.0, 1e-4, 1e-6, 1e4]
 

@@ -22,8 +22,8 @@ import refcheck
 from conftest import EXTRA, REF
 from mixedmodels import families as F
 from mixedmodels.errors import ArgumentError, ConvergenceWarning, DataError, FamilyError, SingularFitWarning
-from mixedmodels.glmm import GlmerResult, brent_fmin, deriv12, glmer, glmer_nb, theta_ml
-from mixedmodels.pirls import (BlockedPLS, DensePLS, ReweightCore, blocked_pls_ok, dense_pls_ok, gh_rule,
+from mixedmodels.fit.glmer import GlmerResult, brent_fmin, deriv12, glmer, glmer_nb, theta_ml
+from mixedmodels.glmm.pirls import (BlockedPLS, DensePLS, ReweightCore, blocked_pls_ok, dense_pls_ok, gh_rule,
                                reweight_core_ok)
 
 HERE = Path(__file__).parent
@@ -450,8 +450,8 @@ def test_rows_permuted_give_the_same_fit(psycholing):
 
 
 def _design(ds, formula, root=None):
-    from mixedmodels.design import fixed_design, model_frame, random_terms
-    from mixedmodels.formula import parse_formula
+    from mixedmodels.design.model import fixed_design, model_frame, random_terms
+    from mixedmodels.formula.parse import parse_formula
 
     d = mm.load_dataset(ds) if root is None else refcheck.load_data(root, ds)
     p = parse_formula(formula)
@@ -489,7 +489,7 @@ def test_reweight_core_reuses_its_structure():
     for _ in range(3):  # reweighting twice in a row leaves no trace of the first weights
         w, y = rng.uniform(0.5, 2, X.shape[0]), rng.normal(size=X.shape[0])
         c.reweight(w, y)
-    from mixedmodels.core import LmmCore
+    from mixedmodels.core.lmm import LmmCore
 
     f1, f2 = c.factor(np.array([0.7, 1.3])), LmmCore(terms, X, y, weights=w).factor(np.array([0.7, 1.3]))
     assert f1.ldL2 == pytest.approx(f2.ldL2, rel=1e-10) and f1.r2 == pytest.approx(f2.r2, rel=1e-10)
@@ -501,7 +501,7 @@ def test_reweight_core_reuses_its_structure():
 @pytest.mark.parametrize("fast", ["blocked", "dense", "core", "fresh"])
 def test_pirls_paths_agree(cbpp, fast):
     """The three ways to solve each PIRLS step give one fit."""
-    from mixedmodels.glmm import _family_model, _fit, _prepare
+    from mixedmodels.fit.glmer import _family_model, _fit, _prepare
 
     fam = F.Binomial()
     setup = _prepare(CBPP, cbpp, fam, None, None, None)

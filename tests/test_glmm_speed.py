@@ -9,8 +9,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels import families as F
-from mixedmodels.core import LmmCore
-from mixedmodels.pirls import BlockedPLS, DensePLS
+from mixedmodels.core.lmm import LmmCore
+from mixedmodels.glmm.pirls import BlockedPLS, DensePLS
 
 
 def _crossed(seed=3, n_subj=40, n_item=25):
@@ -25,8 +25,8 @@ def _crossed(seed=3, n_subj=40, n_item=25):
 
 
 def _design(d, formula):
-    from mixedmodels.design import fixed_design, model_frame, random_terms
-    from mixedmodels.formula import parse_formula
+    from mixedmodels.design.model import fixed_design, model_frame, random_terms
+    from mixedmodels.formula.parse import parse_formula
 
     p = parse_formula(formula)
     fr = model_frame(p, d)
@@ -80,7 +80,7 @@ def test_set_response_equals_reweight(cls, with_x):
 
 
 def _model(d, formula, fam):
-    from mixedmodels.glmm import _family_model, _prepare
+    from mixedmodels.fit.glmer import _family_model, _prepare
 
     setup = _prepare(formula, d, fam, None, None, None)
     return _family_model(setup, fam, None)

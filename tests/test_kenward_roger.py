@@ -11,7 +11,7 @@ from scipy import stats
 
 import mixedmodels as mm
 from mixedmodels.errors import ArgumentError
-from mixedmodels.kenward_roger import kr_coef_table, kr_contrast, kr_ddf, kr_f_test, kr_info
+from mixedmodels.inference.kenward_roger import kr_coef_table, kr_contrast, kr_ddf, kr_f_test, kr_info
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures_inference"))
 from inference_cases import NAMES, as_list, expected, fit, fit_at_r_theta, values  # noqa: E402
@@ -130,8 +130,8 @@ def test_dense_and_sparse_core_modes_agree(name):
     """The core factors the Schur complement of the later terms densely or by sparse LU; KR uses either."""
     from dataclasses import replace
 
-    from mixedmodels.core import LmmCore
-    from mixedmodels.kenward_roger import _compute
+    from mixedmodels.core.lmm import LmmCore
+    from mixedmodels.inference.kenward_roger import _compute
 
     m = fit_at_r_theta(name)
     other = "sparse" if m.core.method == "dense" else "dense"
@@ -142,7 +142,7 @@ def test_dense_and_sparse_core_modes_agree(name):
 
 
 def test_too_many_random_effects_is_refused(monkeypatch):
-    import mixedmodels.kenward_roger as K
+    import mixedmodels.inference.kenward_roger as K
 
     monkeypatch.setattr(K, "_MAX_BYTES", 1000)
     from dataclasses import replace

@@ -11,7 +11,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import ArgumentError, DataError, FormulaError
-from mixedmodels.linear import LmResult, has_random_terms, lm
+from mixedmodels.linear.lm import LmResult, has_random_terms, lm
 
 FIX = Path(__file__).parent / "fixtures_lm"
 CASES = json.loads((FIX / "lm_cases.json").read_text(encoding="utf-8"))
@@ -200,7 +200,7 @@ def test_has_random_terms():
 
 
 def test_html_and_markdown(fits):
-    from mixedmodels.html import to_html, to_markdown
+    from mixedmodels.report.html import to_html, to_markdown
 
     m = fits["cake"]
     assert isinstance(m, LmResult)

@@ -11,7 +11,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import FormulaError
-from mixedmodels.pergroup import LmListWarning, lmlist
+from mixedmodels.linear.lmlist import LmListWarning, lmlist
 
 FIX = Path(__file__).parent / "fixtures_lm"
 CASES = json.loads((FIX / "lmlist_cases.json").read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import PersistError
-from mixedmodels.persist import FORMAT, _digest, load_result
+from mixedmodels.io.persist import FORMAT, _digest, load_result
 
 
 def assert_same_fit(a, b):

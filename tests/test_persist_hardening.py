@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels import persist_limits
+from mixedmodels.io import limits as persist_limits
 from mixedmodels.errors import PersistError
-from mixedmodels.persist import FORMAT, _digest, load_result
-from mixedmodels.persist_limits import MAX_DEPTH
+from mixedmodels.io.persist import FORMAT, _digest, load_result
+from mixedmodels.io.limits import MAX_DEPTH
 
 FAST = 1.0  # seconds a refusal may take (most take a few milliseconds)
 
@@ -383,12 +383,12 @@ def _explosive(attack, formula):
     "Reaction ~ poly(Days, 100000000) + (1 | Subject)"])
 def test_a_formula_asking_for_huge_model_matrices_is_refused_before_building_them(attack, formula):
     err = refused(_explosive(attack, formula), "MAX_DESIGN_CELLS")
-    assert "persist_limits" in str(err)
+    assert "mixedmodels.io.limits" in str(err)
 
 
 def test_the_bound_on_model_matrices_holds_for_real_formulas(sleepstudy):
-    from mixedmodels.formula import parse_formula
-    from mixedmodels.persist_limits import _design_bound
+    from mixedmodels.formula.parse import parse_formula
+    from mixedmodels.io.limits import _design_bound
 
     d = sleepstudy.assign(half=pd.Categorical(np.where(sleepstudy["Days"] < 5, "a", "b")),
                           flag=sleepstudy["Days"] % 3 == 0, w=np.linspace(1, 2, len(sleepstudy)))

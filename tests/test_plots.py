@@ -17,7 +17,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import mixedmodels as mm  # noqa: E402
 from mixedmodels.errors import ArgumentError, MixedModelError  # noqa: E402
-from mixedmodels.plots import ModelPlots, lowess  # noqa: E402
+from mixedmodels.report.plots import ModelPlots, lowess  # noqa: E402
 
 EXPECTED = json.loads((Path(__file__).parent / "fixtures_diag" / "expected.json").read_text())
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
-from mixedmodels.core import LmmCore
-from mixedmodels.fit import lmer_stages
+from mixedmodels.core.lmm import LmmCore
+from mixedmodels.fit.lmer import lmer_stages
 
 FORMULA = "Reaction ~ 1 + Days + (1 + Days | Subject)"
 

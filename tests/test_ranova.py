@@ -10,8 +10,8 @@ import pytest
 import mixedmodels as mm
 import refcheck
 from conftest import EXTRA, REF
-from mixedmodels.formula import RandomTerm
-from mixedmodels.ranova import lm_loglik, reduce_random_term
+from mixedmodels.formula.parse import RandomTerm
+from mixedmodels.inference.ranova import lm_loglik, reduce_random_term
 
 EXPECTED = json.loads((Path(__file__).parent / "fixtures_lrt" / "expected.json").read_text())
 DATA = {"sleepstudy": REF, "Penicillin": REF, "Pastes": REF, "growth": EXTRA, "fac3": EXTRA, "Orthodont": EXTRA,

@@ -1,4 +1,4 @@
-"""Tests of mixedmodels.report: R's printed text, character for character.
+"""Tests of mixedmodels.report.format: R's printed text, character for character.
 
 The case tests rebuild each summary from the numbers stored in
 tests/reference/cases/*.json and compare with R's own ``summary_text``.
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels.report import (
+from mixedmodels.report.format import (
     DBL_EPSILON,
     R_NA,
     R_NAN,

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.core import LmmCore
+from mixedmodels.core.lmm import LmmCore
 from mixedmodels.errors import DataError
 
 EPS = np.finfo(float).eps
@@ -214,7 +214,7 @@ def test_ranova_of_a_shifted_response(kw, s):
 @pytest.mark.parametrize("s", [1e9, 1e12])
 @pytest.mark.parametrize("reml", [False, True])
 def test_lm_loglik_of_a_shifted_response(reml, s):
-    from mixedmodels.ranova import lm_loglik
+    from mixedmodels.inference.ranova import lm_loglik
 
     df = _data()
     y, w, off = df["y"].to_numpy(), df["w"].to_numpy(), df["off"].to_numpy()

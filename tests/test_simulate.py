@@ -7,7 +7,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import ArgumentError
-from mixedmodels.simulate import BootResult, _norm_inter
+from mixedmodels.inference.simulate import BootResult, _norm_inter
 
 
 @pytest.fixture(scope="module")

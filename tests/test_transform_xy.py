@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.core import LmmCore
+from mixedmodels.core.lmm import LmmCore
 
 
 def _models():

@@ -5,7 +5,7 @@ import sys, time, warnings, statistics
 sys.path.insert(0, "tests/reference")
 import refcheck
 from pathlib import Path
-from mixedmodels.glmm import glmer
+from mixedmodels.fit.glmer import glmer
 warnings.simplefilter("ignore")
 psy = refcheck.load_data(Path("tests/reference_extra"), "psycholing")
 gt = refcheck.load_data(Path("tests/reference"), "grouseticks")

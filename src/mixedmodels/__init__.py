@@ -16,20 +16,20 @@ __version__ = "0.1.0"
 __all__ = ["lmer", "glmer", "glmer_nb", "lm", "lmlist", "anova", "load_dataset", "load_result", "list_datasets", "families", "errors"]
 
 _LAZY = {
-    "lmer": ("fit", "lmer"),
-    "glmer": ("glmm", "glmer"),
-    "anova": ("compare", "anova"),
+    "lmer": ("fit.lmer", "lmer"),
+    "glmer": ("fit.glmer", "glmer"),
+    "anova": ("inference.lrt", "anova"),
     "load_dataset": ("datasets", "load_dataset"),
     "list_datasets": ("datasets", "list_datasets"),
-    "families": ("families", None),
-    "LmerResult": ("results", "LmerResult"),
-    "glmer_nb": ("glmm", "glmer_nb"),
-    "GlmerResult": ("glmm", "GlmerResult"),
-    "load_result": ("persist", "load_result"),
-    "lm": ("linear", "lm"),
-    "lmlist": ("pergroup", "lmlist"),
-    "LmResult": ("linear", "LmResult"),
-    "LmList": ("pergroup", "LmList"),
+    "families": ("glmm.families", None),
+    "LmerResult": ("results.lmer", "LmerResult"),
+    "glmer_nb": ("fit.glmer", "glmer_nb"),
+    "GlmerResult": ("fit.glmer", "GlmerResult"),
+    "load_result": ("io.persist", "load_result"),
+    "lm": ("linear.lm", "lm"),
+    "lmlist": ("linear.lmlist", "lmlist"),
+    "LmResult": ("linear.lm", "LmResult"),
+    "LmList": ("linear.lmlist", "LmList"),
 }
 
 

@@ -80,7 +80,7 @@ def read_data(spec: str):
 def _fit(formula: str, data, *, ml: bool = False, family: str | None = None, weights: str | None = None):
     import mixedmodels as mm
 
-    from .linear import has_random_terms, lm
+    from .linear.lm import has_random_terms, lm
 
     w = None
     if weights is not None:
@@ -260,7 +260,7 @@ def _emit(text: str) -> None:
 def _run(args) -> int:
     import mixedmodels as mm
 
-    from .html import to_html, to_markdown
+    from .report.html import to_html, to_markdown
 
     if args.cmd is None:
         m = mm.lmer(DEMO, mm.load_dataset("sleepstudy"))
@@ -280,7 +280,7 @@ def _run(args) -> int:
     data = read_data(args.data)
     if args.cmd == "fit":
         if args.plots:  # say so before a long fit, not after it
-            from .linear import has_random_terms
+            from .linear.lm import has_random_terms
 
             if not has_random_terms(args.formula):
                 raise CliError("--plots needs a mixed model: the formula has no (... | group) term")

@@ -1,0 +1,268 @@
+"""lmer(): the composition of the stages formula -> design -> core -> optimizer -> result.
+
+Input is validated here, at the boundary, with lme4's checks (levels vs observations, rank
+deficiency, predictor scaling) and a few of our own (a response the fixed effects reproduce
+exactly, weights of zero, values beyond double precision), so that the core may assume valid input.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+
+from ..core.lmm import LmmCore
+from ..design.model import check_terms, fixed_design, model_frame, random_terms, warn_fixed_design
+from ..errors import ArgumentError, DataError, FitError, SingularFitWarning, warn as _warn
+from ..formula.parse import parse_formula
+from ..optim.nlopt import (DEFAULT_CONTROL, OPTIMIZERS, check_maxeval, check_setting_number, check_start, minimize_theta,
+                       unknown_settings_error)
+from ..results.lmer import LmerResult
+
+__all__ = ["lmer", "lmer_stages", "fit_core", "check_control", "check_new_response"]
+
+
+def lmer_stages(formula: str, data, *, weights=None, offset=None):
+    """Parse, build the design and form the crossproduct blocks; returns (parsed, frame, fixed, terms, core)."""
+    parsed = parse_formula(formula)
+    frame = model_frame(parsed, data, weights=weights, offset=offset)
+    fixed = fixed_design(parsed, frame)
+    terms = random_terms(parsed, frame)
+    n = len(frame.y)
+    check_terms(terms, n)
+    _check_magnitude(parsed, frame.y)
+    warn_fixed_design(fixed, stacklevel=4)
+    core = LmmCore(terms, fixed.X, frame.y, weights=frame.weights, offset=frame.offset)
+    return parsed, frame, fixed, terms, core
+
+
+def check_control(control) -> dict | None:
+    """Refuse a control that is not a dict of known settings with sensible values."""
+    if control is None:
+        return None
+    if not isinstance(control, dict):
+        raise ArgumentError(f"control must be a dict such as {{'optimizer': 'nelder_mead'}}, got "
+                            f"{type(control).__name__}")
+    unknown = set(control) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise unknown_settings_error(unknown, DEFAULT_CONTROL)
+    for key, value in control.items():
+        if key == "optimizer":
+            if not isinstance(value, str):
+                raise ArgumentError(f"control['optimizer'] must be a name such as 'bobyqa', got {value!r}")
+            if value.lower() not in OPTIMIZERS:
+                raise ArgumentError(f"unknown optimizer {value!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}")
+        elif key == "maxeval":
+            check_maxeval(value)
+        else:
+            check_setting_number(key, value)
+    return control
+
+
+def _check_magnitude(parsed, y) -> None:
+    big = float(np.max(np.abs(y)))
+    if big > 1e100 or 0 < big < 1e-100:
+        raise DataError(f"the response {parsed.response!r} has values of size {big:.3g}, beyond what double "
+                        "precision crossproducts can hold; rescale it (e.g. multiply by a power of 10)")
+
+
+def _check_response(parsed, frame, fixed, core) -> None:
+    """A response that lmer cannot model, said plainly instead of a meaningless fit."""
+    y = np.asarray(frame.y, dtype=float)
+    X = fixed.X
+    if np.ptp(y) == 0 and X.size and np.any((np.ptp(X, axis=0) == 0) & (X[0] != 0)):
+        raise DataError(f"the response {parsed.response!r} is constant (every value is {y[0]:g}); a mixed "
+                        "model needs variation in the response")
+    w = frame.weights
+    if w is not None and np.any(w == 0):
+        k = int(np.sum(w == 0))
+        raise DataError(f"{k} weight(s) are 0; lmer needs positive weights (lme4's criterion is infinite then): "
+                        "drop the rows with weight 0, which carry no information")
+    # theta = 0 is ordinary least squares: its residual sum of squares says if the fixed part is exact
+    pieces = core.pieces(np.zeros(core.layout.size))
+    yc = y if frame.offset is None else y - frame.offset
+    total = float(np.sum(yc * yc * (1.0 if w is None else w)))
+    # relative to the response about the constant the core takes out of one far from 0 (1e12 + y: its
+    # y'y is all constant), plus the response's own rounding (eps |y| a row), which no fit goes below
+    floor = 1e-20 * getattr(core, "y_ss", total) + 100 * np.finfo(float).eps ** 2 * total
+    if pieces is not None and pieces[2] <= floor or total == 0:
+        raise DataError(f"the fixed effects reproduce the response {parsed.response!r} exactly (residual sum of "
+                        "squares 0 to within rounding error), so no variance can be estimated; check that the "
+                        "response is not one of the predictors or a function of them")
+
+
+def _explain_start(terms) -> None:
+    """The criterion is not finite at lme4's start (theta = 1 on the diagonal): name a random-effects
+    column on a scale far from 1, the usual cause."""
+    for t in terms:
+        size = np.max(np.abs(t.z), axis=0)
+        for c, a in zip(t.cnames, size):
+            if a > 1e4 or 0 < a < 1e-4:
+                raise DataError(f"the criterion is not finite at lme4's starting values: the random-effects term "
+                                f"{t.term} has a column {c!r} of size {a:.3g}, far from the scale those values "
+                                "assume; rescale it (e.g. scale() or other units)") from None
+
+
+def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, control=None,
+         data_name: str | None = None, start=None) -> LmerResult:
+    """Fit a linear mixed model with lme4's formula syntax, by REML (default) or ML.
+
+    ``control`` takes optimizer settings: ``optimizer`` ("bobyqa", "nelder_mead", "sbplx", "cobyla",
+    "praxis"), ``ftol_abs``, ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
+    ``weights`` and ``offset`` are arrays (one value per row of ``data``) or column names.
+    ``start``: starting theta for the optimizer, a vector or ``{"theta": [...]}`` in lme4's order
+    (``getME(m, "theta")``); default lme4's (1 on the diagonals, 0 below).
+    """
+    if not isinstance(REML, (bool, np.bool_)):
+        raise ArgumentError(f"REML must be True or False, got {REML!r}")
+    check_control(control)
+    parsed, frame, fixed, terms, core = lmer_stages(formula, data, weights=weights, offset=offset)
+    theta0 = check_start(start, terms, core.layout.lower())["theta"]
+    if core.n <= core.p:
+        raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
+    _check_response(parsed, frame, fixed, core)
+    name = data_name or getattr(data, "attrs", {}).get("name") or "data"
+    res = _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control, theta0=theta0)
+    _keep_weights_name(res, weights)
+    return res
+
+
+def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
+    """Refit a fitted model's design with another criterion or a new response (no formula, no data pass
+    for the random-effects blocks)."""
+    check_control(control)
+    core, frame = m.core, m.frame
+    if y is not None:
+        from dataclasses import replace
+
+        y = check_new_response(y, m.nobs)
+        frame = replace(frame, y=y)
+        core = LmmCore(m.terms, m.fixed.X, y, weights=frame.weights, offset=frame.offset)
+    res = _optimize(m.formula, REML, m.data_name, m.parsed, frame, m.fixed, m.terms, core, control,
+                    warn=y is None)
+    _keep_weights_name(res, m.__dict__.get("_weights_name"))
+    return res
+
+
+def _keep_weights_name(res: LmerResult, weights) -> None:
+    """Remember what the weights were called, for the summary's "Weights:" line (R deparses the
+    argument); kept beside the result's fields, as derived data, until LmerResult has a field for it."""
+    if res.frame.weights is not None:
+        from ..report.format import weights_label
+
+        res.__dict__["_weights_name"] = weights_label(weights)
+
+
+def check_new_response(y, n: int) -> np.ndarray:
+    """A new response for ``refit(y=...)``: n finite numbers, or a DataError saying what is wrong.
+
+    Parameters
+    ----------
+    y : array_like
+        The new response, one value per observation used in the fit (rows with missing values
+        were left out of the fit, and are left out here).
+    n : int
+        The number of observations of the fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``y`` as a 1-d float array.
+    """
+    if isinstance(y, (str, bytes, dict)):
+        raise DataError(f"refit(y=...) needs an array of {n} numbers, got {type(y).__name__}")
+    a = np.asarray(y)
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.ravel()
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"refit(y=...) needs numbers, got values of type {a.dtype} (e.g. {a.ravel()[:1].tolist()}); "
+                        "convert them, e.g. with pd.to_numeric")
+    if a.ndim != 1 or a.size != n:
+        raise DataError(f"refit(y=...) needs one response per observation used in the fit ({n}), got shape "
+                        f"{a.shape}")
+    a = a.astype(float)
+    bad = np.flatnonzero(~np.isfinite(a))
+    if bad.size:
+        raise DataError(f"refit(y=...) has {bad.size} missing or infinite value(s) (first at position {bad[0]}); "
+                        "refit() keeps the fit's observations, so give a finite value for each")
+    return a
+
+
+_SNAP = 1e-3  # a relative standard deviation below this is tried at exactly 0
+
+
+def _snap_to_boundary(res: LmerResult) -> LmerResult:
+    """Set to 0 each theta that BOBYQA left just above its bound of 0, where that is no worse.
+
+    lme4's check.boundary does this within 1e-5 of the bound; BOBYQA can stall further away on the
+    way to a boundary optimum (0.0005 on nlme's Early with numpy 1.24, where R and numpy 2 reach 0),
+    and a relative standard deviation of 0.001 is none for any practical purpose, so the point at the
+    bound is taken whenever its criterion is not higher.
+    """
+    from dataclasses import replace
+
+    theta = np.asarray(res.theta, dtype=float)
+    lower = res.core.layout.lower()
+    near = [j for j in range(theta.size) if lower[j] == 0 and 0 < theta[j] < _SNAP]
+    if not near:
+        return res
+    best, value = theta, res.objective
+    for j in near:
+        trial = best.copy()
+        trial[j] = 0.0
+        f = float(res.core.objective(trial, res.reml))
+        if f <= value:
+            best, value = trial, f
+    return res if best is theta else replace(res, theta=best)
+
+
+def _restart_if_unconverged(res: LmerResult) -> LmerResult:
+    """Where BOBYQA reported convergence but lme4's gradient check fails, restart it once from where it
+    stopped and keep the better point.
+
+    BOBYQA's last trust regions can stall on a flat surface, and where it stalls is decided by
+    rounding in the last bits of the criterion (another BLAS or numpy moves it: nlme's BodyWeight
+    stopped 0.02 above R's criterion with numpy 1.24, 2e-5 below it with numpy 2). A fresh start with
+    a new interpolation set walks on to the optimum; fits that pass the check (all of R's reference
+    cases here) are left exactly as they are, and a fit stopped by ``maxeval`` is not restarted.
+    """
+    from dataclasses import replace
+
+    from ..optim.convergence import lmer_convergence
+
+    info = res.optinfo
+    if not info.converged or res.is_singular or not lmer_convergence(res).messages:
+        return res
+    theta, value, again = minimize_theta(lambda th: res.core.objective(th, res.reml), res.theta,
+                                         res.core.layout.lower(), res.control,
+                                         what="the REML criterion" if res.reml else "the deviance")
+    if not value < res.objective:
+        return res
+    info = replace(again, nevals=info.nevals + again.nevals)
+    return replace(res, theta=theta, optinfo=info)  # a new result: no cached numbers of the first point
+
+
+def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, warn=True,
+              theta0=None) -> LmerResult:
+    layout = core.layout
+    x0 = layout.start() if theta0 is None else theta0
+    try:
+        theta, _, info = minimize_theta(lambda th: core.objective(th, REML), x0, layout.lower(),
+                                        control, what="the REML criterion" if REML else "the deviance")
+    except FitError as e:
+        if "starting values" in str(e) and theta0 is None:
+            _explain_start(terms)
+        raise
+    res = LmerResult(formula=formula, reml=REML, data_name=name, parsed=parsed, frame=frame,
+                     fixed=fixed, terms=terms, core=core, theta=theta, optinfo=info, control=control)
+    if warn:
+        res = _restart_if_unconverged(_snap_to_boundary(res))
+    if warn and res.is_singular:
+        _warn("boundary (singular) fit: see help('isSingular') -- a variance is (nearly) zero or a "
+              "correlation is +-1; consider simplifying the random-effects terms", SingularFitWarning,
+              stacklevel=3)  # the user's lmer() call
+    if warn:
+        # lme4's checkConv (gradient and Hessian at the estimate), warned as lme4 warns; refits to
+        # new responses (warn=False: simulation, bootstrap) compute it only if asked (summary, check)
+        from ..optim.convergence import check_lmer_fit
+
+        check_lmer_fit(res, stacklevel=3)
+    return res

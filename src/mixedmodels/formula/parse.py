@@ -1,0 +1,269 @@
+"""lme4's formula syntax: split ``y ~ fixed + (terms | group)`` into its parts.
+
+The fixed part is left to formulaic (R's semantics for factors, ``*``, ``:``, ``I()``,
+``poly()``...). Here we only find the random-effects terms and expand lme4's shorthands:
+
+* ``(x || g)``  ->  ``(1 | g) + (0 + x | g)``  (uncorrelated terms)
+* ``(1 | a/b)`` ->  ``(1 | b:a) + (1 | a)``    (nested grouping, named as lme4 names it)
+* ``(1 | a:b)``  a grouping factor made of the observed combinations of ``a`` and ``b``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import FormulaError
+from .evaluate import check
+
+__all__ = ["RandomTerm", "ParsedFormula", "parse_formula"]
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One ``(expr | group)`` term after expansion."""
+
+    expr: str                 # the model formula of the term's columns, e.g. "1 + Days"
+    factors: tuple[str, ...]  # grouping variables; several for an interaction a:b
+    name: str = ""            # the grouping factor's name when it is not "a:b:c" (nesting)
+
+    @property
+    def group(self) -> str:
+        """The grouping factor's name as lme4 prints it ("Subject", "cask:batch", "c:(b:a)")."""
+        return self.name or ":".join(self.factors)
+
+    def __str__(self) -> str:
+        return f"({self.expr} | {self.group})"
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """A formula split into response, fixed part, offsets and random terms."""
+
+    text: str
+    response: str
+    fixed: str
+    random: tuple[RandomTerm, ...]
+    offsets: tuple[str, ...] = ()
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse an lme4 formula string. Raises FormulaError pointing at the problem."""
+    if not isinstance(formula, str):
+        raise FormulaError(f"the formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}")
+    text = " ".join(formula.split())
+    _check_brackets(text)
+    check(text)  # the closed evaluator's gate: characters, functions, keywords; nesting depth
+    _check_empty_brackets(text)
+    tilde = _top_level_positions(text, "~")
+    if len(tilde) != 1:
+        raise FormulaError(_point(text, tilde[1] if tilde else len(text),
+                                  "a formula needs exactly one '~' between the response and the terms, "
+                                  "e.g. 'Reaction ~ Days + (Days | Subject)'"))
+    response, rhs = text[: tilde[0]].strip(), text[tilde[0] + 1:]
+    if not response:
+        raise FormulaError(_point(text, 0, "the formula has no response on the left of '~'"))
+    if "|" in response:
+        raise FormulaError(_point(text, response.index("|"), "random-effects terms (... | g) belong on the right "
+                                  "of '~', e.g. y ~ x + (1 | g)"))
+    if not rhs.strip():
+        raise FormulaError(_point(text, len(text), "the formula has no terms on the right of '~'"))
+    offset0 = tilde[0] + 1
+    fixed, removed, random, offsets = [], [], [], []
+    for start, piece in _split_top(rhs, "+"):
+        stripped = piece.strip()
+        where = offset0 + start + (len(piece) - len(piece.lstrip()))
+        if not stripped:
+            raise FormulaError(_point(text, where, "empty term: two '+' in a row or a '+' at an end"))
+        head, *minus = (p.strip() for p in _split_minus(stripped))
+        head = _unwrap(head)
+        if _is_bar_term(head):
+            random.extend(_expand_bar(head[1:-1].strip(), text, where + 1))
+            removed.extend(minus)
+        elif "|" in stripped:
+            bars = _top_level_positions(stripped, "|") or _top_level_positions(stripped, "||")
+            if bars:
+                raise FormulaError(_point(text, where + bars[0], "a random-effects term must be in "
+                                          "parentheses, e.g. (1 + Days | Subject)"))
+            raise FormulaError(_point(text, where, "a random-effects term cannot be combined with other "
+                                      "terms by '*', ':' or a function; add it with '+'"))
+        elif re.match(r"^offset\s*\(", stripped):
+            inner = stripped[stripped.index("(") + 1: -1].strip()
+            if not inner or not stripped.endswith(")"):
+                raise FormulaError(_point(text, where, "offset() needs one expression inside, e.g. offset(log(n))"))
+            offsets.append(inner)
+        elif stripped == ".":
+            raise FormulaError(_point(text, where, "'.' (all other columns) is not supported: name the predictors, "
+                                      "e.g. y ~ x1 + x2 + (1 | g)"))
+        else:
+            fixed.append(stripped)
+    fixed_text = " + ".join(fixed) if fixed else "1"
+    fixed_text += "".join(f" - {r}" for r in removed)
+    if not random:
+        raise FormulaError(f"no random-effects terms in the formula {formula!r}: add one such as (1 | group), "
+                           "or fit an ordinary linear model with mm.lm()")
+    return ParsedFormula(text=text, response=response, fixed=fixed_text,
+                         random=tuple(random), offsets=tuple(offsets))
+
+
+def _expand_bar(inner: str, text: str, where: int) -> list[RandomTerm]:
+    """Expand the inside of one parenthesised bar term into RandomTerms."""
+    double = _top_level_positions(inner, "||")
+    if double:
+        lhs, rhs = inner[: double[0]].strip(), inner[double[0] + 2:].strip()
+    else:
+        bars = _top_level_positions(inner, "|")
+        if len(bars) > 1:
+            raise FormulaError(_point(text, where + bars[1], "a random-effects term has one '|' between its terms and "
+                                      "its grouping factor; for several factors add terms: (1 | a) + (1 | b)"))
+        lhs, rhs = inner[:bars[0]].strip(), inner[bars[0] + 1:].strip()
+    if not lhs:
+        raise FormulaError(_point(text, where, "nothing on the left of '|': write (1 | g) for a random intercept"))
+    if not rhs:
+        raise FormulaError(_point(text, where + len(inner), "no grouping factor on the right of '|'"))
+    if rhs.startswith("|"):
+        raise FormulaError(_point(text, where + inner.index("|"), "'|||' is not an operator: use '|' for correlated "
+                                  "or '||' for uncorrelated random effects"))
+    groups = _expand_nesting(rhs, text, where)
+    exprs = _uncorrelated(lhs) if double else [lhs]
+    return [RandomTerm(expr, factors, name) for factors, name in groups for expr in exprs]
+
+
+def _uncorrelated(lhs: str) -> list[str]:
+    """``x + z || g``: an intercept term (if any) and one ``0 + term`` per other term."""
+    intercept, others = True, []
+    for _, piece in _split_top(lhs, "+"):
+        first, *removed = (p.strip() for p in _split_minus(piece))
+        if first == "0":
+            intercept = False
+        elif first and first != "1":
+            others.append(first)
+        if "1" in removed:
+            intercept = False
+    return (["1"] if intercept else []) + [f"0 + {o}" for o in others]
+
+
+def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[tuple[str, ...], str]]:
+    """``a/b/c`` -> terms for c:(b:a), b:a and a, as lme4 expands and names them.
+
+    Returns (factors, name) pairs; factors list the variables with the innermost first, which
+    is also the order in which the level labels are joined ("c1:b1:a1").
+    """
+    parts = []
+    for _, p in _split_top(rhs, "/"):
+        names = []
+        for _, raw in _split_top(p.strip(), ":"):
+            raw = raw.strip()
+            if not _NAME.fullmatch(raw):
+                hint = (f"; for crossed grouping factors write separate terms, e.g. (1 | {raw.split('+')[0].strip()}) "
+                        f"+ (1 | {raw.split('+')[-1].strip()})" if "+" in raw else
+                        "; quote a name with spaces in backticks, e.g. `my group`")
+                raise FormulaError(_point(text, where + max(0, text[where:].find(raw) if raw else 0),
+                                          f"grouping factor {raw!r} must be a column name (or a:b, a/b of names)"
+                                          + hint))
+            names.append(raw.strip("`"))
+        parts.append(tuple(names))
+    out = []
+    factors: tuple[str, ...] = ()
+    name = ""
+    for k, f in enumerate(parts):
+        factors = f + factors
+        label = ":".join(f)
+        name = label if k == 0 else (f"{label}:{name}" if k == 1 else f"{label}:({name})")
+        out.append((factors, name if k > 1 else ""))
+    return out[::-1]
+
+
+# ------------------------------------------------------------------ scanning helpers
+
+_NAME = re.compile(r"`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*")
+
+
+def _check_empty_brackets(text: str) -> None:
+    """'()' that is not a call's argument list (``f()``) holds no term: point at it."""
+    for m in re.finditer(r"\(\s*\)", text):
+        before = text[: m.start()].rstrip()
+        if not before or not re.search(r"[A-Za-z0-9_.]$", before):
+            raise FormulaError(_point(text, m.start(), "empty parentheses '()': put a term inside, e.g. (1 | g)"))
+
+
+def _unwrap(s: str) -> str:
+    """``((1 | g))`` -> ``(1 | g)``: lme4 looks through redundant parentheses around a bar term."""
+    while s.startswith("((") and s.endswith("))") and _closes_at_end(s) and _closes_at_end(s[1:-1].strip()):
+        s = s[1:-1].strip()
+    return s
+
+
+def _closes_at_end(s: str) -> bool:
+    if not (s.startswith("(") and s.endswith(")")):
+        return False
+    return all(depth > 0 for i, _, depth in _depths(s) if i < len(s) - 1)
+
+
+def _check_brackets(text: str) -> None:
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise FormulaError(_point(text, i, "unmatched ')'"))
+    if depth:
+        raise FormulaError(_point(text, text.rfind("("), "unmatched '(': a bracket is never closed"))
+
+
+def _depths(s: str):
+    depth = 0
+    for i, ch in enumerate(s):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        yield i, ch, depth
+
+
+def _top_level_positions(s: str, token: str) -> list[int]:
+    """Positions of ``token`` outside any brackets ('|' does not match inside '||')."""
+    out, i, depth = [], 0, 0
+    while i < len(s):
+        ch = s[i]
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and s.startswith(token, i):
+            if token == "|" and s.startswith("||", i):
+                i += 2
+                continue
+            out.append(i)
+            i += len(token)
+            continue
+        i += 1
+    return out
+
+
+def _split_top(s: str, sep: str) -> list[tuple[int, str]]:
+    """Split on top-level ``sep``; return (start offset, piece) pairs."""
+    cuts = _top_level_positions(s, sep)
+    starts = [0] + [c + len(sep) for c in cuts]
+    ends = cuts + [len(s)]
+    return [(a, s[a:b]) for a, b in zip(starts, ends)]
+
+
+def _split_minus(s: str) -> list[str]:
+    return [p for _, p in _split_top(s, "-")]
+
+
+def _is_bar_term(s: str) -> bool:
+    if not (s.startswith("(") and s.endswith(")")):
+        return False
+    # the opening bracket must close at the very end
+    for i, _, depth in _depths(s):
+        if depth == 0 and i < len(s) - 1:
+            return False
+    return bool(_top_level_positions(s[1:-1], "|") or _top_level_positions(s[1:-1], "||"))
+
+
+def _point(text: str, pos: int, message: str) -> str:
+    pos = max(0, min(pos, len(text)))
+    return f"{message}\n    {text}\n    {' ' * pos}^ (position {pos})"

@@ -1,0 +1,1 @@
+"""Generalized models: families and links, and PIRLS."""

@@ -1,0 +1,1 @@
+"""Saving and loading fitted models (JSON, no pickle), within fixed limits."""

@@ -1,0 +1,1 @@
+"""Ordinary linear models beside the mixed ones: lm() and lmList()."""

@@ -1,0 +1,2 @@
+"""Optimizers and derivatives: NLopt's BOBYQA (lmer), Powell's BOBYQA (glmer's first stage),
+finite differences, and lme4's convergence checks."""

@@ -1,0 +1,1 @@
+"""R's number formatting and printouts, summaries, HTML for notebooks, plots, progress bars."""

@@ -1,0 +1,111 @@
+"""Summary data of a fit (first), rendered as R's text by report.py (second).
+
+``str(m.summary())`` is lmerTest's printed summary; ``.data`` holds the numbers behind it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .format import LmerSummary, VarCorrGroup, render_lmer_summary
+
+__all__ = ["Summary", "lmer_summary", "varcorr_groups", "fixef_correlation"]
+
+
+class Summary:
+    """A printed summary: ``str()`` gives R's text, ``.data`` the numbers."""
+
+    def __init__(self, data, render):
+        self.data = data
+        self._render = render
+
+    def __str__(self) -> str:
+        return self._render(self.data)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+    def _repr_markdown_(self) -> str:
+        return f"```\n{self}\n```"
+
+    def to_frame(self):
+        """The fixed-effects table as a DataFrame."""
+        return self.data.coef
+
+
+def varcorr_groups(labels, terms, templates, scale: float) -> list[VarCorrGroup]:
+    """Standard deviations and correlations of each term: Sigma_k = scale^2 T_k T_k'."""
+    out = []
+    for name, t, T in zip(labels, terms, templates):
+        C = scale ** 2 * (T @ T.T)
+        sd = np.sqrt(np.diag(C))
+        corr = None
+        if t.p > 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = C / np.outer(sd, sd)
+        out.append(VarCorrGroup(name, list(t.cnames), sd, corr))
+    return out
+
+
+def fixef_correlation(vcov: np.ndarray) -> np.ndarray | None:
+    if vcov.shape[0] < 2:
+        return None
+    sd = np.sqrt(np.diag(vcov))
+    return vcov / np.outer(sd, sd)
+
+
+def fit_messages(m) -> list[str]:
+    """The lines lme4's ``.prt.warn`` prints at the end of the summary (none for a clean fit).
+
+    "optimizer (nloptwrap) convergence code: 0 (OK)" (or the code and nloptr's message), then lme4's
+    convergence messages (singular fit; failed gradient or Hessian checks), then the optimizer's
+    warning; see :func:`mixedmodels.optim.convergence.lmer_convergence`.
+    """
+    from ..optim.convergence import lmer_convergence
+
+    return lmer_convergence(m).summary_lines()
+
+
+def weights_name(m) -> str | None:
+    """What the summary's "Weights:" line names: the column (or named Series) given as ``weights``,
+    "<array>" for weights given as a plain array (R would deparse the argument's expression; an array
+    has none), None for an unweighted fit."""
+    if m.frame.weights is None:
+        return None
+    name = getattr(m, "weights_name", None) or m.__dict__.get("_weights_name")
+    return name or "<array>"
+
+
+def _fit_warnings(m) -> list[str]:
+    """What lme4 keeps of the fit's warnings and prints under "fit warnings:": the rank-deficiency
+    message of the fixed-effect matrix and check.scaleX's message, in that order."""
+    from ..design.model import scale_problem
+
+    out = []
+    k = len(m.fixed.dropped)
+    if k:
+        out.append(f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''} / "
+                   f"coefficient{'s' if k > 1 else ''}")
+    if scale_problem(m.fixed.X):
+        out.append("Some predictor variables are on very different scales: consider rescaling")
+    return out
+
+
+def lmer_summary(m, ddf: str) -> Summary:
+    sigma = m.sigma
+    res = m.residuals.to_numpy()
+    if m.frame.weights is not None:
+        res = res * np.sqrt(m.frame.weights)  # R scales Pearson residuals
+    data = LmerSummary(
+        reml=m.reml, ddf=ddf, formula=m.formula, data_name=m.data_name,
+        reml_criterion=m.reml_criterion, aic=m.aic, bic=m.bic, loglik=m.loglik, deviance=m.deviance,
+        df_resid=m.df_resid, scaled_residuals=res / sigma,
+        varcorr=varcorr_groups(m._group_labels, m.terms, m._factor.T, sigma), residual_sd=sigma,
+        nobs=m.nobs, ngroups=list(m.ngroups.items()), coef=m.coef_table(ddf),
+        corr_fixef=fixef_correlation(m.vcov.to_numpy()), messages=fit_messages(m),
+        weights=weights_name(m),
+        fit_warnings=_fit_warnings(m))
+    return Summary(data, render_lmer_summary)

@@ -1,0 +1,1 @@
+"""The fitted models' result objects, frozen; derived numbers computed on demand."""

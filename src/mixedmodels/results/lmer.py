@@ -1,0 +1,448 @@
+"""LmerResult: the frozen outcome of a linear mixed model fit; derived values on demand."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import random_effects
+from .criteria import InformationCriteria
+from ..errors import ArgumentError, ConvergenceWarning, warn
+
+__all__ = ["LmerResult", "OptReport", "theta_names"]
+
+_GRAD_STEP = 1e-4  # lme4's deriv12 step for the gradient check at the optimum
+
+_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "kr": "Kenward-Roger",
+        "lme4": "lme4", "none": "lme4"}
+
+
+def normalize_ddf(ddf: str) -> str:
+    key = str(ddf).lower().replace("_", "-").replace(" ", "-")
+    if key not in _DDF:
+        raise ArgumentError(f"unknown ddf {ddf!r}; use 'Satterthwaite', 'Kenward-Roger' or 'lme4'")
+    return _DDF[key]
+
+
+class _Objective:
+    """The fitted criterion as a function of theta (a class, not a closure, so results stay picklable)."""
+
+    def __init__(self, core, reml: bool):
+        self.core, self.reml = core, reml
+
+    def __call__(self, theta) -> float:
+        return self.core.objective(np.asarray(theta, dtype=float), self.reml)
+
+
+@dataclass(frozen=True, eq=False)
+class OptReport:
+    """The optimizer's own report on a fit, and the objective's gradient at the optimum (on demand).
+
+    ``converged`` is what the optimizer said (NLopt's return code), nothing more: a flat gradient is
+    a separate question, answered by ``gradient`` here and by ``m.check()``.
+    """
+
+    optimizer: str
+    nevals: int
+    code: int
+    message: str
+    converged: bool
+    objective: object = field(default=None, repr=False)  # theta -> criterion
+    theta: np.ndarray | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, info, objective=None, theta=None) -> "OptReport":
+        return cls(str(info.optimizer), int(info.nevals), int(info.code), str(info.message), bool(info.converged),
+                   objective, None if theta is None else np.asarray(theta, dtype=float))
+
+    @cached_property
+    def gradient(self) -> np.ndarray:
+        """Finite-difference gradient of the criterion at the optimum, as lme4 computes it for its
+        convergence check (``m@optinfo$derivs$gradient``): central differences with step 1e-4, also at
+        a bound (the criterion is defined below it too, and lme4 steps there as well). Two evaluations
+        per theta entry."""
+        if self.objective is None or self.theta is None:
+            raise ArgumentError("this optimizer report carries no objective function to differentiate")
+        x = self.theta
+        g = np.empty(x.size)
+        for i in range(x.size):
+            e = np.zeros(x.size)
+            e[i] = _GRAD_STEP
+            g[i] = (float(self.objective(x + e)) - float(self.objective(x - e))) / (2 * _GRAD_STEP)
+        return g
+
+    def as_dict(self) -> dict:
+        return {"optimizer": self.optimizer, "nevals": self.nevals, "code": self.code, "message": self.message,
+                "converged": self.converged}
+
+    def __repr__(self) -> str:
+        return (f"OptReport(optimizer={self.optimizer!r}, nevals={self.nevals}, code={self.code}, "
+                f"message={self.message!r}, converged={self.converged})")
+
+
+def theta_names(terms) -> list[str]:
+    """lme4's names of theta: "Subject.(Intercept)", "Subject.Days.(Intercept)", "Subject.Days"."""
+    out = []
+    for t in terms:
+        for j in range(t.p):
+            for i in range(j, t.p):
+                out.append(f"{t.group}.{t.cnames[i]}" if i == j else f"{t.group}.{t.cnames[i]}.{t.cnames[j]}")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class LmerResult(InformationCriteria):
+    """A fitted linear mixed model (lme4's ``lmerMod`` with lmerTest's inference)."""
+
+    formula: str
+    reml: bool
+    data_name: str
+    parsed: object = field(repr=False)
+    frame: object = field(repr=False)        # design.ModelFrame
+    fixed: object = field(repr=False)        # design.FixedDesign
+    terms: list = field(repr=False)          # design.ReTerm, lme4's order
+    core: object = field(repr=False)         # core.LmmCore
+    theta: np.ndarray = field(repr=False)
+    optinfo: object = field(repr=False)
+    control: dict | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        # the optimizer's plain report becomes one that can also give the gradient at the optimum
+        # (again after dataclasses.replace() with another core or theta)
+        info = self.optinfo
+        if info is None:
+            return
+        f = getattr(info, "objective", None)
+        if (isinstance(info, OptReport) and isinstance(f, _Objective) and f.core is self.core
+                and f.reml == self.reml and np.array_equal(info.theta, self.theta)):
+            return
+        object.__setattr__(self, "optinfo", OptReport.of(info, _Objective(self.core, self.reml), self.theta))
+
+    @property
+    def converged(self) -> bool:
+        """Whether the optimizer reported success (see ``optinfo`` for its report, ``check()`` for more)."""
+        return bool(self.optinfo.converged)
+
+    # ------------------------------------------------------------------ basics
+    @cached_property
+    def _factor(self):
+        return self.core.factor(self.theta)
+
+    @cached_property
+    def _solution(self):
+        return self.core.solve(self._factor)
+
+    @property
+    def nobs(self) -> int:
+        return int(self.core.n)
+
+    @cached_property
+    def ngroups(self) -> dict:
+        return random_effects.ngroups(self.terms)
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self._solution[0]
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self.beta, index=self.fixed.names, name="Estimate")
+
+    @cached_property
+    def fixef_full(self) -> pd.Series:
+        """Fixed effects with NaN for the columns dropped for rank deficiency, in the original column
+        order (lme4's ``fixef(m, add.dropped=TRUE)``)."""
+        names = self.fixed.all_names or list(self.fixed.names)
+        est = dict(zip(self.fixed.names, self.beta))
+        return pd.Series([est.get(nm, np.nan) for nm in names], index=names, name="Estimate")
+
+    @property
+    def theta_names(self) -> list[str]:
+        return theta_names(self.terms)
+
+    @cached_property
+    def sigma(self) -> float:
+        n, p = self.core.n, self.core.p
+        return math.sqrt(self._factor.r2 / (n - p if self.reml else n))
+
+    @property
+    def npar(self) -> int:
+        """Number of parameters: fixed effects, theta and sigma (R's logLik df)."""
+        return self.core.p + self.theta.size + 1
+
+    @cached_property
+    def objective(self) -> float:
+        return self.core.objective_from(self._factor, self.reml)
+
+    @property
+    def reml_criterion(self) -> float | None:
+        return self.objective if self.reml else None
+
+    @cached_property
+    def deviance(self) -> float:
+        """ML deviance: -2 log-likelihood (for a REML fit, at the REML theta, as lme4)."""
+        return self.core.objective_from(self._factor, False)
+
+    @property
+    def loglik(self) -> float:
+        """lme4's logLik: the REML log-likelihood for REML fits, the ML one otherwise."""
+        return -self.objective / 2.0
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.npar
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        # no fixed effects (y ~ 0 + (1 | g), which lme4 allows): an empty matrix, not a 0 x 0 LAPACK call
+        V = np.zeros((0, 0)) if self.core.p == 0 else self.sigma ** 2 * self.core.rx_inverse(self._factor)
+        return pd.DataFrame(V, index=self.fixed.names, columns=self.fixed.names)
+
+    @cached_property
+    def is_singular(self) -> bool:
+        """lme4's isSingular: a diagonal element of Lambda below 1e-4."""
+        diag = self.core.layout.is_diagonal()
+        return bool(np.any(self.theta[diag] < 1e-4))
+
+    # ------------------------------------------------------------------ random effects
+    @cached_property
+    def _b(self) -> list[np.ndarray]:
+        """Conditional modes b = Lambda u, one (nlev, p) array per term."""
+        _, us = self._solution
+        return [u @ T.T for u, T in zip(us, self._factor.T)]
+
+    @cached_property
+    def _b_condvar(self) -> list[np.ndarray]:
+        """Conditional covariance of b per level: sigma^2 T (L L')^-1_jj T' (lme4's condVar)."""
+        blocks = self.core.cond_var_u(self._factor)
+        s2 = self.sigma ** 2
+        return [s2 * (T @ B @ T.T) for B, T in zip(blocks, self._factor.T)]
+
+    def ranef(self) -> dict:
+        """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
+        return random_effects.ranef_frames(self.terms, self._b)
+
+    def ranef_table(self) -> pd.DataFrame:
+        """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
+        return random_effects.ranef_table(self.terms, self._b, self._b_condvar)
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor."""
+        return random_effects.varcorr_frame(self.terms, self._factor.T, self.sigma)
+
+    @cached_property
+    def _group_labels(self) -> list[str]:
+        """Group names as VarCorr prints them: repeated factors get .1, .2 (R's make.unique)."""
+        return random_effects.group_labels(self.terms)
+
+    # ------------------------------------------------------------------ fitted values
+    @cached_property
+    def _eta_fixed(self) -> np.ndarray:
+        off = self.frame.offset
+        eta = self.fixed.X @ self.beta
+        return eta if off is None else eta + off
+
+    @cached_property
+    def fitted(self) -> pd.Series:
+        mu = self._eta_fixed.copy()
+        for t, b in zip(self.terms, self._b):
+            mu += np.einsum("ij,ij->i", t.z, b[t.codes])
+        return pd.Series(mu, index=self.frame.data.index, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        return pd.Series(self.frame.y - self.fitted.to_numpy(), index=self.frame.data.index, name="residuals")
+
+    # ------------------------------------------------------------------ inference
+    @cached_property
+    def _varpar(self):
+        from ..inference.satterthwaite import VarparInfo, varpar_info
+
+        try:
+            with np.errstate(all="ignore"):  # steps into a region where the criterion is infinite: handled below
+                return varpar_info(self.core, self.theta, self.sigma, self.reml)
+        except np.linalg.LinAlgError:
+            # the criterion is not finite next to the estimate (e.g. a slope of a predictor in units of 1e12):
+            # no Hessian, so no Satterthwaite df; say so instead of raising LAPACK's error
+            warn("Satterthwaite's degrees of freedom are not available: the criterion is not finite near "
+                 "the estimate, so its Hessian cannot be computed; rescale the predictors or simplify the "
+                 "random effects", ConvergenceWarning, stacklevel=3)
+            k, p = self.theta.size + 1, self.core.p
+            return VarparInfo(np.append(self.theta, self.sigma), self.vcov.to_numpy(), np.full((k, k), np.nan),
+                              np.full((p, p, k), np.nan))
+
+    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Fixed effects with Std. Error, df, t value and Pr(>|t|) (lmerTest's summary table)."""
+        ddf = normalize_ddf(ddf)
+        est = self.beta
+        if est.size == 0:  # y ~ 0 + (1 | g): nothing to test
+            cols = ["Estimate", "Std. Error", "t value"] if ddf == "lme4" else \
+                ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
+        if ddf == "Kenward-Roger":
+            from ..inference.kenward_roger import kr_coef_table  # inference issue
+
+            return kr_coef_table(self)
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        t = est / se
+        if ddf == "lme4":
+            return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": t}, index=self.fixed.names)
+        from ..inference.satterthwaite import contrast_df
+
+        df = np.array([contrast_df(self._varpar, np.eye(len(est))[i])[1] for i in range(len(est))])
+        if not np.all(np.isfinite(self._varpar.A)):
+            df = np.full(len(est), np.nan)  # unknown, not infinite
+        p = 2.0 * stats.t.sf(np.abs(t), df)
+        return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
+                            index=self.fixed.names)
+
+    def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """lmerTest's ANOVA table of the fixed-effect terms (types 1, 2, 3)."""
+        from ..inference.anova import anova_table
+
+        return anova_table(self, type=type, ddf=normalize_ddf(ddf))
+
+    def ranova(self) -> pd.DataFrame:
+        """lmerTest's ranova: likelihood-ratio tests removing each random-effect term in turn."""
+        from ..inference.ranova import ranova
+
+        return ranova(self)
+
+    def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """Test dropping each fixed-effect term (lmerTest's drop1)."""
+        from ..inference.ranova import drop1
+
+        return drop1(self, test=test, ddf=normalize_ddf(ddf))
+
+    def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
+        """lme4's confint(oldNames=FALSE): "profile", "Wald" or "boot" intervals."""
+        from ..inference.confint import confint
+
+        return confint(self, method=method, level=level, **kwargs)
+
+    def profile(self, **kwargs) -> pd.DataFrame:
+        """The likelihood profile behind the profile intervals, as a DataFrame."""
+        from ..inference.confint import profile
+
+        return profile(self, **kwargs)
+
+    def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
+                ddf: str = "Satterthwaite", level: float = 0.95):
+        """Estimated marginal means (and pairwise contrasts) as R's emmeans."""
+        from ..inference.emmeans import emmeans
+
+        return emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, ddf=normalize_ddf(ddf), level=level)
+
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
+        """Predictions as lme4's predict(): every random effect by default, re_form="~0" for none."""
+        from ..postfit.predict import predict
+
+        return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
+        """New responses drawn from the fitted model, one column per simulation."""
+        from ..inference.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, **kwargs)
+
+    def bootstrap(self, func, nsim: int = 100, seed=None, **kwargs):
+        """Parametric bootstrap (lme4's bootMer): func(refit) on nsim simulated responses."""
+        from ..inference.simulate import bootstrap
+
+        return bootstrap(self, func, nsim=nsim, seed=seed, **kwargs)
+
+    def hatvalues(self) -> np.ndarray:
+        from ..postfit.diagnostics import hatvalues
+
+        return hatvalues(self)
+
+    def resid(self, type: str = "response", scaled: bool = False) -> pd.Series:
+        """Residuals of a type: "response", "pearson" (scaled=True divides by sigma)."""
+        from ..postfit.diagnostics import residuals
+
+        return residuals(self, type=type, scaled=scaled)
+
+    def influence(self, group=None, units=None):
+        """Leave-one-out (or leave-one-group-out) refits, as lme4's influence()."""
+        from ..postfit.diagnostics import influence
+
+        return influence(self, group=group, units=units)
+
+    def cooks_distance(self, group=None, method: str = "refit") -> pd.Series:
+        from ..postfit.diagnostics import cooks_distance
+
+        return cooks_distance(self, group=group, method=method)
+
+    def dfbetas(self, group=None) -> pd.DataFrame:
+        from ..postfit.diagnostics import dfbetas
+
+        return dfbetas(self, group=group)
+
+    def icc(self) -> dict:
+        from ..postfit.diagnostics import icc
+
+        return icc(self)
+
+    def r2(self) -> dict:
+        from ..postfit.diagnostics import r2
+
+        return r2(self)
+
+    def check(self):
+        """A plain-language report on convergence, singularity and scaling."""
+        from ..postfit.diagnostics import check
+
+        return check(self)
+
+    @cached_property
+    def plot(self):
+        """Plots: m.plot.groups(), .ranef(), .residuals(), .qq(), .diagnostics() (matplotlib)."""
+        from ..report.plots import ModelPlots
+
+        return ModelPlots(self)
+
+    # ------------------------------------------------------------------ refitting
+    def refit(self, REML: bool | None = None, y=None, control=None) -> "LmerResult":
+        """A new fit of the same model: with REML switched, or to a new response vector y.
+
+        Reuses the design; with a new y only the [X y] crossproducts change.
+        """
+        from ..fit.lmer import fit_core
+
+        return fit_core(self, REML=self.reml if REML is None else bool(REML), y=y,
+                        control=self.control if control is None else control)
+
+    def allfit(self, optimizers=None, control=None, progress=None) -> pd.DataFrame:
+        """Refit with several optimizers and compare them (lme4's ``allFit``): one row per optimizer
+        with its objective, fixed effects, theta, sigma, convergence, evaluations and seconds."""
+        from ..fit.allfit import allfit
+
+        return allfit(self, optimizers=optimizers, control=control, progress=progress)
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path):
+        """Write the fit to a JSON file (data, not code); ``mm.load_result(path)`` gives it back,
+        every number identical. A path ending in ``.gz`` is gzip-compressed."""
+        from ..io.persist import save_result
+
+        return save_result(self, path)
+
+    # ------------------------------------------------------------------ printing
+    def summary(self, ddf: str = "Satterthwaite"):
+        from ..report.summary import lmer_summary
+
+        return lmer_summary(self, normalize_ddf(ddf))
+
+    def _repr_html_(self) -> str:
+        from ..report.html import to_html
+
+        return to_html(self)
+
+    def __repr__(self) -> str:
+        return (f"<LmerResult {self.formula!r}: {'REML' if self.reml else 'ML'} "
+                f"{self.objective:.4f}, nobs={self.nobs}>")
