@@ -231,7 +231,7 @@ def test_rank_deficiency_warning_is_ours_and_names_the_columns(sleepstudy):
 
 
 def test_scale_warning_follows_lme4s_rule(sleepstudy):
-    from mixedmodels.design.model import scale_problem
+    from mixedmodels.design.fixed import scale_problem
 
     with pytest.warns(ScaleWarning, match="Some predictor variables are on very different scales: consider "
                                           "rescaling"):

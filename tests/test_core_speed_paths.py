@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from scipy.linalg import block_diag
 
-import mixedmodels.core.lmm as core_mod
-from mixedmodels.core.lmm import LmmCore, _batch_cholesky, _batch_tril_inv
+import mixedmodels.core.limits as core_limits
+from mixedmodels.core.first_term import batch_cholesky as _batch_cholesky, batch_tril_inv as _batch_tril_inv
+from mixedmodels.core.lmm import LmmCore
 from mixedmodels.errors import FitError
 from mixedmodels.fit.lmer import lmer_stages
 
@@ -194,13 +195,13 @@ def test_dense_block_too_large_switches_or_raises(monkeypatch):
     d = _data(7, n=200, ng=40, nh=30)
     _, _, fixed, terms, _ = lmer_stages("y ~ x + (1 | g) + (1 | h)", d)
     y = d["y"].to_numpy(float)
-    monkeypatch.setattr(core_mod, "_DENSE_MAX_BYTES", 1000)
+    monkeypatch.setattr(core_limits, "DENSE_MAX_BYTES", 1000)
     core = LmmCore(terms, fixed.X, y)
     assert core.method == "sparse"
     with pytest.raises(FitError, match="dense Schur block"):
         LmmCore(terms, fixed.X, y, method="dense")
     ref = LmmCore(terms, fixed.X, y, method="sparse")
-    monkeypatch.setattr(core_mod, "_DENSE_MAX_BYTES", 1 << 30)
+    monkeypatch.setattr(core_limits, "DENSE_MAX_BYTES", 1 << 30)
     dense = LmmCore(terms, fixed.X, y)
     assert dense.method == "dense"
     assert ref.objective(np.array([0.6, 0.9]), False) == pytest.approx(dense.objective(np.array([0.6, 0.9]), False),
@@ -214,7 +215,7 @@ def test_lmer_fit_through_sparse_path_matches_dense(monkeypatch):
     rng = np.random.default_rng(8)
     d["y"] += rng.normal(size=30)[d["g"].astype(int)] + 0.7 * rng.normal(size=20)[d["h"].astype(int)]
     m_dense = mm.lmer("y ~ x + (1 | g) + (1 | h)", d)
-    monkeypatch.setattr(core_mod, "_DENSE_MAX_BYTES", 1000)
+    monkeypatch.setattr(core_limits, "DENSE_MAX_BYTES", 1000)
     m_sparse = mm.lmer("y ~ x + (1 | g) + (1 | h)", d)
     assert m_sparse.core.method == "sparse"
     assert m_sparse.objective == pytest.approx(m_dense.objective, abs=1e-7)

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.design.model import contr_poly, grouping_codes
+from mixedmodels.design.coding import contr_poly
+from mixedmodels.design.random import grouping_codes
 from mixedmodels.errors import DataError
 
 
@@ -447,12 +448,12 @@ def test_polars_newdata_predict():
 # ------------------------------------------------------------------ 7. nested grouping factors
 def _old_grouping_codes(factors, data):
     """The former implementation (full product of labels), for the small cases."""
-    from mixedmodels.design.model import _factor
+    from mixedmodels.design.random import factor_codes
 
     codes = np.zeros(len(data), dtype=np.int64)
     labels = [""]
     for k, f in enumerate(factors):
-        c, lab = _factor(data[f])
+        c, lab = factor_codes(data[f])
         codes = codes * len(lab) + c
         labels = [f"{a}:{b}" if k else b for a in labels for b in lab]
     used, codes = np.unique(codes, return_inverse=True)

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.postfit import diagnostics as dg
+from mixedmodels.postfit.icc import icc, r2, variance_components
+from mixedmodels.postfit.influence import cooks_distance, dfbetas, influence, refit_without
+from mixedmodels.postfit.leverage import hatvalues, penalized_quadform, residuals
 from mixedmodels.errors import MixedModelWarning
 
 EXPECTED = json.loads((Path(__file__).parent / "fixtures_diag" / "expected.json").read_text())
@@ -69,15 +71,15 @@ def test_hatvalues_with_the_sparse_core(models):
 
 def test_hatvalues_in_small_chunks_agree(models):
     m = models["penicillin"]
-    full = dg.hatvalues(m)
+    full = hatvalues(m)
     X = m.fixed.X
-    chunked = dg.penalized_quadform(m, X, [t.z for t in m.terms], [t.codes for t in m.terms], chunk=7)
+    chunked = penalized_quadform(m, X, [t.z for t in m.terms], [t.codes for t in m.terms], chunk=7)
     np.testing.assert_allclose(chunked, full, rtol=1e-12)
 
 
 @pytest.mark.parametrize("key", ["slope", "intercept", "penicillin", "cake"])
 def test_cooks_distance_one_step_matches_lme4(models, key):
-    d = dg.cooks_distance(models[key], method="hat")
+    d = cooks_distance(models[key], method="hat")
     # tiny distances of near-zero residuals carry the optimizer's last digits: an absolute floor
     np.testing.assert_allclose(d, _arr(EXPECTED[key]["cooks_hat"]), rtol=1e-5, atol=1e-6)
 
@@ -86,50 +88,50 @@ def test_cooks_distance_one_step_matches_lme4(models, key):
 
 @pytest.mark.parametrize("key", ["slope", "intercept", "penicillin", "pastes", "cake"])
 def test_scaled_pearson_residuals(models, key):
-    r = dg.residuals(models[key], type="pearson", scaled=True)
+    r = residuals(models[key], type="pearson", scaled=True)
     assert r.index.equals(models[key].frame.data.index)
     np.testing.assert_allclose(r, _arr(EXPECTED[key]["resid_pearson_scaled"]), rtol=1e-5, atol=1e-5)
 
 
 def test_weighted_residuals(models):
     m, e = models["weighted"], EXPECTED["weighted"]
-    np.testing.assert_allclose(dg.residuals(m, "response"), _arr(e["resid_response"]), rtol=1e-5, atol=2e-4)
-    np.testing.assert_allclose(dg.residuals(m, "pearson"), _arr(e["resid_pearson"]), rtol=1e-5, atol=2e-4)
+    np.testing.assert_allclose(residuals(m, "response"), _arr(e["resid_response"]), rtol=1e-5, atol=2e-4)
+    np.testing.assert_allclose(residuals(m, "pearson"), _arr(e["resid_pearson"]), rtol=1e-5, atol=2e-4)
     with pytest.raises(mm.errors.ArgumentError):
-        dg.residuals(m, "partial")
+        residuals(m, "partial")
 
 
 # ---------------------------------------------------------------------------------------------- influence
 
 def test_influence_of_subjects_matches_lme4(models):
     e = EXPECTED["slope"]["influence_subject"]
-    inf = dg.influence(models["slope"], group="Subject")
+    inf = influence(models["slope"], group="Subject")
     assert inf.units == e["units"]
     assert inf.converged.all()
     np.testing.assert_allclose(inf.cooks_distance(), _arr(e["cooks"]), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(inf.dfbeta().to_numpy(), np.array(e["dfbeta"]), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(inf.dfbetas().to_numpy(), np.array(e["dfbetas"]), rtol=1e-4, atol=5e-5)
     # the wrappers give the same numbers
-    np.testing.assert_allclose(dg.dfbetas(models["slope"], infl=inf), inf.dfbetas())
-    np.testing.assert_allclose(dg.cooks_distance(models["slope"], infl=inf), inf.cooks_distance())
+    np.testing.assert_allclose(dfbetas(models["slope"], infl=inf), inf.dfbetas())
+    np.testing.assert_allclose(cooks_distance(models["slope"], infl=inf), inf.cooks_distance())
 
 
 def test_influence_of_observations_matches_lme4(models):
     """A third of the 180 leave-one-out refits (all of them take a few seconds)."""
     e = EXPECTED["slope"]["influence_case"]
     units = [str(i) for i in range(0, 180, 3)]
-    inf = dg.influence(models["slope"], units=units)
+    inf = influence(models["slope"], units=units)
     assert inf.units == units and inf.group == "case" and inf.n_units == 180
     rows = np.arange(0, 180, 3)
     np.testing.assert_allclose(inf.cooks_distance(), _arr(e["cooks"])[rows], rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(inf.dfbetas().to_numpy(), np.array(e["dfbetas"])[rows], rtol=1e-3, atol=5e-5)
     with pytest.raises(mm.errors.ArgumentError):
-        dg.influence(models["slope"], units=["no such row"])
+        influence(models["slope"], units=["no such row"])
 
 
 def test_refit_without_a_group_equals_a_fit_without_it(models, sleep):
     m = models["slope"]
-    sub = dg.refit_without(m, (sleep["Subject"] == "308").to_numpy())
+    sub = refit_without(m, (sleep["Subject"] == "308").to_numpy())
     direct = mm.lmer("Reaction ~ Days + (Days | Subject)", sleep[sleep["Subject"] != "308"])
     np.testing.assert_allclose(sub.fixef, direct.fixef, rtol=1e-6)
     assert sub.sigma == pytest.approx(direct.sigma, rel=1e-5)
@@ -147,7 +149,7 @@ def test_icc_and_r2_match_performance(models, key, rtol):
     assert ic["conditional"] == pytest.approx(e["icc_unadjusted"], rel=rtol)
     assert r["marginal"] == pytest.approx(e["r2_marginal"], rel=rtol, abs=1e-12)
     assert r["conditional"] == pytest.approx(e["r2_conditional"], rel=rtol)
-    v = dg.variance_components(models[key])
+    v = variance_components(models[key])
     assert v["var_fixed"] == pytest.approx(e["var_fixed"], rel=rtol, abs=1e-9)
     assert v["var_random"] == pytest.approx(e["var_random"], rel=rtol)
 
@@ -157,7 +159,7 @@ def test_every_random_term_counts(models, key):
     """Nakagawa/Johnson by hand in R; insight 0.19 drops the (0 + Days | Subject) block of
     (Days || Subject) and slopes absent from the fixed part (see make_fixtures.R)."""
     e = EXPECTED[f"{key}_by_hand"]
-    v = dg.variance_components(models[key])
+    v = variance_components(models[key])
     assert v["var_random"] == pytest.approx(e["var_random"], rel=1e-4)
     assert models[key].icc()["adjusted"] == pytest.approx(e["icc_adjusted"], rel=1e-4)
     assert models[key].r2()["conditional"] == pytest.approx(e["r2_conditional"], rel=1e-4)
@@ -228,14 +230,14 @@ def test_icc_and_r2_of_binomial_glmms_match_performance():
     cb = mm.load_dataset("cbpp")
     f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
     g = mm.glmer(f, cb, family="binomial")
-    assert dg.r2(g)["marginal"] == pytest.approx(0.085, abs=5e-4)
-    assert dg.r2(g)["conditional"] == pytest.approx(0.187, abs=5e-4)
-    assert dg.icc(g)["adjusted"] == pytest.approx(0.1113561, rel=1e-4)
-    assert dg.icc(g)["conditional"] == pytest.approx(0.1018504, rel=1e-4)
-    assert dg.variance_components(g)["var_fixed"] == pytest.approx(0.3455195, rel=1e-4)
+    assert r2(g)["marginal"] == pytest.approx(0.085, abs=5e-4)
+    assert r2(g)["conditional"] == pytest.approx(0.187, abs=5e-4)
+    assert icc(g)["adjusted"] == pytest.approx(0.1113561, rel=1e-4)
+    assert icc(g)["conditional"] == pytest.approx(0.1018504, rel=1e-4)
+    assert variance_components(g)["var_fixed"] == pytest.approx(0.3455195, rel=1e-4)
     p = mm.glmer(f, cb, family=mm.families.Binomial(link="probit"))
-    assert dg.r2(p)["conditional"] == pytest.approx(0.171, abs=5e-4)
-    assert dg.icc(p)["adjusted"] == pytest.approx(0.103, abs=5e-4)
+    assert r2(p)["conditional"] == pytest.approx(0.171, abs=5e-4)
+    assert icc(p)["adjusted"] == pytest.approx(0.103, abs=5e-4)
 
 
 
@@ -245,7 +247,7 @@ def test_icc_and_r2_of_poisson_glmms_match_performance():
     gt = mm.load_dataset("grouseticks")
     g = mm.glmer("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", gt, family="poisson")
     with pytest.warns(mm.errors.MixedModelWarning, match="mu of 1.7 is too close to zero"):
-        r, i = dg.r2(g), dg.icc(g)
+        r, i = r2(g), icc(g)
     # The deviance is flat here: Nelder-Mead stops at lme4's x tolerance (1e-5 on theta), and the
     # converged points of our Nelder-Mead, bobyqa and R (theta 0.769663, 0.574118) lie up to 3e-5 apart
     # in theta with deviances within 1e-3; which one a run lands on moves with the BLAS kernel's
@@ -259,10 +261,10 @@ def test_icc_and_r2_of_poisson_glmms_match_performance():
     assert i["conditional"] == pytest.approx(0.2958602492, abs=tol)
     off = mm.glmer("TICKS ~ YEAR + offset(log(HEIGHT)) + (1 | BROOD)", gt, family="poisson")
     with pytest.raises(mm.errors.ArgumentError, match="without weights or offsets"):
-        dg.icc(off)
+        icc(off)
     sq = mm.glmer("TICKS ~ YEAR + (1 | BROOD)", gt, family=mm.families.Poisson(link="sqrt"))
     with pytest.raises(mm.errors.ArgumentError, match="log link"):
-        dg.r2(sq)
+        r2(sq)
 
 
 def test_icc_and_r2_of_negative_binomial_glmms_match_performance():
@@ -273,7 +275,7 @@ def test_icc_and_r2_of_negative_binomial_glmms_match_performance():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = mm.glmer_nb("nbcount ~ x + (1 | g)", d)
-        r, i = dg.r2(m), dg.icc(m)
+        r, i = r2(m), icc(m)
     assert r["conditional"] == pytest.approx(0.5941509871, abs=2e-6)
     assert r["marginal"] == pytest.approx(0.2763295085, abs=2e-6)
     assert i["adjusted"] == pytest.approx(0.4391798234, abs=2e-6)

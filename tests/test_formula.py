@@ -4,7 +4,10 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.design.model import fixed_design, grouping_codes, model_frame, r_column_name, random_terms
+from mixedmodels.design.fixed import fixed_design
+from mixedmodels.design.frame import model_frame
+from mixedmodels.design.matrix import r_column_name
+from mixedmodels.design.random import grouping_codes, random_terms
 from mixedmodels.errors import FormulaError
 from mixedmodels.formula.parse import parse_formula
 

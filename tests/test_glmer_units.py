@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.fit.glmer import column_scales, deriv12, scaled_deriv12
+from mixedmodels.optim.convergence import deriv12
+from mixedmodels.optim.scales import column_scales, scaled_deriv12
 
 FACTORS = [1.0, 1e-4, 1e-6, 1e4]
 

@@ -22,9 +22,13 @@ import refcheck
 from conftest import EXTRA, REF
 from mixedmodels import families as F
 from mixedmodels.errors import ArgumentError, ConvergenceWarning, DataError, FamilyError, SingularFitWarning
-from mixedmodels.fit.glmer import GlmerResult, brent_fmin, deriv12, glmer, glmer_nb, theta_ml
-from mixedmodels.glmm.pirls import (BlockedPLS, DensePLS, ReweightCore, blocked_pls_ok, dense_pls_ok, gh_rule,
-                               reweight_core_ok)
+from mixedmodels.fit.glmer import deriv12, glmer
+from mixedmodels.fit.glmer_nb import glmer_nb, r_optimize, theta_ml
+from mixedmodels.results.glmer import GlmerResult
+from mixedmodels.core.pls_blocked import BlockedPLS, blocked_pls_ok
+from mixedmodels.core.pls_dense import DensePLS, dense_pls_ok
+from mixedmodels.core.reweight import ReweightCore, reweight_core_ok
+from mixedmodels.glmm.pirls import gh_rule
 
 HERE = Path(__file__).parent
 EXPECTED = json.loads((HERE / "fixtures_glmm" / "expected.json").read_text())
@@ -337,7 +341,7 @@ def test_theta_ml_and_brent():
     mu = rng.uniform(1, 8, 4000)
     y = rng.negative_binomial(2.0, 2.0 / (2.0 + mu))
     assert theta_ml(y, mu, limit=30) == pytest.approx(2.0, rel=0.1)
-    x, fx = brent_fmin(lambda v: (v - 1.234) ** 2 + 3.0, -5.0, 5.0, 1e-8)
+    x, fx = r_optimize(lambda v: (v - 1.234) ** 2 + 3.0, -5.0, 5.0, 1e-8)
     assert x == pytest.approx(1.234, abs=1e-7) and fx == pytest.approx(3.0)
 
 
@@ -450,7 +454,9 @@ def test_rows_permuted_give_the_same_fit(psycholing):
 
 
 def _design(ds, formula, root=None):
-    from mixedmodels.design.model import fixed_design, model_frame, random_terms
+    from mixedmodels.design.fixed import fixed_design
+    from mixedmodels.design.frame import model_frame
+    from mixedmodels.design.random import random_terms
     from mixedmodels.formula.parse import parse_formula
 
     d = mm.load_dataset(ds) if root is None else refcheck.load_data(root, ds)
@@ -501,11 +507,12 @@ def test_reweight_core_reuses_its_structure():
 @pytest.mark.parametrize("fast", ["blocked", "dense", "core", "fresh"])
 def test_pirls_paths_agree(cbpp, fast):
     """The three ways to solve each PIRLS step give one fit."""
-    from mixedmodels.fit.glmer import _family_model, _fit, _prepare
+    from mixedmodels.fit.glmer import fit_glmm
+    from mixedmodels.fit.glmer_setup import family_model, glmer_setup
 
     fam = F.Binomial()
-    setup = _prepare(CBPP, cbpp, fam, None, None, None)
-    model, mustart = _family_model(setup, fam, None)
+    setup = glmer_setup(CBPP, cbpp, fam, None, None, None)
+    model, mustart = family_model(setup, fam, None)
     model.fast = fast
-    fit = _fit(model, mustart, 1, None)
+    fit = fit_glmm(model, mustart, 1, None)
     assert -fit.objective / 2 == pytest.approx(-92.0265663895303, abs=1e-8)

@@ -10,7 +10,8 @@ import pytest
 import mixedmodels as mm
 from mixedmodels import families as F
 from mixedmodels.core.lmm import LmmCore
-from mixedmodels.glmm.pirls import BlockedPLS, DensePLS
+from mixedmodels.core.pls_blocked import BlockedPLS
+from mixedmodels.core.pls_dense import DensePLS
 
 
 def _crossed(seed=3, n_subj=40, n_item=25):
@@ -25,7 +26,9 @@ def _crossed(seed=3, n_subj=40, n_item=25):
 
 
 def _design(d, formula):
-    from mixedmodels.design.model import fixed_design, model_frame, random_terms
+    from mixedmodels.design.fixed import fixed_design
+    from mixedmodels.design.frame import model_frame
+    from mixedmodels.design.random import random_terms
     from mixedmodels.formula.parse import parse_formula
 
     p = parse_formula(formula)
@@ -80,10 +83,10 @@ def test_set_response_equals_reweight(cls, with_x):
 
 
 def _model(d, formula, fam):
-    from mixedmodels.fit.glmer import _family_model, _prepare
+    from mixedmodels.fit.glmer_setup import family_model, glmer_setup
 
-    setup = _prepare(formula, d, fam, None, None, None)
-    return _family_model(setup, fam, None)
+    setup = glmer_setup(formula, d, fam, None, None, None)
+    return family_model(setup, fam, None)
 
 
 @pytest.mark.parametrize("fast", ["blocked", "dense"])

@@ -97,7 +97,7 @@ def test_a_failed_emmeans_or_model_matrix_leaves_the_spec(lmer_fit, lm_fit, data
 def test_formulaic_on_bad_data_does_not_write_into_the_fitted_spec(bad, lmer_fit, lm_fit, data):
     """Past the checks of predict(): formulaic itself sees the bad data (and fails, or for a
     number where a string factor was, codes it as no level), on a copy of the spec."""
-    from mixedmodels.postfit.predict import spec_model_matrix
+    from mixedmodels.design.newdata import spec_model_matrix
 
     for m, spec in ((lmer_fit, lmer_fit.fixed.spec), (lm_fit, lm_fit.spec)):
         before = _states(m)
@@ -109,7 +109,7 @@ def test_formulaic_on_bad_data_does_not_write_into_the_fitted_spec(bad, lmer_fit
 
 
 def test_private_spec_is_a_copy_with_its_own_state(lmer_fit):
-    from mixedmodels.postfit.predict import private_spec
+    from mixedmodels.design.newdata import private_spec
 
     spec = lmer_fit.fixed.spec
     p = private_spec(spec)
@@ -214,8 +214,8 @@ def test_lmer_predict_level_that_is_not_a_number(lmer_fit, data):
 def test_an_r_coded_fixed_part_is_evaluated_on_a_copy_too(data):
     """A fixed part coded as R's model.matrix codes it (a factor without its margin) keeps its
     formulaic spec inside an RCodedSpec; private_spec copies the inner spec."""
-    from mixedmodels.design.model import RCodedSpec
-    from mixedmodels.postfit.predict import private_spec
+    from mixedmodels.design.coding import RCodedSpec
+    from mixedmodels.design.newdata import private_spec
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -2,7 +2,7 @@
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.report.progress import NoBar, progress_bar
+from mixedmodels.progress import NoBar, progress_bar
 
 
 def test_no_bar_when_off_or_not_a_terminal():

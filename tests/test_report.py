@@ -1,4 +1,5 @@
-"""Tests of mixedmodels.report.format: R's printed text, character for character.
+"""Tests of R's printed text, character for character: mixedmodels.rformat (numbers),
+formula.deparse, report.strings, report.tables and report.lme4_print.
 
 The case tests rebuild each summary from the numbers stored in
 tests/reference/cases/*.json and compare with R's own ``summary_text``.
@@ -16,30 +17,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels.report.format import (
-    DBL_EPSILON,
-    R_NA,
-    R_NAN,
+from mixedmodels.formula.deparse import deparse_formula
+from mixedmodels.report.lme4_print import (
     GlmerSummary,
     LmerSummary,
     VarCorrGroup,
-    abbreviate,
-    cat_fill,
-    deparse_formula,
-    format_num,
-    format_pval,
     format_varcorr,
-    print_char_matrix,
-    print_coefmat,
-    print_named_vector,
-    quantile7,
     render_glmer_summary,
     render_lmer_summary,
     render_lrt_anova,
+)
+from mixedmodels.report.strings import abbreviate, cat_fill, strwrap
+from mixedmodels.report.tables import print_char_matrix, print_coefmat, print_named_vector, signif_stars
+from mixedmodels.rformat import (
+    DBL_EPSILON,
+    R_NA,
+    R_NAN,
+    format_num,
+    format_pval,
+    format_perc,
+    percent_labels,
     round_r,
     signif_r,
-    signif_stars,
-    strwrap,
     zapsmall,
 )
 
@@ -266,6 +265,24 @@ def test_zapsmall_r42():
     assert list(zapsmall(q, 5)) == [-2.07923, -0.6714, 0.06292, 0.58377, 2.97959]
     # zapsmall(c(1, 1e-20))
     assert list(zapsmall([1, 1e-20])) == [1.0, 0.0]
+    # zapsmall(matrix(c(1, 1e-20, 1/3, -2), 2)): a matrix keeps its shape
+    m = zapsmall(np.array([[1, 1 / 3], [1e-20, -2]]))
+    assert m.shape == (2, 2) and m.tolist() == [[1.0, 0.3333333], [0.0, -2.0]]
+    assert zapsmall(np.zeros((0, 3))).shape == (0, 3)
+
+
+@pytest.mark.parametrize("level, expected", [
+    (0.95, ["2.5 %", "97.5 %"]),  # stats:::format.perc(c(0.025, 0.975), 3)
+    (0.9, ["5 %", "95 %"]),
+    (0.99, ["0.5 %", "99.5 %"]),
+    (0.975, ["1.25 %", "98.75 %"]),  # formatted together: not "98.8 %"
+    (0.999, ["0.05 %", "99.95 %"]),
+    (0.99999, ["0.0005 %", "99.9995 %"]),  # scientific = FALSE: not "5e-04 %"
+])
+def test_percent_labels(level, expected):
+    assert percent_labels(level) == expected
+    a = (1 - level) / 2
+    assert format_perc([a, 1 - a]) == expected
 
 
 @pytest.mark.parametrize("pv, digits, expected", [
@@ -363,10 +380,11 @@ def test_cat_fill():
         "Linear mixed model fit by REML. t-tests use Satterthwaite's method [\nlmerModLmerTest]\n"
 
 
-def test_quantile7():
-    # unname(quantile(c(3, 1, 4, 1, 5, 9, 2, 6)))
-    assert list(quantile7([3, 1, 4, 1, 5, 9, 2, 6])) == [1, 1.75, 3.5, 5.25, 9]
-    assert list(quantile7([2.0, float("nan"), 1.0])) == [1, 1.25, 1.5, 1.75, 2]
+def test_r_quantile_is_numpy_linear():
+    # unname(quantile(c(3, 1, 4, 1, 5, 9, 2, 6))): R's default type 7 is numpy's method="linear"
+    probs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert list(np.nanquantile([3, 1, 4, 1, 5, 9, 2, 6], probs, method="linear")) == [1, 1.75, 3.5, 5.25, 9]
+    assert list(np.nanquantile([2.0, float("nan"), 1.0], probs, method="linear")) == [1, 1.25, 1.5, 1.75, 2]
 
 
 def test_print_named_vector():

@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 
 from . import errors
+from .version import __version__
 
-__version__ = "0.1.0"
-__all__ = ["lmer", "glmer", "glmer_nb", "lm", "lmlist", "anova", "load_dataset", "load_result", "list_datasets", "families", "errors"]
+__all__ = ["__version__", "lmer", "glmer", "glmer_nb", "lm", "lmlist", "anova", "load_dataset", "load_result", "list_datasets", "families", "errors"]
 
 _LAZY = {
     "lmer": ("fit.lmer", "lmer"),
@@ -23,8 +23,8 @@ _LAZY = {
     "list_datasets": ("datasets", "list_datasets"),
     "families": ("glmm.families", None),
     "LmerResult": ("results.lmer", "LmerResult"),
-    "glmer_nb": ("fit.glmer", "glmer_nb"),
-    "GlmerResult": ("fit.glmer", "GlmerResult"),
+    "glmer_nb": ("fit.glmer_nb", "glmer_nb"),
+    "GlmerResult": ("results.glmer", "GlmerResult"),
     "load_result": ("io.persist", "load_result"),
     "lm": ("linear.lm", "lm"),
     "lmlist": ("linear.lmlist", "lmlist"),

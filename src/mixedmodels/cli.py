@@ -78,8 +78,7 @@ def read_data(spec: str):
 
 # --------------------------------------------------------------------------- fitting
 def _fit(formula: str, data, *, ml: bool = False, family: str | None = None, weights: str | None = None):
-    import mixedmodels as mm
-
+    from .fit.lmer import lmer
     from .linear.lm import has_random_terms, lm
 
     w = None
@@ -94,11 +93,11 @@ def _fit(formula: str, data, *, ml: bool = False, family: str | None = None, wei
         return lm(formula, data, weights=weights)
     if family is not None:
         try:
-            glmer = mm.glmer
-        except (ImportError, AttributeError):
+            from .fit.glmer import glmer
+        except ImportError:
             raise CliError("glmer (--family) is not available in this installation") from None
         return glmer(formula, data, family=family, weights=w)
-    return mm.lmer(formula, data, REML=not ml, weights=w)
+    return lmer(formula, data, REML=not ml, weights=w)
 
 
 def _summary_text(m, ddf: str) -> str:
@@ -196,7 +195,7 @@ def anova_json(tab, formulas: dict) -> dict:
 
 # --------------------------------------------------------------------------- commands
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     ap = argparse.ArgumentParser(prog="mixedmodels",
                                  description="Mixed-effects models with lme4's formulas and lmerTest's inference. "
@@ -258,20 +257,20 @@ def _emit(text: str) -> None:
 
 
 def _run(args) -> int:
-    import mixedmodels as mm
-
+    from .datasets import list_datasets, load_dataset
+    from .fit.lmer import lmer
     from .report.html import to_html, to_markdown
 
     if args.cmd is None:
-        m = mm.lmer(DEMO, mm.load_dataset("sleepstudy"))
+        m = lmer(DEMO, load_dataset("sleepstudy"))
         _emit(str(m.summary()))
         return 0
     if args.cmd == "datasets":
-        names = mm.list_datasets()
+        names = list_datasets()
         if args.format == "json":
             info = []
             for n in names:
-                df = mm.load_dataset(n)
+                df = load_dataset(n)
                 info.append({"name": n, "rows": len(df), "columns": [str(c) for c in df.columns]})
             _emit(json.dumps(info, indent=2))
         else:
@@ -304,7 +303,9 @@ def _run(args) -> int:
     if len(args.formulas) < 2:
         raise CliError("compare needs two or more formulas")
     models = {f"MODEL{i + 1}": _fit(fm, data) for i, fm in enumerate(args.formulas)}
-    tab = mm.anova(**models)
+    from .inference.lrt import anova
+
+    tab = anova(**models)
     if args.format == "json":
         formulas = {k: m.formula for k, m in models.items()}
         _emit(json.dumps(anova_json(tab, formulas), indent=2, allow_nan=False))

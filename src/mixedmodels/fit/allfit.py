@@ -30,7 +30,7 @@ def allfit(m, optimizers=None, control=None, progress=None) -> pd.DataFrame:
     unknown = [o for o in names if o not in OPTIMIZERS]
     if unknown:
         raise ArgumentError(f"unknown optimizer(s) {unknown}; choose from {list(OPTIMIZERS)}")
-    from ..report.progress import progress_bar
+    from ..progress import progress_bar
 
     fnames, tnames = list(m.fixed.names), list(m.theta_names)
     rows = []

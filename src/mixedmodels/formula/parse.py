@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .evaluate import check
 
-__all__ = ["RandomTerm", "ParsedFormula", "parse_formula"]
+__all__ = ["RandomTerm", "ParsedFormula", "parse_formula", "parse_lm_formula", "has_random_terms",
+           "split_top", "top_level_positions", "point_at"]
 
 
 @dataclass(frozen=True)
@@ -47,53 +48,54 @@ class ParsedFormula:
 
 
 def parse_formula(formula: str) -> ParsedFormula:
-    """Parse an lme4 formula string. Raises FormulaError pointing at the problem."""
-    if not isinstance(formula, str):
-        raise FormulaError(f"the formula must be a string such as 'y ~ x + (1 | g)', got {type(formula).__name__}")
-    text = " ".join(formula.split())
-    _check_brackets(text)
-    check(text)  # the closed evaluator's gate: characters, functions, keywords; nesting depth
-    _check_empty_brackets(text)
-    tilde = _top_level_positions(text, "~")
-    if len(tilde) != 1:
-        raise FormulaError(_point(text, tilde[1] if tilde else len(text),
-                                  "a formula needs exactly one '~' between the response and the terms, "
-                                  "e.g. 'Reaction ~ Days + (Days | Subject)'"))
-    response, rhs = text[: tilde[0]].strip(), text[tilde[0] + 1:]
-    if not response:
-        raise FormulaError(_point(text, 0, "the formula has no response on the left of '~'"))
-    if "|" in response:
-        raise FormulaError(_point(text, response.index("|"), "random-effects terms (... | g) belong on the right "
-                                  "of '~', e.g. y ~ x + (1 | g)"))
-    if not rhs.strip():
-        raise FormulaError(_point(text, len(text), "the formula has no terms on the right of '~'"))
-    offset0 = tilde[0] + 1
+    """Parse an lme4 formula string.
+
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ fixed + (terms | group)"``, with lme4's ``||`` and ``a/b`` shorthands and
+        ``offset()`` terms.
+
+    Returns
+    -------
+    ParsedFormula
+        Response, fixed part (``- x`` of bar terms carried over), offsets and the expanded
+        random terms.
+
+    Raises
+    ------
+    FormulaError
+        Pointing at the problem; also when the formula has no random-effects term.
+    """
+    text, tilde, response, rhs = _sides(formula, "y ~ x + (1 | g)", "Reaction ~ Days + (Days | Subject)",
+                                        random=True)
+    offset0 = tilde + 1
     fixed, removed, random, offsets = [], [], [], []
-    for start, piece in _split_top(rhs, "+"):
+    for start, piece in split_top(rhs, "+"):
         stripped = piece.strip()
         where = offset0 + start + (len(piece) - len(piece.lstrip()))
         if not stripped:
-            raise FormulaError(_point(text, where, "empty term: two '+' in a row or a '+' at an end"))
+            raise FormulaError(point_at(text, where, "empty term: two '+' in a row or a '+' at an end"))
         head, *minus = (p.strip() for p in _split_minus(stripped))
         head = _unwrap(head)
         if _is_bar_term(head):
             random.extend(_expand_bar(head[1:-1].strip(), text, where + 1))
             removed.extend(minus)
         elif "|" in stripped:
-            bars = _top_level_positions(stripped, "|") or _top_level_positions(stripped, "||")
+            bars = top_level_positions(stripped, "|") or top_level_positions(stripped, "||")
             if bars:
-                raise FormulaError(_point(text, where + bars[0], "a random-effects term must be in "
-                                          "parentheses, e.g. (1 + Days | Subject)"))
-            raise FormulaError(_point(text, where, "a random-effects term cannot be combined with other "
-                                      "terms by '*', ':' or a function; add it with '+'"))
+                raise FormulaError(point_at(text, where + bars[0], "a random-effects term must be in "
+                                            "parentheses, e.g. (1 + Days | Subject)"))
+            raise FormulaError(point_at(text, where, "a random-effects term cannot be combined with other "
+                                        "terms by '*', ':' or a function; add it with '+'"))
         elif re.match(r"^offset\s*\(", stripped):
             inner = stripped[stripped.index("(") + 1: -1].strip()
             if not inner or not stripped.endswith(")"):
-                raise FormulaError(_point(text, where, "offset() needs one expression inside, e.g. offset(log(n))"))
+                raise FormulaError(point_at(text, where, "offset() needs one expression inside, e.g. offset(log(n))"))
             offsets.append(inner)
         elif stripped == ".":
-            raise FormulaError(_point(text, where, "'.' (all other columns) is not supported: name the predictors, "
-                                      "e.g. y ~ x1 + x2 + (1 | g)"))
+            raise FormulaError(point_at(text, where, "'.' (all other columns) is not supported: name the predictors, "
+                                        "e.g. y ~ x1 + x2 + (1 | g)"))
         else:
             fixed.append(stripped)
     fixed_text = " + ".join(fixed) if fixed else "1"
@@ -105,23 +107,106 @@ def parse_formula(formula: str) -> ParsedFormula:
                          random=tuple(random), offsets=tuple(offsets))
 
 
+def parse_lm_formula(formula: str) -> ParsedFormula:
+    """Parse the formula of an ordinary linear model, ``y ~ fixed`` without ``(x | g)`` terms.
+
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ x + f"``; ``offset()`` terms are allowed.
+
+    Returns
+    -------
+    ParsedFormula
+        With no random terms.
+
+    Raises
+    ------
+    FormulaError
+        Pointing at the problem; also at a random-effects term (lm() fits none).
+    """
+    text, tilde, response, rhs = _sides(formula, "y ~ x", "Reaction ~ Days", random=False)
+    fixed, offsets = [], []
+    for start, piece in split_top(rhs, "+"):
+        term = piece.strip()
+        where = tilde + 1 + start
+        if not term:
+            raise FormulaError(point_at(text, where, "empty term: two '+' in a row or a '+' at an end"))
+        if _is_bar_term(term) or top_level_positions(term, "|") or top_level_positions(term, "||"):
+            raise FormulaError(point_at(text, where + len(piece) - len(piece.lstrip()),
+                                        "lm() fits no random effects; use mm.lmer() for a formula with "
+                                        "(terms | group)"))
+        if term.startswith("offset(") and term.endswith(")"):
+            offsets.append(term[len("offset("):-1].strip())
+        else:
+            fixed.append(term)
+    return ParsedFormula(text=text, response=response, fixed=" + ".join(fixed) if fixed else "1",
+                         random=(), offsets=tuple(offsets))
+
+
+def has_random_terms(formula: str) -> bool:
+    """Whether a formula has an lme4 random-effects term ``(... | g)``.
+
+    Parameters
+    ----------
+    formula : str
+
+    Returns
+    -------
+    bool
+        True also for a text that is not a formula with one '~', so that lmer() reports the
+        problem with its own message.
+    """
+    if not isinstance(formula, str) or len(top_level_positions(formula, "~")) != 1:
+        return True  # let lmer() report the problem with its own message
+    rhs = formula[top_level_positions(formula, "~")[0] + 1:]
+    return any("|" in piece for _, piece in split_top(rhs, "+"))
+
+
+def _sides(formula, short: str, example: str, random: bool) -> tuple[str, int, str, str]:
+    """(text, position of '~', response, right-hand side) of a formula that passed the evaluator's
+    gate; ``short`` and ``example`` are the formulas the error messages show. A mixed model's
+    formula (``random``) is also refused empty brackets and a '|' in the response."""
+    if not isinstance(formula, str):
+        raise FormulaError(f"the formula must be a string such as {short!r}, got {type(formula).__name__}")
+    text = " ".join(formula.split())
+    _check_brackets(text)
+    check(text)  # the closed evaluator's gate: characters, functions, keywords; nesting depth
+    if random:
+        _check_empty_brackets(text)
+    tilde = top_level_positions(text, "~")
+    if len(tilde) != 1:
+        raise FormulaError(point_at(text, tilde[1] if tilde else len(text),
+                                    "a formula needs exactly one '~' between the response and the terms, "
+                                    f"e.g. {example!r}"))
+    response, rhs = text[: tilde[0]].strip(), text[tilde[0] + 1:]
+    if not response:
+        raise FormulaError(point_at(text, 0, "the formula has no response on the left of '~'"))
+    if random and "|" in response:
+        raise FormulaError(point_at(text, response.index("|"), "random-effects terms (... | g) belong on the right "
+                                    "of '~', e.g. y ~ x + (1 | g)"))
+    if not rhs.strip():
+        raise FormulaError(point_at(text, len(text), "the formula has no terms on the right of '~'"))
+    return text, tilde[0], response, rhs
+
+
 def _expand_bar(inner: str, text: str, where: int) -> list[RandomTerm]:
     """Expand the inside of one parenthesised bar term into RandomTerms."""
-    double = _top_level_positions(inner, "||")
+    double = top_level_positions(inner, "||")
     if double:
         lhs, rhs = inner[: double[0]].strip(), inner[double[0] + 2:].strip()
     else:
-        bars = _top_level_positions(inner, "|")
+        bars = top_level_positions(inner, "|")
         if len(bars) > 1:
-            raise FormulaError(_point(text, where + bars[1], "a random-effects term has one '|' between its terms and "
+            raise FormulaError(point_at(text, where + bars[1], "a random-effects term has one '|' between its terms and "
                                       "its grouping factor; for several factors add terms: (1 | a) + (1 | b)"))
         lhs, rhs = inner[:bars[0]].strip(), inner[bars[0] + 1:].strip()
     if not lhs:
-        raise FormulaError(_point(text, where, "nothing on the left of '|': write (1 | g) for a random intercept"))
+        raise FormulaError(point_at(text, where, "nothing on the left of '|': write (1 | g) for a random intercept"))
     if not rhs:
-        raise FormulaError(_point(text, where + len(inner), "no grouping factor on the right of '|'"))
+        raise FormulaError(point_at(text, where + len(inner), "no grouping factor on the right of '|'"))
     if rhs.startswith("|"):
-        raise FormulaError(_point(text, where + inner.index("|"), "'|||' is not an operator: use '|' for correlated "
+        raise FormulaError(point_at(text, where + inner.index("|"), "'|||' is not an operator: use '|' for correlated "
                                   "or '||' for uncorrelated random effects"))
     groups = _expand_nesting(rhs, text, where)
     exprs = _uncorrelated(lhs) if double else [lhs]
@@ -131,7 +216,7 @@ def _expand_bar(inner: str, text: str, where: int) -> list[RandomTerm]:
 def _uncorrelated(lhs: str) -> list[str]:
     """``x + z || g``: an intercept term (if any) and one ``0 + term`` per other term."""
     intercept, others = True, []
-    for _, piece in _split_top(lhs, "+"):
+    for _, piece in split_top(lhs, "+"):
         first, *removed = (p.strip() for p in _split_minus(piece))
         if first == "0":
             intercept = False
@@ -149,15 +234,15 @@ def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[tuple[str, ..
     is also the order in which the level labels are joined ("c1:b1:a1").
     """
     parts = []
-    for _, p in _split_top(rhs, "/"):
+    for _, p in split_top(rhs, "/"):
         names = []
-        for _, raw in _split_top(p.strip(), ":"):
+        for _, raw in split_top(p.strip(), ":"):
             raw = raw.strip()
             if not _NAME.fullmatch(raw):
                 hint = (f"; for crossed grouping factors write separate terms, e.g. (1 | {raw.split('+')[0].strip()}) "
                         f"+ (1 | {raw.split('+')[-1].strip()})" if "+" in raw else
                         "; quote a name with spaces in backticks, e.g. `my group`")
-                raise FormulaError(_point(text, where + max(0, text[where:].find(raw) if raw else 0),
+                raise FormulaError(point_at(text, where + max(0, text[where:].find(raw) if raw else 0),
                                           f"grouping factor {raw!r} must be a column name (or a:b, a/b of names)"
                                           + hint))
             names.append(raw.strip("`"))
@@ -173,7 +258,7 @@ def _expand_nesting(rhs: str, text: str, where: int) -> list[tuple[tuple[str, ..
     return out[::-1]
 
 
-# ------------------------------------------------------------------ scanning helpers
+# ------------------------------------------------------------------ scanning helpers (public ones: for linear/)
 
 _NAME = re.compile(r"`[^`]+`|[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -183,7 +268,7 @@ def _check_empty_brackets(text: str) -> None:
     for m in re.finditer(r"\(\s*\)", text):
         before = text[: m.start()].rstrip()
         if not before or not re.search(r"[A-Za-z0-9_.]$", before):
-            raise FormulaError(_point(text, m.start(), "empty parentheses '()': put a term inside, e.g. (1 | g)"))
+            raise FormulaError(point_at(text, m.start(), "empty parentheses '()': put a term inside, e.g. (1 | g)"))
 
 
 def _unwrap(s: str) -> str:
@@ -207,9 +292,9 @@ def _check_brackets(text: str) -> None:
         elif ch == ")":
             depth -= 1
             if depth < 0:
-                raise FormulaError(_point(text, i, "unmatched ')'"))
+                raise FormulaError(point_at(text, i, "unmatched ')'"))
     if depth:
-        raise FormulaError(_point(text, text.rfind("("), "unmatched '(': a bracket is never closed"))
+        raise FormulaError(point_at(text, text.rfind("("), "unmatched '(': a bracket is never closed"))
 
 
 def _depths(s: str):
@@ -222,8 +307,20 @@ def _depths(s: str):
         yield i, ch, depth
 
 
-def _top_level_positions(s: str, token: str) -> list[int]:
-    """Positions of ``token`` outside any brackets ('|' does not match inside '||')."""
+def top_level_positions(s: str, token: str) -> list[int]:
+    """Positions of ``token`` outside any brackets.
+
+    Parameters
+    ----------
+    s : str
+        A formula or a part of one.
+    token : str
+        ``"~"``, ``"+"``, ``"|"``, ``"||"``, ...; ``"|"`` does not match inside ``"||"``.
+
+    Returns
+    -------
+    list of int
+    """
     out, i, depth = [], 0, 0
     while i < len(s):
         ch = s[i]
@@ -242,16 +339,30 @@ def _top_level_positions(s: str, token: str) -> list[int]:
     return out
 
 
-def _split_top(s: str, sep: str) -> list[tuple[int, str]]:
-    """Split on top-level ``sep``; return (start offset, piece) pairs."""
-    cuts = _top_level_positions(s, sep)
+def split_top(s: str, sep: str) -> list[tuple[int, str]]:
+    """Split a formula on ``sep`` outside any brackets: the one top-level splitter of the package's
+    formula texts (lmer's, lm's and lmList's formulas).
+
+    Parameters
+    ----------
+    s : str
+        A formula or a part of one.
+    sep : str
+        The separator, e.g. ``"+"``, ``"/"``, ``":"``.
+
+    Returns
+    -------
+    list of (int, str)
+        (offset of the piece in ``s``, the piece unstripped), for error messages that point.
+    """
+    cuts = top_level_positions(s, sep)
     starts = [0] + [c + len(sep) for c in cuts]
     ends = cuts + [len(s)]
     return [(a, s[a:b]) for a, b in zip(starts, ends)]
 
 
 def _split_minus(s: str) -> list[str]:
-    return [p for _, p in _split_top(s, "-")]
+    return [p for _, p in split_top(s, "-")]
 
 
 def _is_bar_term(s: str) -> bool:
@@ -261,9 +372,23 @@ def _is_bar_term(s: str) -> bool:
     for i, _, depth in _depths(s):
         if depth == 0 and i < len(s) - 1:
             return False
-    return bool(_top_level_positions(s[1:-1], "|") or _top_level_positions(s[1:-1], "||"))
+    return bool(top_level_positions(s[1:-1], "|") or top_level_positions(s[1:-1], "||"))
 
 
-def _point(text: str, pos: int, message: str) -> str:
+def point_at(text: str, pos: int, message: str) -> str:
+    """An error message with the formula below it and a caret at ``pos``.
+
+    Parameters
+    ----------
+    text : str
+        The formula.
+    pos : int
+        Where the problem is (clipped to the text).
+    message : str
+
+    Returns
+    -------
+    str
+    """
     pos = max(0, min(pos, len(text)))
     return f"{message}\n    {text}\n    {' ' * pos}^ (position {pos})"

@@ -1,4 +1,4 @@
-"""GLM families and link functions, as R's ``family`` objects (and lme4's compiled versions of them).
+"""GLM families, as R's ``family`` objects (and lme4's compiled versions of them).
 
 A family bundles a distribution (``variance``, ``dev_resids``, ``aic``, ``initialize``) with a link
 (``linkfun``, ``linkinv``, ``mu_eta``)::
@@ -21,12 +21,16 @@ import math
 import re
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..errors import ArgumentError, FamilyError, warn
+# the links live in links.py; importable from here as before (mm.families.LogitLink, get_link, LINKS)
+from .links import (LINKS, CauchitLink, CloglogLink, IdentityLink, InverseLink, InverseSquareLink, Link, LogitLink,
+                    LogLink, ProbitLink, SqrtLink, get_link)
 
 __all__ = ["Link", "Family", "Binomial", "Poisson", "Gamma", "InverseGaussian", "Gaussian",
-           "NegativeBinomial", "get_family", "get_link", "LINKS"]
+           "NegativeBinomial", "get_family", "get_link", "LINKS", "LogitLink", "ProbitLink", "CauchitLink",
+           "CloglogLink", "LogLink", "IdentityLink", "InverseLink", "InverseSquareLink", "SqrtLink"]
 
 _EPS = np.finfo(float).eps
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -34,201 +38,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 def _arr(x) -> np.ndarray:
     return np.asarray(x, dtype=float)
-
-
-# ---------------------------------------------------------------------------------------- links
-
-class Link:
-    """A link function g with its inverse and derivative d mu / d eta."""
-
-    name: str = ""
-
-    def linkfun(self, mu):
-        raise NotImplementedError
-
-    def linkinv(self, eta):
-        raise NotImplementedError
-
-    def mu_eta(self, eta):
-        raise NotImplementedError
-
-    def valideta(self, eta) -> bool:
-        return bool(np.all(np.isfinite(_arr(eta))))
-
-    def __repr__(self) -> str:
-        return f"<link {self.name!r}>"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Link) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-
-class LogitLink(Link):
-    name = "logit"
-
-    def linkfun(self, mu):
-        mu = _arr(mu)
-        with np.errstate(divide="ignore"):
-            return special.logit(mu)
-
-    def linkinv(self, eta):
-        return np.clip(special.expit(_arr(eta)), _EPS, 1.0 - _EPS)
-
-    def mu_eta(self, eta):
-        e = np.exp(-np.abs(_arr(eta)))
-        return np.maximum(e / (1.0 + e) ** 2, _EPS)
-
-
-class ProbitLink(Link):
-    name = "probit"
-
-    def linkfun(self, mu):
-        return special.ndtri(_arr(mu))
-
-    def linkinv(self, eta):
-        return np.clip(special.ndtr(_arr(eta)), _EPS, 1.0 - _EPS)
-
-    def mu_eta(self, eta):
-        eta = _arr(eta)
-        return np.maximum(np.exp(-0.5 * eta * eta) / math.sqrt(2 * math.pi), _EPS)
-
-
-class CloglogLink(Link):
-    name = "cloglog"
-
-    def linkfun(self, mu):
-        mu = _arr(mu)
-        with np.errstate(divide="ignore"):
-            return np.log(-np.log1p(-mu))
-
-    def linkinv(self, eta):
-        eta = np.minimum(_arr(eta), 700.0)
-        return np.clip(-np.expm1(-np.exp(eta)), _EPS, 1.0 - _EPS)
-
-    def mu_eta(self, eta):
-        eta = np.minimum(_arr(eta), 700.0)
-        return np.maximum(np.exp(eta - np.exp(eta)), _EPS)
-
-
-class CauchitLink(Link):
-    name = "cauchit"
-
-    def linkfun(self, mu):
-        return stats.cauchy.ppf(_arr(mu))
-
-    def linkinv(self, eta):
-        return np.clip(stats.cauchy.cdf(_arr(eta)), _EPS, 1.0 - _EPS)
-
-    def mu_eta(self, eta):
-        return np.maximum(stats.cauchy.pdf(_arr(eta)), _EPS)
-
-
-class LogLink(Link):
-    name = "log"
-
-    def linkfun(self, mu):
-        with np.errstate(divide="ignore"):
-            return np.log(_arr(mu))
-
-    def linkinv(self, eta):
-        with np.errstate(over="ignore"):
-            return np.maximum(np.exp(_arr(eta)), _EPS)
-
-    def mu_eta(self, eta):
-        with np.errstate(over="ignore"):
-            return np.maximum(np.exp(_arr(eta)), _EPS)
-
-
-class IdentityLink(Link):
-    name = "identity"
-
-    def linkfun(self, mu):
-        return _arr(mu).copy()
-
-    def linkinv(self, eta):
-        return _arr(eta).copy()
-
-    def mu_eta(self, eta):
-        return np.ones_like(_arr(eta))
-
-
-class InverseLink(Link):
-    name = "inverse"
-
-    def linkfun(self, mu):
-        with np.errstate(divide="ignore"):
-            return 1.0 / _arr(mu)
-
-    def linkinv(self, eta):
-        with np.errstate(divide="ignore"):
-            return 1.0 / _arr(eta)
-
-    def mu_eta(self, eta):
-        with np.errstate(divide="ignore"):
-            return -1.0 / _arr(eta) ** 2
-
-    def valideta(self, eta) -> bool:
-        eta = _arr(eta)
-        return bool(np.all(np.isfinite(eta)) and np.all(eta != 0))
-
-
-class SqrtLink(Link):
-    name = "sqrt"
-
-    def linkfun(self, mu):
-        return np.sqrt(_arr(mu))
-
-    def linkinv(self, eta):
-        return _arr(eta) ** 2
-
-    def mu_eta(self, eta):
-        return 2.0 * _arr(eta)
-
-    def valideta(self, eta) -> bool:
-        eta = _arr(eta)
-        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
-
-
-class InverseSquareLink(Link):
-    name = "1/mu^2"
-
-    def linkfun(self, mu):
-        with np.errstate(divide="ignore"):
-            return 1.0 / _arr(mu) ** 2
-
-    def linkinv(self, eta):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return 1.0 / np.sqrt(_arr(eta))
-
-    def mu_eta(self, eta):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return -1.0 / (2.0 * _arr(eta) ** 1.5)
-
-    def valideta(self, eta) -> bool:
-        eta = _arr(eta)
-        return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))
-
-
-LINKS = {cls.name: cls for cls in (LogitLink, ProbitLink, CloglogLink, CauchitLink, LogLink, IdentityLink,
-                                    InverseLink, SqrtLink, InverseSquareLink)}
-_LINK_ALIASES = {"inverse_square": "1/mu^2", "1/mu**2": "1/mu^2", "mu^-2": "1/mu^2"}
-
-
-def get_link(link) -> Link:
-    """A Link from a name ("logit", "probit", "cloglog", "cauchit", "log", "identity", "inverse",
-    "sqrt", "1/mu^2") or a Link object."""
-    if isinstance(link, Link):
-        return link
-    if isinstance(link, type) and issubclass(link, Link):
-        return link()
-    if isinstance(link, str):
-        key = link.strip().strip("'\"")
-        key = _LINK_ALIASES.get(key, key)
-        if key in LINKS:
-            return LINKS[key]()
-    raise FamilyError(f"unknown link {link!r}; known links: {', '.join(LINKS)}")
 
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -264,22 +73,28 @@ class Family:
     # -- link
     @property
     def link(self) -> str:
+        """The link's name, as R's family$link."""
         return self.link_obj.name
 
     def linkfun(self, mu):
+        """eta = g(mu) (the link's)."""
         return self.link_obj.linkfun(mu)
 
     def linkinv(self, eta):
+        """mu = g^-1(eta) (the link's)."""
         return self.link_obj.linkinv(eta)
 
     def mu_eta(self, eta):
+        """d mu / d eta (the link's)."""
         return self.link_obj.mu_eta(eta)
 
     # -- distribution (overridden)
     def variance(self, mu):
+        """The variance function V(mu)."""
         raise NotImplementedError
 
     def dev_resids(self, y, mu, wt):
+        """The squared deviance residuals, weighted by ``wt`` (R's family$dev.resids)."""
         raise NotImplementedError
 
     def aic(self, y, n, mu, wt, dev) -> float:
@@ -287,6 +102,7 @@ class Family:
         raise NotImplementedError
 
     def validmu(self, mu) -> bool:
+        """Whether every mean is in the distribution's range (finite, here)."""
         return bool(np.all(np.isfinite(_arr(mu))))
 
     def initialize(self, y, weights):
@@ -377,6 +193,8 @@ class Binomial(Family):
 
 
 class Poisson(Family):
+    """Poisson counts (dispersion 1); links log (default), identity, sqrt."""
+
     name = "poisson"
     default_link = "log"
     links = ("log", "identity", "sqrt")
@@ -460,12 +278,14 @@ class NegativeBinomial(Family):
 
 def _format_theta(th: float) -> str:
     """MASS's family name: format(round(theta, 4))."""
-    from ..report.format import format_num, round_r
+    from ..rformat import format_num, round_r
 
     return format_num([round_r(th, 4)], 7)[0].strip()
 
 
 class Gamma(Family):
+    """Gamma responses, with a dispersion; links inverse (default), identity, log."""
+
     name = "Gamma"
     default_link = "inverse"
     links = ("inverse", "identity", "log")
@@ -503,6 +323,8 @@ class Gamma(Family):
 
 
 class InverseGaussian(Family):
+    """Inverse Gaussian responses, with a dispersion; links 1/mu^2 (default), inverse, identity, log."""
+
     name = "inverse.gaussian"
     default_link = "1/mu^2"
     links = ("1/mu^2", "inverse", "identity", "log")
@@ -533,6 +355,8 @@ class InverseGaussian(Family):
 
 
 class Gaussian(Family):
+    """Normal responses, with a dispersion; links identity (default), log, inverse."""
+
     name = "gaussian"
     default_link = "identity"
     links = ("identity", "log", "inverse")

@@ -24,7 +24,6 @@ factor's margin is missing from the formula (``a:b`` without ``a``), and mapped 
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -33,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from ..errors import ArgumentError
+from ..rformat import zapsmall
 
 __all__ = ["anova_table", "TermMap", "term_map", "hypotheses", "doolittle", "COLUMNS"]
 
@@ -69,7 +69,7 @@ class TermMap:
 
 def term_map(m) -> TermMap:
     """Terms of the fixed part from formulaic's ModelSpec, with R's labels and X's column indices."""
-    from ..design.model import r_column_name
+    from ..design.matrix import r_column_name
 
     spec = m.fixed.spec
     index = {nm: j for j, nm in enumerate(m.fixed.names)}
@@ -163,7 +163,7 @@ class RDesign:
 
 def _variable_columns(m, tm: TermMap, var: str, coding: int):
     """Columns and (formulaic-style) names of one variable inside a term."""
-    from ..design.model import model_matrix
+    from ..design.matrix import model_matrix
 
     data = m.frame.data
     if tm.kind[var] == "factor" and var in data.columns:
@@ -179,7 +179,7 @@ def _variable_columns(m, tm: TermMap, var: str, coding: int):
 
 def _product_columns(parts, n: int):
     """Row-wise products of the variables' columns, the first variable varying fastest (R's order)."""
-    from ..design.model import r_column_name
+    from ..design.matrix import r_column_name
 
     cols, names = [], []
     for combo in itertools.product(*[range(len(c)) for c, _ in reversed(parts)]):
@@ -220,27 +220,14 @@ def r_design(m, tm: TermMap) -> RDesign:
     if XR.shape == X.shape and names_all == list(m.fixed.names) and np.allclose(XR, X):
         cols = {lab: list(tm.cols[lab]) for lab in tm.labels}
         return RDesign(X, names_all, cols, np.eye(X.shape[1]))
-    keep = _independent(XR)
+    from ..design.fixed import independent_columns
+
+    keep = independent_columns(XR)
     XR = XR[:, keep]
     names = [names_all[j] for j in keep]
     cols = {lab: [i for i, j in enumerate(keep) if term_of[j] == lab] for lab in tm.labels}
     to_ours, *_ = np.linalg.lstsq(XR, X, rcond=None)
     return RDesign(XR, names, cols, to_ours)
-
-
-def _independent(X: np.ndarray, tol: float = 1e-7) -> list[int]:
-    """Columns that do not depend on earlier ones (R's qr() with its limited pivoting, as lme4 uses)."""
-    kept: list[int] = []
-    Q = np.zeros((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        x = X[:, j]
-        r = x - Q @ (Q.T @ x)
-        r = r - Q @ (Q.T @ r)
-        nr = np.linalg.norm(r)
-        if nr > tol * max(np.linalg.norm(x), 1e-300):
-            kept.append(j)
-            Q = np.column_stack([Q, r / nr])
-    return kept
 
 
 # ---------------------------------------------------------------------------- hypothesis matrices
@@ -258,14 +245,6 @@ def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]
     L[np.abs(L) < eps] = 0.0
     U[np.abs(U) < eps] = 0.0
     return L, U
-
-
-def _zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
-    """R's zapsmall: round to `digits` significant digits of the largest entry."""
-    mx = float(np.max(np.abs(x))) if x.size else 0.0
-    if mx <= 0 or not math.isfinite(mx):
-        return x
-    return np.round(x, max(0, digits - int(math.ceil(math.log10(mx)))))
 
 
 def _type1(D: RDesign, tm: TermMap) -> dict[str, np.ndarray]:
@@ -325,12 +304,12 @@ def _type3(m, D: RDesign, tm: TermMap) -> dict[str, np.ndarray]:
         rd_names += nm
     rdX = np.column_stack(blocks)
     coef, *_ = np.linalg.lstsq(X, rdX, rcond=None)          # ginv(X) rdX
-    L = _zapsmall(coef.T)                                    # rows: cell columns; columns: X's
+    L = zapsmall(coef.T)                                    # rows: cell columns; columns: X's
     cont = containment(tm)
     for term in sorted(tm.labels, key=lambda t: -tm.order[t]):   # stable: highest order first
         if cont[term] and D.cols[term]:
             others = [j for t in cont[term] for j in D.cols[t]]
-            L[:, D.cols[term]] = _zapsmall(_resid(L[:, others], L[:, D.cols[term]]))
+            L[:, D.cols[term]] = zapsmall(_resid(L[:, others], L[:, D.cols[term]]))
     # lmerTest keeps the rows named as X's columns, in X's order
     pos = {nm: i for i, nm in enumerate(rd_names)}
     Lsel = np.zeros((p, p))
@@ -384,7 +363,7 @@ def anova_table(m, type=3, ddf: str = "Satterthwaite") -> pd.DataFrame:
     Columns ``Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F)``; index = R's term labels.
     ``ddf="lme4"`` gives lme4's sequential table (``npar, Sum Sq, Mean Sq, F value``).
     """
-    from ..results.lmer import normalize_ddf
+    from .ddf import normalize_ddf
 
     ddf = normalize_ddf(ddf)
     t = _type(type)
@@ -408,7 +387,7 @@ def anova_table(m, type=3, ddf: str = "Satterthwaite") -> pd.DataFrame:
     for lab in missing:
         rows.append([np.nan] * 6)
         index.append(lab)
-    from .lrt import AnovaTable  # prints as R prints it
+    from ..results.anova_table import AnovaTable  # prints as R prints it
 
     out = AnovaTable(rows, index=index, columns=COLUMNS, dtype=float)
     out.heading = [f"Type {'I' * t if t < 4 else t} Analysis of Variance Table with {ddf}'s method"]

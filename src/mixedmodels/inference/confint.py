@@ -38,6 +38,7 @@ from scipy.interpolate import CubicSpline
 from ..arguments import check_level
 from ..errors import (ArgumentError, ConvergenceWarning, FitError, MixedModelWarning, SingularFitWarning,
                      warn, silenced)
+from ..rformat import percent_labels
 
 __all__ = ["confint", "profile", "ProfileTable", "xy_core", "sdcor_names", "theta_to_sdcor", "sdcor_to_theta",
            "percent_labels"]
@@ -111,19 +112,6 @@ def sdcor_to_theta(layout, sdcor: np.ndarray) -> np.ndarray | None:
     return theta
 
 
-def percent_labels(level: float) -> list[str]:
-    """Column names as R's format.perc(c(a, 1 - a), 3): "2.5 %", "97.5 %"."""
-    a = (1 - level) / 2
-    vals = [100 * a, 100 * (1 - a)]
-    # format(..., digits = 3, scientific = FALSE): common decimals, each value to <= 3 significant digits
-    rgt = 0
-    for v in vals:
-        mant, exp = f"{v:.2e}".split("e")
-        sig = len(mant.replace(".", "").rstrip("0")) or 1
-        rgt = max(rgt, sig - 1 - int(exp))
-    return [f"{v:.{rgt}f} %" for v in vals]
-
-
 def xy_core(m, keep: list[int], shift_col: int | None = None, shift: float = 0.0):
     """An LmmCore of fit m's random terms with ``[X y]`` replaced by
     ``[X[:, keep], y - shift * X[:, shift_col]]``.
@@ -156,7 +144,7 @@ def xy_core(m, keep: list[int], shift_col: int | None = None, shift: float = 0.0
 # ---------------------------------------------------------------------------------------------
 # optimization of the profiled deviance over the free parameters
 
-def _nlopt_min(fun, x0, lower, upper, ftol=1e-8, xtol=1e-8, maxeval=10_000):
+def nlopt_min(fun, x0, lower, upper, ftol=1e-8, xtol=1e-8, maxeval=10_000):
     """Minimize fun within box bounds: BOBYQA for two or more parameters, Brent for one."""
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     n = x0.size
@@ -164,32 +152,25 @@ def _nlopt_min(fun, x0, lower, upper, ftol=1e-8, xtol=1e-8, maxeval=10_000):
         return x0, float(fun(x0))
     if n == 1:
         return _scalar_min(fun, x0[0], lower[0], upper[0])
-    import nlopt
+    from ..optim.nlopt import nlopt_minimize
 
     best = [x0.copy(), math.inf]
 
-    def wrapped(x, grad):
+    def tracked(x):
         v = fun(x)
         if v < best[1]:
             best[0], best[1] = x.copy(), v
-        return v if math.isfinite(v) else 1e300
+        return v
 
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
-    opt.set_min_objective(wrapped)
-    opt.set_lower_bounds(lower)
-    opt.set_upper_bounds(upper)
-    opt.set_ftol_abs(ftol)
-    opt.set_xtol_abs(xtol)
-    opt.set_maxeval(maxeval)
     # BOBYQA's first trust region must fit inside the bounds
     room = np.minimum(x0 - lower, upper - x0)
     step = np.where(np.abs(x0) > 0, 0.1 * np.abs(x0), 0.1)
     step = np.where(room > 1e-8, np.minimum(step, np.where(np.isfinite(room), room, step)), step)
-    opt.set_initial_step(np.maximum(step, 1e-6))
     try:
-        opt.optimize(x0.copy())
-    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
-        pass  # its best point so far is still good
+        nlopt_minimize(tracked, x0, lower, upper, ftol_abs=ftol, xtol_abs=xtol, maxeval=maxeval,
+                       initial_step=np.maximum(step, 1e-6))
+    except (RuntimeError, ValueError):
+        pass  # its best point so far is still good (NLopt's rounding-error stop returns normally)
     return best[0], float(best[1])
 
 
@@ -213,7 +194,7 @@ def _scalar_min(fun, x0, lo, hi):
 # ---------------------------------------------------------------------------------------------
 # the profile
 
-class _Profiler:
+class Profiler:
     """Everything needed to profile the ML deviance of one fitted model."""
 
     def __init__(self, m, alphamax=0.01, delta=None, delta_cutoff=1 / 8, maxpts=100, maxmult=10):
@@ -265,7 +246,7 @@ class _Profiler:
             vp[free] = z
             return self.dev_vp(vp)
 
-        z, dev = _nlopt_min(fun, start[free], self.lower[free], self.upper[free])
+        z, dev = nlopt_min(fun, start[free], self.lower[free], self.upper[free])
         vp = np.empty(self.nvp)
         vp[w] = x
         vp[free] = z
@@ -373,7 +354,7 @@ class ProfileTable(pd.DataFrame):
         z = stats.norm.ppf([a, 1 - a])
         names = list(dict.fromkeys(self["parameter"]))
         if parm is not None:
-            names = [n for n in _select(parm, names)]
+            names = [n for n in select_parameters(parm, names)]
         out = np.full((len(names), 2), np.nan)
         lo_b = getattr(self, "lower_bounds", {}) or {}
         hi_b = getattr(self, "upper_bounds", {}) or {}
@@ -449,7 +430,7 @@ def _back_spline(x, zeta, z):
     return out
 
 
-def _select(parm, names):
+def select_parameters(parm, names):
     if parm is None:
         return names
     if isinstance(parm, str):
@@ -485,12 +466,12 @@ def profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delta=None
     ``maxmult`` as in lme4. ``n_jobs > 1`` profiles the parameters in worker processes.
     ``progress``: a tqdm bar per parameter (None: only on a terminal; see progress.py).
     """
-    prof = _Profiler(m, alphamax=alphamax, delta=delta, delta_cutoff=delta_cutoff, maxpts=maxpts, maxmult=maxmult)
+    prof = Profiler(m, alphamax=alphamax, delta=delta, delta_cutoff=delta_cutoff, maxpts=maxpts, maxmult=maxmult)
     check = prof.dev_vp(prof.opt[: prof.nvp])
     if not abs(check - prof.base) <= 1e-5 * max(1.0, abs(prof.base)):
         raise FitError("the deviance on the sd/correlation scale does not match the ML fit "
                             f"({check} vs {prof.base}); profiling is not possible")
-    names = _select(which, prof.names)
+    names = select_parameters(which, prof.names)
     idx = [prof.names.index(n) for n in names]
     if n_jobs and n_jobs > 1 and len(idx) > 1:
         from concurrent.futures import ProcessPoolExecutor
@@ -498,7 +479,7 @@ def profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delta=None
         with ProcessPoolExecutor(max_workers=min(n_jobs, len(idx))) as ex:
             results = list(ex.map(_profile_worker, [(prof, i) for i in idx]))
     else:
-        from ..report.progress import progress_bar
+        from ..progress import progress_bar
 
         bar = progress_bar(len(idx), progress, "profile", unit="parameter")
         results = []
@@ -550,11 +531,11 @@ def confint(m, method: str = "profile", level: float = 0.95, parm=None, nsim: in
                           columns=percent_labels(level))
         if parm is not None:
             names = sdcor_names(m) + list(m.fixed.names)
-            ci = ci.loc[[n for n in _select(parm, names) if n in ci.index]]
+            ci = ci.loc[[n for n in select_parameters(parm, names) if n in ci.index]]
         return ci
     if key == "profile":
         names = sdcor_names(m) + list(m.fixed.names)
-        which = _select(parm, names) if parm is not None else None
+        which = select_parameters(parm, names) if parm is not None else None
         return profile(m, which=which, n_jobs=n_jobs, **kwargs).confint(level)
     if key == "boot":
         return _boot_confint(m, level, parm, nsim, seed, boot_type, n_jobs, progress, **kwargs)
@@ -577,5 +558,5 @@ def _boot_confint(m, level, parm, nsim, seed, boot_type, n_jobs, progress, **kwa
     boot.t0.index = names
     ci = boot.confint(level=level, type=boot_type)
     if parm is not None:
-        ci = ci.loc[_select(parm, names)]
+        ci = ci.loc[select_parameters(parm, names)]
     return ci

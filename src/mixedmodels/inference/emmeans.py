@@ -139,8 +139,8 @@ def reference_grid(m) -> tuple[pd.DataFrame, list[str], dict]:
 
 def _grid_matrix(m, grid: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The fit's fixed-effects model matrix on the grid, every column (dropped ones included)."""
-    from ..design.model import r_column_name
-    from ..postfit.predict import spec_model_matrix
+    from ..design.matrix import r_column_name
+    from ..design.newdata import spec_model_matrix
 
     # on a private copy of the fitted spec: formulaic writes its state back into the spec it is given
     mm = spec_model_matrix(m.fixed.spec, grid, "the fixed-effects model matrix on the reference grid",
@@ -266,7 +266,7 @@ def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
     SE, df, t.ratio, p.value``. With asymptotic df (``ddf="lme4"``, and every glmer fit, whose
     means are on the link scale) the columns are emmeans': ``asymp.LCL, asymp.UCL`` and ``z.ratio``.
     """
-    from ..results.lmer import normalize_ddf
+    from .ddf import normalize_ddf
 
     link = None
     if hasattr(m, "family"):  # a glmer fit: Wald on the link scale, as emmeans does
@@ -328,7 +328,7 @@ def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
 
 
 def _label(value, factor: str, enhance: bool) -> str:
-    from ..design.model import _label as r_label
+    from ..design.columns import r_label
 
     s = r_label(value)
     return f"{factor}{s}" if enhance else s

@@ -17,18 +17,18 @@ import math
 import numpy as np
 from scipy import stats
 
-from .confint import ProfileTable, _nlopt_min, _Profiler, _select, assemble_profile, sdcor_names, sdcor_to_theta, \
-    theta_to_sdcor
+from .confint import (Profiler, ProfileTable, assemble_profile, nlopt_min, sdcor_names, sdcor_to_theta,
+                      select_parameters, theta_to_sdcor)
 from ..errors import ArgumentError, ConvergenceWarning, FitError, silenced
 
 __all__ = ["glmer_profile"]
 
 
-class _GlmmProfiler(_Profiler):
+class _GlmmProfiler(Profiler):
     """A profiler of the deviance of a glmer fit over (sd's and correlations, beta)."""
 
     def __init__(self, m, alphamax=0.01, delta=None, delta_cutoff=1 / 8, maxpts=100, maxmult=10):
-        from ..fit.glmer import _Stage2
+        from ..glmm.deviance import Stage2Deviance as _Stage2
 
         if m.has_scale:
             raise ArgumentError(f"profiles of glmer fits are available for families without a scale parameter "
@@ -77,7 +77,7 @@ class _GlmmProfiler(_Profiler):
             v[free] = z
             return self.dev(v)
 
-        z, dev = _nlopt_min(fun, start[free], self.lower[free], self.upper[free])
+        z, dev = nlopt_min(fun, start[free], self.lower[free], self.upper[free])
         v = np.empty(len(self.opt))
         v[i] = x
         v[free] = z
@@ -108,9 +108,9 @@ def glmer_profile(m, which=None, alphamax: float = 0.01, maxpts: int = 100, delt
     if not abs(check - prof.base) <= 1e-8 * max(1.0, abs(prof.base)):
         raise FitError(f"the deviance on the sd/correlation scale does not match the fit ({check} vs {prof.base}); "
                        "profiling is not possible")
-    names = _select(which, prof.names)
+    names = select_parameters(which, prof.names)
     idx = [prof.names.index(n) for n in names]
-    from ..report.progress import progress_bar
+    from ..progress import progress_bar
 
     bar = progress_bar(len(idx), progress, "profile", unit="parameter")
     results = []

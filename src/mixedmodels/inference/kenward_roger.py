@@ -194,7 +194,7 @@ class _BlockFactor:
         inv = getattr(f, "L00inv", None)
         inv00 = np.linalg.inv(f.L00) if inv is None else np.asarray(inv, dtype=float)
         self.inv00 = inv00.reshape(self.l0, self.p0, self.p0)            # L00^-1, level by level
-        self.L0inv = sp.csr_matrix(core._block_diag(self.inv00))
+        self.L0inv = sp.csr_matrix(core.first_block_diag(self.inv00))
         self.LZ0 = sp.csr_matrix(f.LZ0)
         self.mode = getattr(f, "mode", "dense")
         if self.mode == "dense":

@@ -13,21 +13,23 @@ so the row labels (``MODEL1``, ``MODEL2``, ... by position given, or the keyword
 out of order, exactly as lme4 prints them.
 
 Any object with ``loglik``, ``npar`` and ``nobs`` can take part (an ordinary linear model, say);
-``reml``/``refit(REML=False)`` are used when present. The module also holds the renderer that
-prints these tables as R's ``print.anova`` does; ``ranova`` and ``drop1`` reuse it.
+``reml``/``refit(REML=False)`` are used when present. The table is an
+:class:`~mixedmodels.results.anova_table.AnovaTable`, which prints as R's ``print.anova`` (as the
+tables of ``ranova``, ``drop1`` and the F tests do).
 """
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..errors import ArgumentError, DataError, MixedModelWarning, warn
+from ..formula.deparse import r_deparse
+from ..results.anova_table import AnovaTable
 
-__all__ = ["anova", "AnovaTable", "RefitMLWarning", "format_anova"]
+__all__ = ["anova", "AnovaTable", "RefitMLWarning"]
 
 
 class RefitMLWarning(MixedModelWarning):
@@ -37,32 +39,6 @@ class RefitMLWarning(MixedModelWarning):
     no separate channel for such notes, so it is a warning (shown once per call site by default;
     silence it with ``warnings.simplefilter("ignore", RefitMLWarning)`` or ``refit=False``).
     """
-
-
-class AnovaTable(pd.DataFrame):
-    """A DataFrame that prints as R prints an ``anova`` object: heading, table, significance codes.
-
-    ``heading`` holds the lines R prints above the table. Indexing and arithmetic work as for any
-    DataFrame; ``to_frame()`` gives a plain DataFrame.
-    """
-
-    _metadata = ["heading"]
-
-    @property
-    def _constructor(self):
-        return AnovaTable
-
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self)
-
-    def __str__(self) -> str:
-        return format_anova(pd.DataFrame(self), getattr(self, "heading", None) or [])
-
-    def __repr__(self) -> str:
-        return self.__str__()
-
-    def _repr_html_(self):  # notebooks: the plain table
-        return pd.DataFrame(self)._repr_html_()
 
 
 def anova(*models, refit: bool = True, **named_models) -> AnovaTable:
@@ -119,16 +95,6 @@ def _formula(m) -> str:
     return str(getattr(m, "formula", type(m).__name__))
 
 
-def r_deparse(formula: str) -> str:
-    """The formula spaced as R's deparse() writes it."""
-    try:
-        from ..report.format import deparse_formula
-
-        return " ".join(deparse_formula(formula, cutoff=500))
-    except Exception:  # noqa: BLE001 - printing must not fail on an unusual formula
-        return formula
-
-
 def _response(m):
     frame = getattr(m, "frame", None)
     y = getattr(frame, "y", None) if frame is not None else getattr(m, "y", None)
@@ -150,27 +116,3 @@ def _check_same_data(labelled) -> None:
             raise DataError(f"{labelled[0][0]} and {name} were fitted to different responses "
                             f"({_formula(m0)!r} vs {_formula(m)!r}); a likelihood-ratio test needs the same "
                             "response values in the same rows")
-
-
-# ---------------------------------------------------------------------------------------------
-# printing as R's print.anova
-
-def format_anova(df: pd.DataFrame, heading: list[str] | None = None) -> str:
-    """An anova-like table as R's ``print.anova`` prints it: printCoefmat with digits 5, the
-    columns other than test statistics, Df and p-values zapsmall()ed, NA shown blank."""
-    from ..report.format import R_NA, print_coefmat
-
-    cn = [str(c) for c in df.columns]
-    nc = len(cn)
-    has_p = nc > 0 and re.match(r"^(P|Pr)\(", cn[-1]) is not None
-    zap = list(range(nc - 1 if has_p else nc))
-    tst = [j for j, c in enumerate(cn) if c[1:7] == " value"]
-    tst += [j for j, c in enumerate(cn) if c in ("F", "Cp", "Chisq")]
-    zap = [j for j in zap if j not in tst and not cn[j].endswith("Df")]
-    # NaN here means R's NA (no test for that row), printed blank
-    table = pd.DataFrame({c: [R_NA if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
-                              for v in df[c].tolist()] for c in df.columns}, index=df.index, dtype=object)
-    text = print_coefmat(table, digits=5, has_pvalue=has_p, p_values=has_p, cs_ind=None, zap_ind=zap,
-                         tst_ind=tst, na_print="")
-    lines = list(heading or []) + [text[:-1] if text.endswith("\n") else text]
-    return "\n".join(lines)

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .lrt import AnovaTable, r_deparse as _deparse_formula
 from ..errors import ArgumentError, SingularFitWarning, silenced
+from ..formula.deparse import r_deparse as _deparse_formula
 from ..formula.parse import RandomTerm
+from ..results.anova_table import AnovaTable
 
 __all__ = ["ranova", "drop1", "lm_loglik", "reduce_random_term", "fixed_terms"]
 
@@ -45,7 +46,7 @@ def lm_loglik(X: np.ndarray, y: np.ndarray, weights=None, offset=None, reml: boo
     ML:   -2 l = n (1 + log(2 pi RSS / n)) - sum log w
     REML: -2 l = (n-p)(1 + log(2 pi RSS / (n-p))) + log|X'WX| - sum log w
     """
-    from ..core.lmm import _far_centre, _ones_coef
+    from ..core.blocks import far_centre as _far_centre, ones_coef as _ones_coef
 
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -93,7 +94,7 @@ def _fit_random(m, random: list[RandomTerm], reml: bool) -> tuple[float, int]:
     if not random:
         return lm_loglik(X, frame.y, frame.weights, frame.offset, reml), X.shape[1] + 1
     from ..core.lmm import LmmCore
-    from ..design.model import check_terms, random_terms
+    from ..design.random import check_terms, random_terms
 
     parsed = replace(m.parsed, random=tuple(random))
     terms = random_terms(parsed, frame)

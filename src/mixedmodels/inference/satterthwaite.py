@@ -19,7 +19,7 @@ import numpy as np
 from ..optim.derivatives import default_steps, hessian, jacobian
 from ..errors import ConvergenceWarning, warn
 
-__all__ = ["VarparInfo", "varpar_info", "contrast_df", "f_test", "combine_df"]
+__all__ = ["VarparInfo", "varpar_info", "fit_varpar", "contrast_df", "f_test", "combine_df"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,24 @@ def varpar_info(core, theta: np.ndarray, sigma: float, reml: bool) -> VarparInfo
     h[-1] = 1e-4 * abs(varpar[-1]) or h[-1]
     J = jacobian(vcov, varpar, h)
     return VarparInfo(varpar, vcov(varpar), A, J)
+
+
+def fit_varpar(m) -> VarparInfo:
+    """:func:`varpar_info` of an lmer fit (its ``m._varpar``); all NaN, with a warning, where the
+    criterion is not finite next to the estimate."""
+    try:
+        with np.errstate(all="ignore"):  # steps into a region where the criterion is infinite: handled below
+            return varpar_info(m.core, m.theta, m.sigma, m.reml)
+    except np.linalg.LinAlgError:
+        # the criterion is not finite next to the estimate (e.g. a slope of a predictor in units of 1e12):
+        # no Hessian, so no Satterthwaite df; say so instead of raising LAPACK's error
+        # (stacklevel 4: the frame that asked the fit for m._varpar, as when this body was the property's)
+        warn("Satterthwaite's degrees of freedom are not available: the criterion is not finite near "
+             "the estimate, so its Hessian cannot be computed; rescale the predictors or simplify the "
+             "random effects", ConvergenceWarning, stacklevel=4)
+        k, p = m.theta.size + 1, m.core.p
+        return VarparInfo(np.append(m.theta, m.sigma), m.vcov.to_numpy(), np.full((k, k), np.nan),
+                          np.full((p, p, k), np.nan))
 
 
 def contrast_df(info: VarparInfo, L: np.ndarray) -> tuple[float, float]:

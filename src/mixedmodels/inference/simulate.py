@@ -27,7 +27,8 @@ from scipy import stats
 
 from ..arguments import check_count
 from ..errors import ArgumentError, MixedModelError, collected
-from ..report.progress import progress_bar
+from ..progress import progress_bar
+from ..rformat import percent_labels
 
 __all__ = ["simulate", "bootstrap", "BootResult"]
 
@@ -159,8 +160,6 @@ class BootResult:
 
     def confint(self, level: float = 0.95, type: str = "perc") -> pd.DataFrame:
         """Bootstrap intervals per statistic, as R's ``boot.ci``: "perc", "basic" or "norm"."""
-        from .confint import percent_labels
-
         a = np.array([(1 - level) / 2, (1 + level) / 2])
         rows = []
         for name in self.t.columns:

@@ -66,7 +66,7 @@ _TIME = re.compile(r"(datetime64|timedelta64)\[(s|ms|us|ns)(?:, ([A-Za-z][A-Za-z
 
 
 def _version() -> str:
-    from .. import __version__
+    from ..version import __version__
 
     return __version__
 
@@ -335,7 +335,9 @@ def _check_payload(p: dict) -> None:
 
 def _rebuild(p: dict):
     from ..core.lmm import LmmCore
-    from ..design.model import check_terms, fixed_design, model_frame, random_terms
+    from ..design.fixed import fixed_design
+    from ..design.frame import model_frame
+    from ..design.random import check_terms, random_terms
     from ..formula.parse import parse_formula
     from ..optim.nlopt import OptInfo
     from ..results.lmer import LmerResult

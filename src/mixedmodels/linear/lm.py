@@ -31,74 +31,42 @@ from scipy import stats
 
 from ..results.criteria import InformationCriteria
 from ..arguments import check_level
-from ..errors import ArgumentError, DataError, FormulaError
+from ..errors import ArgumentError, DataError
+from ..rformat import percent_labels
+from ..formula.parse import has_random_terms, parse_lm_formula  # in __all__: lm's formulas, parsed there
 
 __all__ = ["lm", "LmResult", "LmSummary", "parse_lm_formula", "has_random_terms"]
-
-
-# --------------------------------------------------------------------------- the formula
-def parse_lm_formula(formula: str):
-    """``y ~ fixed`` (no ``(x | g)`` terms) as a ``ParsedFormula`` (see ``mixedmodels.formula.parse``)."""
-    from ..formula.parse import ParsedFormula, _check_brackets, _is_bar_term, _point, _split_top, _top_level_positions
-
-    if not isinstance(formula, str):
-        raise FormulaError(f"the formula must be a string such as 'y ~ x', got {type(formula).__name__}")
-    from ..formula.evaluate import check
-
-    text = " ".join(formula.split())
-    _check_brackets(text)
-    check(text)  # the closed evaluator's gate, as for lmer formulas
-    tilde = _top_level_positions(text, "~")
-    if len(tilde) != 1:
-        raise FormulaError(_point(text, tilde[1] if tilde else len(text),
-                                  "a formula needs exactly one '~' between the response and the terms, "
-                                  "e.g. 'Reaction ~ Days'"))
-    response, rhs = text[: tilde[0]].strip(), text[tilde[0] + 1:]
-    if not response:
-        raise FormulaError(_point(text, 0, "the formula has no response on the left of '~'"))
-    if not rhs.strip():
-        raise FormulaError(_point(text, len(text), "the formula has no terms on the right of '~'"))
-    fixed, offsets = [], []
-    for start, piece in _split_top(rhs, "+"):
-        term = piece.strip()
-        where = tilde[0] + 1 + start
-        if not term:
-            raise FormulaError(_point(text, where, "empty term: two '+' in a row or a '+' at an end"))
-        if _is_bar_term(term) or _top_level_positions(term, "|") or _top_level_positions(term, "||"):
-            raise FormulaError(_point(text, where + len(piece) - len(piece.lstrip()),
-                                      "lm() fits no random effects; use mm.lmer() for a formula with "
-                                      "(terms | group)"))
-        if term.startswith("offset(") and term.endswith(")"):
-            offsets.append(term[len("offset("):-1].strip())
-        else:
-            fixed.append(term)
-    return ParsedFormula(text=text, response=response, fixed=" + ".join(fixed) if fixed else "1",
-                         random=(), offsets=tuple(offsets))
-
-
-def has_random_terms(formula: str) -> bool:
-    """True when the formula has an lme4 random-effects term ``(... | g)``."""
-    from ..formula.parse import _split_top, _top_level_positions
-
-    if not isinstance(formula, str) or len(_top_level_positions(formula, "~")) != 1:
-        return True  # let lmer() report the problem with its own message
-    rhs = formula[_top_level_positions(formula, "~")[0] + 1:]
-    return any("|" in piece for _, piece in _split_top(rhs, "+"))
 
 
 # --------------------------------------------------------------------------- fitting
 def lm(formula: str, data, weights=None, offset=None, *, data_name: str | None = None) -> "LmResult":
     """Fit an ordinary linear model by (weighted) least squares, as R's ``lm()``.
 
-    ``weights`` are prior weights, an array with one value per row of ``data`` or the name of a
-    column; rows with a missing value in any variable the formula uses are left out (``na.omit``).
-    Aliased columns (linear combinations of earlier ones) get an NA coefficient, as in R.
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ x + f"``, without random-effects terms; ``offset()`` terms are allowed.
+    data : pandas.DataFrame, polars.DataFrame, dict, ...
+        The data; rows with a missing value in any variable the formula uses are left out
+        (``na.omit``).
+    weights : array_like or str, optional
+        Prior weights, one value per row of ``data``, or the name of a column.
+    offset : array_like or str, optional
+        A known term of the linear predictor, one value per row, or the name of a column.
+    data_name : str, optional
+        How the printed call names the data (``data.attrs["name"]`` or "data" otherwise).
+
+    Returns
+    -------
+    LmResult
+        Aliased columns (linear combinations of earlier ones) get an NA coefficient, as in R.
     """
-    from ..design.model import (_as_pandas, _drop_unused_levels, _independent_columns, check_predictor_columns,
-                         fixed_matrix, model_frame, r_term_order, shield_intercept)
+    from ..design.columns import as_pandas, check_predictor_columns
+    from ..design.fixed import independent_columns, r_model_matrix
+    from ..design.frame import model_frame
 
     parsed = parse_lm_formula(formula)
-    data = _as_pandas(data)  # polars (also lazy) without pyarrow, dicts
+    data = as_pandas(data)  # polars (also lazy) without pyarrow, dicts
     weights_label = None
     if isinstance(weights, str):
         if weights not in data.columns:
@@ -110,9 +78,7 @@ def lm(formula: str, data, weights=None, offset=None, *, data_name: str | None =
     # the same design as lmer's fixed part: R's coding of factors (ordered: contr.poly), integer
     # columns as doubles, a column named Intercept beside (Intercept), dates refused
     check_predictor_columns([parsed.fixed], frame.data)
-    expr = r_term_order(parsed.fixed)
-    mdata = _drop_unused_levels(expr, frame.data)
-    X, names, spec = fixed_matrix(shield_intercept(expr, mdata), mdata, "the model matrix")
+    X, names, spec = r_model_matrix(parsed.fixed, frame.data, "the model matrix")
     if not np.all(np.isfinite(X)):
         raise DataError("the model matrix has infinite or missing values (e.g. log of zero or of a negative "
                         "number); transform or drop those rows")
@@ -121,7 +87,7 @@ def lm(formula: str, data, weights=None, offset=None, *, data_name: str | None =
     if not pos.any():
         raise DataError("every weight is zero: nothing to fit")
     sw = np.ones(len(frame.y)) if w is None else np.sqrt(w)
-    kept = _independent_columns(X[pos] * sw[pos, None]) if X.shape[1] else []
+    kept = independent_columns(X[pos] * sw[pos, None]) if X.shape[1] else []
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
     r_rownames = isinstance(data.index, pd.RangeIndex) and data.index.start == 0 and data.index.step == 1
     return LmResult(formula=parsed.text, data_name=str(name), parsed=parsed, frame=frame, X=X, names=names,
@@ -169,7 +135,7 @@ class LmResult(InformationCriteria):
         column is in the span of X (X a = 1: an intercept, or cell-means coding), as lmer's core
         does; the coefficients are then those of the centred fit plus c a. (0, None) otherwise, and
         for every ordinary response, which is fitted exactly as before."""
-        from ..core.lmm import _far_centre, _ones_coef
+        from ..core.blocks import far_centre as _far_centre, ones_coef as _ones_coef
 
         pos = self._pos
         c = _far_centre((self.frame.y - self._offset)[pos])
@@ -401,7 +367,8 @@ class LmResult(InformationCriteria):
         se = pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index)
         est = self.coefficients
         se = se.reindex(est.index)
-        return pd.DataFrame({_pct(a): est - q * se, _pct(1 - a): est + q * se}, index=est.index)
+        lo, hi = percent_labels(level)
+        return pd.DataFrame({lo: est - q * se, hi: est + q * se}, index=est.index)
 
     def model_matrix(self, newdata) -> np.ndarray:
         """The non-aliased columns of X for new data (factor levels and scale()/poly() as in the fit).
@@ -423,7 +390,9 @@ class LmResult(InformationCriteria):
             When ``newdata`` lacks a variable, has a level of a factor that the fit never saw, or
             gives non-numbers for a numeric variable. The fitted model is left as it was.
         """
-        from ..postfit.predict import _as_frame, _coerce_categoricals, _needed, numeric_as_fitted, spec_model_matrix
+        from ..design.newdata import spec_model_matrix
+        from ..postfit.predict import coerce_categoricals as _coerce_categoricals, needed_columns as _needed, \
+            newdata_frame as _as_frame, numeric_as_fitted
 
         nd = _as_frame(newdata)
         names = _needed(self.parsed.fixed, self, nd, "the model matrix")
@@ -469,8 +438,8 @@ class LmResult(InformationCriteria):
             X = self.X[:, list(self.kept)]
             off = self._offset
         else:
-            from ..design.model import evaluate_numeric
-            from ..postfit.predict import _as_frame, _needed
+            from ..design.matrix import evaluate_numeric
+            from ..postfit.predict import needed_columns as _needed, newdata_frame as _as_frame
 
             newdata = _as_frame(newdata)
             X = self.model_matrix(newdata)
@@ -529,13 +498,6 @@ def _check_level(level) -> None:
     check_level(level)
 
 
-def _pct(p: float) -> str:
-    """R's column label of a quantile: 0.025 -> '2.5 %' (format(100 p, digits = 3))."""
-    from ..report.format import format_num
-
-    return format_num([100 * p], 3)[0].strip() + " %"
-
-
 # --------------------------------------------------------------------------- summary.lm
 @dataclass(frozen=True)
 class LmSummary:
@@ -564,15 +526,18 @@ class LmSummary:
         return self.coefficients.drop(index=list(self.aliased))
 
     def __str__(self) -> str:
-        from ..report.format import deparse_formula, format_num, format_pval, print_coefmat, print_named_vector, \
-            quantile7, signif_r, zapsmall
+        from ..formula.deparse import deparse_formula
+        from ..rformat import format_num, format_pval, signif_r, zapsmall
+        from ..report.tables import print_coefmat, print_named_vector
 
         d = self.digits
         out = ["\nCall:\n" + "\n".join(deparse_formula(self.call)) + "\n\n"]
         out.append(("Weighted " if self.weighted else "") + "Residuals:\n")
         rdf = self.df_resid
         if rdf > 5:
-            q = zapsmall(quantile7(self.residuals), d + 1)
+            # R's quantile() is type 7, numpy's "linear" method; NaN dropped (na.rm = TRUE)
+            q = zapsmall(np.nanquantile(np.asarray(self.residuals, dtype=float), (0.0, 0.25, 0.5, 0.75, 1.0),
+                                        method="linear"), d + 1)
             out.append(print_named_vector(list(q), ["Min", "1Q", "Median", "3Q", "Max"], digits=d))
         elif rdf > 0:
             out.append(print_named_vector(list(self.residuals), self.residual_names, digits=d))

@@ -33,40 +33,61 @@ class LmListWarning(MixedModelWarning):
 
 def _split_formula(formula: str) -> tuple[str, tuple[str, ...]]:
     """``"y ~ x | g"`` -> (``"y ~ x"``, ``("g",)``); ``| a:b`` gives ``("a", "b")``."""
-    from ..formula.parse import _point, _top_level_positions
+    from ..formula.parse import point_at, top_level_positions
 
     if not isinstance(formula, str):
         raise FormulaError(f"the formula must be a string such as 'y ~ x | g', got {type(formula).__name__}")
     text = " ".join(formula.split())
-    tilde = _top_level_positions(text, "~")
-    bars = _top_level_positions(text, "|")
+    tilde = top_level_positions(text, "~")
+    bars = top_level_positions(text, "|")
     if len(tilde) != 1 or not bars or bars[-1] < tilde[0]:
-        raise FormulaError(_point(text, len(text), "lmList needs a formula 'response ~ terms | group', "
-                                  "e.g. 'Reaction ~ Days | Subject'"))
+        raise FormulaError(point_at(text, len(text), "lmList needs a formula 'response ~ terms | group', "
+                                    "e.g. 'Reaction ~ Days | Subject'"))
     model, group = text[: bars[-1]].strip(), text[bars[-1] + 1:].strip()
     if not group:
-        raise FormulaError(_point(text, len(text), "no grouping factor after '|'"))
+        raise FormulaError(point_at(text, len(text), "no grouping factor after '|'"))
     factors = tuple(f.strip().strip("`") for f in group.split(":"))
     if not all(factors) or any(not f.replace(".", "").replace("_", "").isalnum() for f in factors):
-        raise FormulaError(_point(text, bars[-1] + 1, f"the grouping factor {group!r} must be a column name "
-                                  "(or a:b for the combinations of two columns)"))
+        raise FormulaError(point_at(text, bars[-1] + 1, f"the grouping factor {group!r} must be a column name "
+                                    "(or a:b for the combinations of two columns)"))
     return model, factors
 
 
 def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = None) -> "LmList":
     """Fit ``y ~ x`` separately in each group of ``formula = "y ~ x | g"`` (lme4's ``lmList``).
 
-    Groups come in R's order (a factor's levels, sorted values otherwise). A group whose model
-    cannot be fitted (a factor with one level there, too few rows) gets NA coefficients and a
-    an ``LmListWarning``, as lme4 does.
+    Parameters
+    ----------
+    formula : str
+        ``"response ~ terms | group"``; ``| a:b`` for the combinations of two columns.
+    data : pandas.DataFrame, polars.DataFrame, dict, ...
+        The data.
+    pool : bool, optional
+        Use the pooled residual standard deviation in ``summary()`` (lme4's default).
+    data_name : str, optional
+        How the printed call names the data.
+
+    Returns
+    -------
+    LmList
+        Groups in R's order (a factor's levels, sorted values otherwise). A group whose model
+        cannot be fitted (a factor with one level there, too few rows) gets NA coefficients and
+        an ``LmListWarning``, as lme4 does.
+
+    Raises
+    ------
+    DataError
+        When no group can be fitted.
     """
-    from ..design.model import _as_pandas, _factor, grouping_codes, model_frame, variables_in
-    from ..formula.parse import RandomTerm
-    from .lm import lm, parse_lm_formula
+    from ..design.columns import as_pandas, variables_in
+    from ..design.frame import model_frame
+    from ..design.random import factor_codes, grouping_codes
+    from ..formula.parse import RandomTerm, parse_lm_formula
+    from .lm import lm
 
     model, factors = _split_formula(formula)
     parsed = parse_lm_formula(model)
-    data = _as_pandas(data)  # polars (also lazy) without pyarrow, dicts
+    data = as_pandas(data)  # polars (also lazy) without pyarrow, dicts
     name = str(data_name or getattr(data, "attrs", {}).get("name") or "data")
     # rows used: no missing value in any variable of the model or in the grouping factor
     from dataclasses import replace
@@ -82,7 +103,7 @@ def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = Non
         for v in discrete:
             if isinstance(sub[v].dtype, pd.CategoricalDtype):
                 sub[v] = sub[v].cat.remove_unused_categories()  # R's drop.unused.levels in lm()
-        one = [v for v in discrete if len(_factor(sub[v])[1]) < 2 and v != parsed.response]
+        one = [v for v in discrete if len(factor_codes(sub[v])[1]) < 2 and v != parsed.response]
         if one:
             problems.append(f"{lev}: contrasts can be applied only to factors with 2 or more levels "
                             f"({', '.join(one)})")
@@ -103,10 +124,10 @@ def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = Non
 
 
 def _is_discrete(col: pd.Series) -> bool:
-    from ..design.model import _object_numbers
+    from ..design.columns import object_numbers
 
     if col.dtype == object:  # numbers stored as objects are numbers, as in the fit (design.logicals_as_factors)
-        return _object_numbers(col) is None
+        return object_numbers(col) is None
     return (isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col)
             or pd.api.types.is_bool_dtype(col))
 
@@ -167,10 +188,10 @@ class LmList:
 
     def _bounds(self, level: float) -> tuple[float, list[str]]:
         level = check_level(level)
-        from .lm import _pct
+        from ..rformat import percent_labels
 
         a = (1 - level) / 2
-        return a, [_pct(a), _pct(1 - a)]
+        return a, percent_labels(level)
 
     def confint(self, level: float = 0.95, pool: bool = False) -> pd.DataFrame:
         """Intervals per group (rows) and coefficient (column level 0; bounds at level 1).
@@ -271,7 +292,8 @@ class LmList:
 
     def __str__(self) -> str:
         """lme4's ``show(lmList)``: the call, the coefficients, pooled df and residual SD."""
-        from ..report.format import deparse_formula, format_num
+        from ..formula.deparse import deparse_formula
+        from ..rformat import format_num
 
         out = "Call: " + " ".join(deparse_formula(self.call)) + " \nCoefficients:\n"
         out += print_frame(self.coef())
@@ -310,9 +332,23 @@ def _mixed_coef(mixed, group: str, names) -> pd.DataFrame:
 
 
 def print_frame(df: pd.DataFrame, digits: int = 7) -> str:
-    """R's ``print(<numeric data.frame>)``: each column formatted on its own, right-justified,
-    row names left-justified. Ends with a newline."""
-    from ..report.format import format_num, print_char_matrix
+    """R's ``print(<numeric data.frame>)``.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Numeric columns.
+    digits : int, optional
+        Significant digits, as R's ``digits`` option.
+
+    Returns
+    -------
+    str
+        Each column formatted on its own, right-justified, row names left-justified; ends with a
+        newline.
+    """
+    from ..rformat import format_num
+    from ..report.tables import print_char_matrix
 
     cols = [format_num(list(df[c].to_numpy(dtype=float)), digits) for c in df.columns]
     cells = [[cols[j][i] for j in range(len(cols))] for i in range(len(df))]
@@ -337,7 +373,8 @@ class LmListSummary:
         return pd.concat(self.coefficients, names=["coefficient"])
 
     def __str__(self) -> str:
-        from ..report.format import deparse_formula, format_num
+        from ..formula.deparse import deparse_formula
+        from ..rformat import format_num
 
         resp, _, rhs = self.model.partition("~")
         out = ["Call:\n", f"  Model: {' '.join(deparse_formula(resp.strip()))} ~ "

@@ -1,4 +1,9 @@
-"""Minimize a profiled objective over theta with BOBYQA (NLopt), as lme4 and MixedModels.jl do."""
+"""NLopt for the package: minimizing a profiled objective over theta with BOBYQA, as lme4 and MixedModels.jl do.
+
+:func:`nlopt_minimize` is the one place NLopt is called (the fits here, the profiles of
+inference/confint.py); :func:`minimize_theta` adds lme4's handling around it (its settings, the
+start, ties at the optimum, boundary.tol). The checks of the user's settings follow.
+"""
 from __future__ import annotations
 
 import difflib
@@ -10,7 +15,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ConvergenceWarning, FitError, warn
 
-__all__ = ["OptInfo", "minimize_theta", "DEFAULT_CONTROL", "MAX_EVALS", "OPTIMIZERS", "check_maxeval",
+__all__ = ["OptInfo", "minimize_theta", "nlopt_minimize", "DEFAULT_CONTROL", "MAX_EVALS", "OPTIMIZERS", "check_maxeval",
            "check_setting_number", "unknown_settings_error", "check_vector", "check_start"]
 
 DEFAULT_CONTROL = {
@@ -32,6 +37,8 @@ MAX_EVALS = 2**31 - 1  # NLopt keeps maxeval in a C int: a larger one overflows 
 
 @dataclass(frozen=True)
 class OptInfo:
+    """How the optimizer ended: its name, evaluations, NLopt's result code and message, convergence."""
+
     optimizer: str
     nevals: int
     code: int
@@ -39,31 +46,119 @@ class OptInfo:
     converged: bool
 
 
-def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
-    """Minimize ``fun(theta)`` from x0 within the lower bounds; return (theta, value, OptInfo)."""
+_MESSAGES = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached",
+             5: "maximum number of evaluations reached", 6: "maxtime reached",
+             -1: "failure", -2: "invalid arguments", -3: "out of memory", -4: "roundoff limited"}
+_ROUNDOFF_LIMITED = -4  # nlopt.ROUNDOFF_LIMITED
+
+
+def nlopt_minimize(objective, x0, lower, upper=None, *, ftol_abs: float, xtol_abs: float,
+                   xtol_rel: float | None = None, maxeval: int, algorithm: str = "bobyqa",
+                   initial_step=None) -> tuple[np.ndarray | None, int]:
+    """Run one NLopt minimization: the package's only call of NLopt.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(x) -> float``, called with NLopt's array. A non-finite value is handed to NLopt
+        as 1e300 (BOBYQA's model breaks on inf or NaN; a huge value just makes it step back).
+    x0 : numpy.ndarray
+        Starting point (a copy is given to NLopt).
+    lower, upper : numpy.ndarray
+        Bounds; ``upper=None`` leaves NLopt's default (none).
+    ftol_abs, xtol_abs : float
+        NLopt's absolute tolerances on the objective and on x.
+    xtol_rel : float, optional
+        NLopt's relative tolerance on x; None leaves NLopt's default.
+    maxeval : int
+        Largest number of evaluations (already checked, see :func:`check_maxeval`).
+    algorithm : str, optional
+        A key of ``OPTIMIZERS`` (``"bobyqa"``: NLopt's LN_BOBYQA).
+    initial_step : numpy.ndarray, optional
+        NLopt's initial step; None leaves NLopt's choice.
+
+    Returns
+    -------
+    x : numpy.ndarray or None
+        NLopt's final point; None when NLopt stopped on rounding error (``nlopt.RoundoffLimited``):
+        the caller's best point so far is then the answer.
+    code : int
+        NLopt's result code (-4 for the rounding-error stop).
+
+    Raises
+    ------
+    RuntimeError, ValueError
+        As NLopt raises them (failure, invalid arguments).
+    """
     import nlopt
 
-    ctl = dict(DEFAULT_CONTROL)
-    if control:
-        unknown = set(control) - set(ctl)
-        if unknown:
-            raise unknown_settings_error(unknown, ctl)
-        ctl.update(control)
+    def wrapped(x, grad):
+        v = objective(x)
+        return v if math.isfinite(v) else 1e300
+
+    opt = nlopt.opt(getattr(nlopt, _ALGORITHMS[algorithm]), np.asarray(x0).size)
+    opt.set_min_objective(wrapped)
+    opt.set_lower_bounds(lower)
+    if upper is not None:
+        opt.set_upper_bounds(upper)
+    opt.set_ftol_abs(float(ftol_abs))
+    opt.set_xtol_abs(float(xtol_abs))
+    if xtol_rel is not None:
+        opt.set_xtol_rel(float(xtol_rel))
+    opt.set_maxeval(int(maxeval))
+    if initial_step is not None:
+        opt.set_initial_step(initial_step)
+    try:
+        x = np.asarray(opt.optimize(np.array(x0, dtype=float)), dtype=float)
+    except nlopt.RoundoffLimited:
+        return None, _ROUNDOFF_LIMITED
+    return x, int(opt.last_optimize_result())
+
+
+def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
+    """Minimize a profiled criterion ``fun(theta)`` from ``x0`` within the lower bounds, as lme4.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(theta) -> float``.
+    x0, lower : array_like
+        Start and lower bounds of theta.
+    control : dict, optional
+        Settings overriding ``DEFAULT_CONTROL`` (optimizer, tolerances, maxeval, boundary_tol).
+    what : str, optional
+        The criterion's name, for messages.
+
+    Returns
+    -------
+    theta : numpy.ndarray
+        The optimum: NLopt's point, or the earliest point tied with it (:func:`_earliest_tie`),
+        moved onto a bound within ``boundary_tol`` if that is no worse (:func:`_onto_bounds`).
+    value : float
+        ``fun(theta)``.
+    info : OptInfo
+        Optimizer, evaluations, NLopt's code and message, and whether it converged (warns if not).
+
+    Raises
+    ------
+    ArgumentError
+        For unknown settings or optimizer.
+    FitError
+        When ``fun(x0)`` is not finite, or NLopt fails.
+    """
+    ctl = _settings(control)
     name = str(ctl["optimizer"]).lower()
-    if name not in _ALGORITHMS:
-        raise ArgumentError(f"unknown optimizer {ctl['optimizer']!r}; choose one of {sorted(_ALGORITHMS)}")
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
     f0 = fun(x0)
     if not math.isfinite(f0):
         raise FitError(f"{what} is not finite at the starting values theta={x0.tolist()}; check the data for "
                        "constant or collinear columns")
-    n = x0.size
     nevals = 0
     best = [x0.copy(), f0]
     history: list[tuple[float, np.ndarray]] = [(f0, x0.copy())]
 
-    def wrapped(x, grad):
+    def tracked(x):
         nonlocal nevals
         nevals += 1
         # BOBYQA starts by evaluating x0, which we already did
@@ -72,28 +167,50 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
             best[0], best[1] = x.copy(), v
         if math.isfinite(v):
             history.append((v, x.copy()))
-        return v if math.isfinite(v) else 1e300
+        return v
 
-    opt = nlopt.opt(getattr(nlopt, _ALGORITHMS[name]), n)
-    opt.set_min_objective(wrapped)
-    opt.set_lower_bounds(lower)
-    opt.set_ftol_abs(float(ctl["ftol_abs"]))
-    opt.set_xtol_abs(float(ctl["xtol_abs"]))
-    opt.set_xtol_rel(float(ctl["xtol_rel"]))
-    opt.set_maxeval(check_maxeval(ctl["maxeval"]))
     try:
-        x = np.asarray(opt.optimize(x0.copy()), dtype=float)
-        code = opt.last_optimize_result()
-    except nlopt.RoundoffLimited:
-        # NLopt gives up on rounding error near the optimum; its best point is still good
-        x, code = best[0], nlopt.ROUNDOFF_LIMITED
+        x, code = nlopt_minimize(tracked, x0, lower, ftol_abs=ctl["ftol_abs"], xtol_abs=ctl["xtol_abs"],
+                                 xtol_rel=ctl["xtol_rel"], maxeval=check_maxeval(ctl["maxeval"]),
+                                 algorithm=name)
     except (RuntimeError, ValueError) as e:
         raise FitError(f"the optimizer failed while minimizing {what}: {e}") from None
+    if x is None:  # NLopt gave up on rounding error near the optimum; its best point is still good
+        x = best[0]
     fx = best[1] if np.array_equal(x, best[0]) else fun(x)
-    # At convergence the last steps are so small that the objective ties to within a few ulps; NLopt
-    # keeps the first of exactly tied points (strict <), so the point R reports is the earliest of
-    # those ties. Our values differ from R's in the last bits: take the earliest point within 8 ulps
-    # of the minimum, as R would have with exact ties.
+    x, fx = _earliest_tie(history, x, fx)
+    x, fx = _onto_bounds(fun, x, fx, lower, float(ctl["boundary_tol"]))
+    converged = code in (1, 2, 3, 4) or code == _ROUNDOFF_LIMITED
+    info = OptInfo(name, nevals, int(code), _MESSAGES.get(int(code), str(code)), converged)
+    if not converged:
+        warn(f"the optimizer ({name}) stopped without converging: {info.message} after {nevals} "
+             "evaluations; try control={'maxeval': ...} larger, another optimizer "
+             "(control={'optimizer': 'nelder_mead'}), or rescaling predictors",
+             ConvergenceWarning, stacklevel=3)
+    return x, float(fx), info
+
+
+def _settings(control) -> dict:
+    """DEFAULT_CONTROL updated by ``control``; unknown settings and optimizers are errors."""
+    ctl = dict(DEFAULT_CONTROL)
+    if control:
+        unknown = set(control) - set(ctl)
+        if unknown:
+            raise unknown_settings_error(unknown, ctl)
+        ctl.update(control)
+    if str(ctl["optimizer"]).lower() not in _ALGORITHMS:
+        raise ArgumentError(f"unknown optimizer {ctl['optimizer']!r}; choose one of {sorted(_ALGORITHMS)}")
+    return ctl
+
+
+def _earliest_tie(history, x, fx):
+    """The earliest evaluated point within 8 ulps of the minimum ``fx`` (``(x, fx)`` if none other).
+
+    At convergence the last steps are so small that the objective ties to within a few ulps; NLopt
+    keeps the first of exactly tied points (strict <), so the point R reports is the earliest of
+    those ties. Our values differ from R's in the last bits: take the earliest point within 8 ulps
+    of the minimum, as R would have with exact ties.
+    """
     if history and math.isfinite(fx):
         tol = 8.0 * float(np.spacing(abs(fx)))
         for v, xv in history:
@@ -101,8 +218,11 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
                 if not np.array_equal(xv, x):
                     x, fx = xv, v
                 break
-    # lme4: values within boundary.tol of a bound are tried on the bound
-    bt = float(ctl["boundary_tol"])
+    return x, fx
+
+
+def _onto_bounds(fun, x, fx, lower, bt):
+    """lme4's boundary.tol: components within ``bt`` of their bound are tried on it, kept if no worse."""
     if bt > 0:
         near = np.isfinite(lower) & (x - lower < bt) & (x != lower)
         if near.any():
@@ -111,17 +231,7 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
             f2 = fun(x2)
             if f2 <= fx:
                 x, fx = x2, f2
-    messages = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached",
-                5: "maximum number of evaluations reached", 6: "maxtime reached",
-                -1: "failure", -2: "invalid arguments", -3: "out of memory", -4: "roundoff limited"}
-    converged = code in (1, 2, 3, 4) or code == -4
-    info = OptInfo(name, nevals, int(code), messages.get(int(code), str(code)), converged)
-    if not converged:
-        warn(f"the optimizer ({name}) stopped without converging: {info.message} after {nevals} "
-             "evaluations; try control={'maxeval': ...} larger, another optimizer "
-             "(control={'optimizer': 'nelder_mead'}), or rescaling predictors",
-             ConvergenceWarning, stacklevel=3)
-    return x, float(fx), info
+    return x, fx
 
 
 # ============================================================================ checks of user settings

@@ -28,18 +28,20 @@ which is ``x' vcov(beta) x`` for population-level predictions. Intervals:
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..design.model import _label, evaluate_numeric, logicals_as_factors, r_column_name, variables_in
+from ..design.columns import r_label as _label, variables_in
+
+from ..design.matrix import evaluate_numeric, r_column_name
+from ..design.newdata import spec_model_matrix
 from ..arguments import check_level
 from ..errors import ArgumentError, DataError, FormulaError
 
-__all__ = ["predict", "parse_re_form", "NewDesign", "new_design", "private_spec", "spec_model_matrix"]
+__all__ = ["predict", "parse_re_form", "NewDesign", "new_design"]
 
 
 # ---------------------------------------------------------------------------------------------- re_form
@@ -61,7 +63,7 @@ def _term_key(expr: str) -> frozenset:
     """The columns a term's formula generates, as a set of term names ('1', 'Days', 'x:z')."""
     from formulaic import Formula
 
-    from ..design.model import _to_python
+    from ..design.matrix import formulaic_text as _to_python
 
     try:
         return frozenset(str(t) for t in Formula(_to_python(expr)))
@@ -128,10 +130,10 @@ class NewDesign:
         return self.X.shape[0]
 
 
-def _as_frame(newdata) -> pd.DataFrame:
+def newdata_frame(newdata) -> pd.DataFrame:
     """newdata as a pandas DataFrame, by the converter of the model data (polars without pyarrow)."""
     try:
-        from ..design.model import _as_pandas
+        from ..design.columns import as_pandas as _as_pandas
     except ImportError:  # pragma: no cover - before the shared converter
         _as_pandas = None
     if _as_pandas is not None:
@@ -145,7 +147,7 @@ def _as_frame(newdata) -> pd.DataFrame:
     raise DataError(f"newdata must be a pandas or polars DataFrame, got {type(newdata).__name__}")
 
 
-def _needed(expr: str, m, nd: pd.DataFrame, what: str) -> list[str]:
+def needed_columns(expr: str, m, nd: pd.DataFrame, what: str) -> list[str]:
     """Columns of the fitting data used by ``expr``; error if newdata lacks one."""
     names = variables_in(expr, m.frame.data.columns)
     missing = [v for v in names if v not in nd.columns]
@@ -193,7 +195,7 @@ def _labels(col: pd.Series) -> list:
     return [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else _label(v) for v in vals]
 
 
-def _coerce_categoricals(spec, nd: pd.DataFrame) -> pd.DataFrame:
+def coerce_categoricals(spec, nd: pd.DataFrame) -> pd.DataFrame:
     """Make each factor of the fixed part a categorical with the fit's levels; unseen level -> error."""
     out = nd
     for var, (kind, state) in getattr(spec, "encoder_state", {}).items():
@@ -219,74 +221,6 @@ def _coerce_categoricals(spec, nd: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def private_spec(spec):
-    """A copy of a fitted formulaic ModelSpec that formulaic may write to without touching the fit.
-
-    formulaic's ``get_model_matrix`` writes each factor's encoder state (its kind and levels) and
-    the stateful transforms' state back into the spec it is given, in place (``ModelSpec.update``
-    copies only shallowly). On data that do not match the fit -- a string column where the fit had
-    numbers, say -- that rewrites the fitted spec, and every later anova() or predict() is wrong.
-    The copy holds deep copies of both states, so ``scale()``, ``poly()`` and ``center()`` replay
-    the values of the fit and nothing formulaic writes reaches the fitted model.
-
-    Parameters
-    ----------
-    spec : formulaic.ModelSpec or design.RCodedSpec
-        The spec kept by a fitted model.
-
-    Returns
-    -------
-    object
-        A spec of the same kind, with the same structure and its own state.
-    """
-    from ..design.model import RCodedSpec
-
-    if isinstance(spec, RCodedSpec):
-        return RCodedSpec(private_spec(spec.inner), spec.columns)
-    try:
-        return spec.update(encoder_state=copy.deepcopy(dict(spec.encoder_state)),
-                           transform_state=copy.deepcopy(dict(spec.transform_state)))
-    except Exception:  # not a formulaic ModelSpec: copy all of it
-        return copy.deepcopy(spec)
-
-
-def spec_model_matrix(spec, data: pd.DataFrame, what: str, error=DataError, **kwargs):
-    """The model matrix of a fitted spec on ``data``, leaving the fitted spec untouched.
-
-    Parameters
-    ----------
-    spec : formulaic.ModelSpec or design.RCodedSpec
-        The spec kept by a fitted model; evaluated through :func:`private_spec`.
-    data : pandas.DataFrame
-        The new data; logical columns are coded as factors, as in the fit.
-    what : str
-        What is evaluated, for the error message ("the fixed-effects model matrix on newdata").
-    error : type, optional
-        The MixedModelError subclass raised when formulaic cannot evaluate the spec on ``data``.
-    **kwargs
-        Passed to ``get_model_matrix`` (e.g. ``na_action="ignore"``).
-
-    Returns
-    -------
-    formulaic.ModelMatrix
-        formulaic's matrix, with formulaic's column names.
-
-    Raises
-    ------
-    DataError
-        (or ``error``) when the data do not fit the spec: a missing column, a value of another kind.
-    """
-    from ..formula.evaluate import context  # the functions the fit could call: log(), sqrt(), ... and nothing else
-
-    try:
-        with np.errstate(all="ignore"):  # NaN and inf are reported by the caller, by column
-            return private_spec(spec).get_model_matrix(logicals_as_factors(data), context=context(), **kwargs)
-    except Exception as e:  # formulaic's errors are many: report one of ours
-        raise error(f"cannot evaluate {what}: {str(e).rstrip('. ')}; the data must have the columns of "
-                    "the fit, with values of the same kind (numbers for numeric variables, the fit's "
-                    "levels for factors)") from None
-
-
 def _evaluate(spec, nd: pd.DataFrame, names: list[str], what: str) -> np.ndarray:
     """spec's model matrix on nd with R's column names, columns ordered as ``names``."""
     mm = spec_model_matrix(spec, nd, f"{what} on newdata")
@@ -305,20 +239,20 @@ def _evaluate(spec, nd: pd.DataFrame, names: list[str], what: str) -> np.ndarray
 
 def new_design(m, newdata, keep: list[int], allow_new_levels: bool = False) -> NewDesign:
     """Evaluate the fixed part, the offsets and the kept random-effects terms on ``newdata``."""
-    nd = _as_frame(newdata)
+    nd = newdata_frame(newdata)
     n = len(nd)
     parsed = m.parsed
-    fvars = _needed(parsed.fixed, m, nd, "the fixed effects")
+    fvars = needed_columns(parsed.fixed, m, nd, "the fixed effects")
     used = " + ".join([parsed.fixed, *(t.term.expr for t in m.terms)])
     nd = numeric_as_fitted(m.frame.data, nd, variables_in(used, m.frame.data.columns))
-    nd_fixed = _coerce_categoricals(m.fixed.spec, nd)
+    nd_fixed = coerce_categoricals(m.fixed.spec, nd)
     X = _evaluate(m.fixed.spec, nd_fixed, list(m.fixed.names), "the fixed-effects model matrix")
     bad = np.zeros(n, dtype=bool)
     for v in fvars:
         bad |= pd.isna(nd[v]).to_numpy()
     offset = np.zeros(n)
     for expr in parsed.offsets:
-        ovars = _needed(expr, m, nd, f"the offset {expr}")
+        ovars = needed_columns(expr, m, nd, f"the offset {expr}")
         for v in ovars:
             bad |= pd.isna(nd[v]).to_numpy()
         offset = offset + evaluate_numeric(expr, nd, "the offset")
@@ -328,13 +262,13 @@ def new_design(m, newdata, keep: list[int], allow_new_levels: bool = False) -> N
     zs, codes = [], []
     for k in keep:
         t = m.terms[k]
-        _needed(t.term.expr, m, nd, f"the random-effects term {t.term}")
+        needed_columns(t.term.expr, m, nd, f"the random-effects term {t.term}")
         missing_f = [f for f in t.term.factors if f not in nd.columns]
         if missing_f:
             raise DataError(f"newdata lacks the grouping factor column(s) {missing_f} of the term {t.term}; "
                             "add them, or predict at the population level with re_form='~0'")
         zvars = variables_in(t.term.expr, m.frame.data.columns)
-        z = _evaluate(t.spec, _coerce_categoricals(t.spec, nd), list(t.cnames), f"the term {t.term}").copy()
+        z = _evaluate(t.spec, coerce_categoricals(t.spec, nd), list(t.cnames), f"the term {t.term}").copy()
         zbad = np.zeros(n, dtype=bool)
         for v in zvars:
             zbad |= pd.isna(nd[v]).to_numpy()
@@ -546,7 +480,7 @@ def _fit_variance(m, d: NewDesign, need_unconditioned: bool):
         if not hasattr(m, "core") or _family(m) is not None:
             raise ArgumentError("standard errors of predictions that include random effects are only "
                                 "available for lmer models; use re_form='~0' for population-level ones")
-        from .diagnostics import penalized_quadform
+        from .leverage import penalized_quadform
 
         full_z = [np.zeros((n, t.p)) for t in m.terms]
         full_c = [np.zeros(n, dtype=np.int64) for _ in m.terms]
@@ -575,8 +509,8 @@ def _term_rows(m, d: NewDesign, k: int) -> np.ndarray:
     t = m.terms[k]
     if d.data is None:
         return t.z
-    _needed(t.term.expr, m, d.data, f"the random-effects term {t.term}")
-    z = _evaluate(t.spec, _coerce_categoricals(t.spec, d.data), list(t.cnames), f"the term {t.term}").copy()
+    needed_columns(t.term.expr, m, d.data, f"the random-effects term {t.term}")
+    z = _evaluate(t.spec, coerce_categoricals(t.spec, d.data), list(t.cnames), f"the term {t.term}").copy()
     for v in variables_in(t.term.expr, m.frame.data.columns):
         z[pd.isna(d.data[v]).to_numpy()] = np.nan
     return z

@@ -33,8 +33,20 @@ def format_table(df: pd.DataFrame, digits: int = 5) -> pd.DataFrame:
     Whole-number columns (npar, Df, ...) print as integers; p-value columns (``Pr(...)``) through
     R's ``format.pval`` with ``digits - 1`` digits; other numbers through R's ``format()`` with
     ``digits`` significant digits; missing values as "".
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    digits : int, default 5
+        Significant digits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same rows and columns, every cell a str.
     """
-    from .format import format_num, format_pval
+    from ..rformat import format_num, format_pval
 
     out = {}
     for col in df.columns:
@@ -98,7 +110,22 @@ def _flat(label) -> str:
 
 # --------------------------------------------------------------------------- tables
 def table_html(df: pd.DataFrame, digits: int = 5, caption: str | None = None) -> str:
-    """An HTML ``<table>`` of a DataFrame, numbers right-aligned and formatted as R would."""
+    """An HTML ``<table>`` of a DataFrame, numbers right-aligned and formatted as R would.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    digits : int, default 5
+        Significant digits (see :func:`format_table`).
+    caption : str, optional
+        The table's ``<caption>``.
+
+    Returns
+    -------
+    str
+        The HTML.
+    """
     cells = format_table(df, digits)
     e = _html.escape
     rows = ['<table class="mixedmodels-table">']
@@ -119,7 +146,20 @@ def _md_cell(v: str) -> str:
 
 
 def table_markdown(df: pd.DataFrame, digits: int = 5) -> str:
-    """A GitHub-flavoured Markdown table of a DataFrame (``|`` in labels escaped)."""
+    """A GitHub-flavoured Markdown table of a DataFrame (``|`` in labels escaped).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    digits : int, default 5
+        Significant digits (see :func:`format_table`).
+
+    Returns
+    -------
+    str
+        The Markdown lines.
+    """
     cells = format_table(df, digits)
     head = [_index_label(df)] + [_flat(c) for c in df.columns]
     lines = ["| " + " | ".join(_md_cell(h) for h in head) + " |",
@@ -179,7 +219,7 @@ def _model_parts(obj, digits: int) -> tuple[str, list[tuple[str, pd.DataFrame]]]
 # --------------------------------------------------------------------------- entry points
 def _one(v) -> str:
     """A single statistic as cat() prints it: 7 significant digits, whole numbers as such."""
-    from .format import format_num
+    from ..rformat import format_num
 
     v = float(v)
     if not math.isfinite(v):
@@ -188,7 +228,20 @@ def _one(v) -> str:
 
 
 def to_html(obj, digits: int = 5) -> str:
-    """HTML for a fitted model (tables), a summary (R's text in ``<pre>``) or a table."""
+    """HTML for a fitted model (tables), a summary (R's text in ``<pre>``) or a table.
+
+    Parameters
+    ----------
+    obj : object
+        A fitted model, a summary, a DataFrame or Series, or a table object.
+    digits : int, default 5
+        Significant digits of the tables.
+
+    Returns
+    -------
+    str
+        The HTML (what ``_repr_html_`` returns).
+    """
     e = _html.escape
     if _is_model(obj):
         title, parts = _model_parts(obj, digits)
@@ -203,7 +256,20 @@ def to_html(obj, digits: int = 5) -> str:
 
 
 def to_markdown(obj, digits: int = 5) -> str:
-    """Markdown for a fitted model (tables), a summary (a fenced text block) or a table."""
+    """Markdown for a fitted model (tables), a summary (a fenced text block) or a table.
+
+    Parameters
+    ----------
+    obj : object
+        As for :func:`to_html`.
+    digits : int, default 5
+        Significant digits of the tables.
+
+    Returns
+    -------
+    str
+        The Markdown.
+    """
     if _is_model(obj):
         title, parts = _model_parts(obj, digits)
         out = [f"**{_md_cell(title)}**", ""]

@@ -172,12 +172,12 @@ class ModelPlots:
         return np.asarray(self.m.predict(newdata, re_form=re_form, **kw), dtype=float)
 
     def _scaled_resid(self) -> np.ndarray:
-        from ..postfit.diagnostics import residuals
+        from ..postfit.leverage import residuals
 
         return residuals(self.m, type="pearson", scaled=True).to_numpy()
 
     def _default_x(self) -> str:
-        from ..design.model import variables_in
+        from ..design.columns import variables_in
 
         data = self.m.frame.data
         for v in variables_in(self.m.parsed.fixed, data.columns):
@@ -206,7 +206,7 @@ class ModelPlots:
         (no pooling). The distance between the last two and the model's line is the shrinkage.
         ``groups`` picks levels to show (in that order); ``x`` the predictor on the x axis.
         """
-        from ..design.model import variables_in
+        from ..design.columns import variables_in
 
         m = self.m
         data = m.frame.data
@@ -217,16 +217,7 @@ class ModelPlots:
             raise ArgumentError(f"x={x!r} is not a column of the data")
         xv = pd.to_numeric(data[x], errors="coerce").to_numpy(dtype=float)
         levels = list(term.levels)
-        if groups is not None:
-            wanted = [str(g) for g in (groups if isinstance(groups, (list, tuple, np.ndarray, pd.Index)) else [groups])]
-            unknown = [g for g in wanted if g not in levels]
-            if unknown:
-                raise ArgumentError(f"unknown level(s) {unknown} of {term.group}; levels: {', '.join(levels[:20])}")
-            show = [levels.index(g) for g in wanted]
-        else:
-            show = list(range(len(levels)))
-        if not show:
-            raise ArgumentError("no groups to show")
+        show = _shown_levels(levels, groups, term.group)
         # lines on a grid when x is the only variable of the model (besides grouping factors)
         used = set(variables_in(m.parsed.fixed, data.columns))
         for t in m.parsed.random:
@@ -277,17 +268,7 @@ class ModelPlots:
             ax.plot(*cond_line, label="mixed model (partial pooling)", **_COND)
             ax.set_title(str(levels[j]), fontsize=9, pad=2)
             ax.tick_params(labelsize=8)
-        for i, ax in enumerate(flat[:n]):
-            if i + ncols >= n:  # no panel below: x label and tick labels
-                ax.set_xlabel(x, fontsize=9)
-                ax.xaxis.set_tick_params(labelbottom=True)
-            if i % ncols == 0:
-                ax.set_ylabel(m.parsed.response, fontsize=9)
-        if legend and (pooled or own_fit):
-            h, lab = flat[0].get_legend_handles_labels()
-            keep = [i for i in range(len(lab)) if lab[i]]
-            fig.legend([h[i] for i in keep], [lab[i] for i in keep], loc="outside lower center",
-                       ncols=len(keep), fontsize=9, frameon=False)
+        _label_panels(fig, flat[:n], ncols, x, m.parsed.response, legend and (pooled or own_fit))
         fig.suptitle(f"{m.parsed.response} by {x}, one panel per {term.group}", fontsize=11)
         return fig
 
@@ -414,7 +395,7 @@ class ModelPlots:
     # ------------------------------------------------------------------ residual checks
     def residuals(self, ax=None, smooth: bool = True):
         """Residuals against fitted values with a lowess smoother (linearity, outliers)."""
-        from ..postfit.diagnostics import residuals
+        from ..postfit.leverage import residuals
 
         fig, ax = self._new(ax)
         f = self._fitted()
@@ -443,7 +424,8 @@ class ModelPlots:
 
     def leverage(self, ax=None, label: int = 3):
         """Scaled residuals against leverage (hat values); the ``label`` largest Cook's distances named."""
-        from ..postfit.diagnostics import cooks_distance, hatvalues
+        from ..postfit.influence import cooks_distance
+        from ..postfit.leverage import hatvalues
 
         fig, ax = self._new(ax)
         h = hatvalues(self.m)
@@ -580,3 +562,34 @@ class ModelPlots:
             a.set_title(str(par), fontsize=9)
             a.set_ylabel(r"$\zeta$")
         return fig
+
+
+def _shown_levels(levels: list, groups, group_name: str) -> list[int]:
+    """The indices of the levels ModelPlots.groups shows: those asked for, in that order, or all."""
+    if groups is not None:
+        wanted = [str(g) for g in (groups if isinstance(groups, (list, tuple, np.ndarray, pd.Index)) else [groups])]
+        unknown = [g for g in wanted if g not in levels]
+        if unknown:
+            raise ArgumentError(f"unknown level(s) {unknown} of {group_name}; levels: {', '.join(levels[:20])}")
+        show = [levels.index(g) for g in wanted]
+    else:
+        show = list(range(len(levels)))
+    if not show:
+        raise ArgumentError("no groups to show")
+    return show
+
+
+def _label_panels(fig, panels, ncols: int, x: str, response: str, legend: bool) -> None:
+    """Axis labels on the outer panels of a grid, and one legend below it for all panels."""
+    n = len(panels)
+    for i, ax in enumerate(panels):
+        if i + ncols >= n:  # no panel below: x label and tick labels
+            ax.set_xlabel(x, fontsize=9)
+            ax.xaxis.set_tick_params(labelbottom=True)
+        if i % ncols == 0:
+            ax.set_ylabel(response, fontsize=9)
+    if legend:
+        h, lab = panels[0].get_legend_handles_labels()
+        keep = [i for i in range(len(lab)) if lab[i]]
+        fig.legend([h[i] for i in keep], [lab[i] for i in keep], loc="outside lower center",
+                   ncols=len(keep), fontsize=9, frameon=False)

@@ -1,4 +1,4 @@
-"""Summary data of a fit (first), rendered as R's text by report.py (second).
+"""Summary data of a fit (first), rendered as R's text by report.lme4_print (second).
 
 ``str(m.summary())`` is lmerTest's printed summary; ``.data`` holds the numbers behind it.
 """
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .format import LmerSummary, VarCorrGroup, render_lmer_summary
+from .lme4_print import LmerSummary, VarCorrGroup, render_lmer_summary
 
 __all__ = ["Summary", "lmer_summary", "varcorr_groups", "fixef_correlation"]
 
@@ -37,7 +37,24 @@ class Summary:
 
 
 def varcorr_groups(labels, terms, templates, scale: float) -> list[VarCorrGroup]:
-    """Standard deviations and correlations of each term: Sigma_k = scale^2 T_k T_k'."""
+    """Standard deviations and correlations of each term: Sigma_k = scale^2 T_k T_k'.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The printed group names, one per random term.
+    terms : sequence
+        The random terms (their ``p`` and ``names``).
+    templates : sequence of numpy.ndarray
+        The relative covariance factors T_k.
+    scale : float
+        sigma (1 for families without a scale).
+
+    Returns
+    -------
+    list of VarCorrGroup
+        One block of the "Random effects:" table per term.
+    """
     out = []
     for name, t, T in zip(labels, terms, templates):
         C = scale ** 2 * (T @ T.T)
@@ -51,6 +68,18 @@ def varcorr_groups(labels, terms, templates, scale: float) -> list[VarCorrGroup]
 
 
 def fixef_correlation(vcov: np.ndarray) -> np.ndarray | None:
+    """The correlations of the fixed effects, from their covariance matrix.
+
+    Parameters
+    ----------
+    vcov : numpy.ndarray
+        The covariance matrix of the fixed effects.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The correlation matrix; None for fewer than two coefficients (nothing to print).
+    """
     if vcov.shape[0] < 2:
         return None
     sd = np.sqrt(np.diag(vcov))
@@ -63,6 +92,16 @@ def fit_messages(m) -> list[str]:
     "optimizer (nloptwrap) convergence code: 0 (OK)" (or the code and nloptr's message), then lme4's
     convergence messages (singular fit; failed gradient or Hessian checks), then the optimizer's
     warning; see :func:`mixedmodels.optim.convergence.lmer_convergence`.
+
+    Parameters
+    ----------
+    m : LmerResult
+        The fit.
+
+    Returns
+    -------
+    list of str
+        The lines.
     """
     from ..optim.convergence import lmer_convergence
 
@@ -72,7 +111,18 @@ def fit_messages(m) -> list[str]:
 def weights_name(m) -> str | None:
     """What the summary's "Weights:" line names: the column (or named Series) given as ``weights``,
     "<array>" for weights given as a plain array (R would deparse the argument's expression; an array
-    has none), None for an unweighted fit."""
+    has none), None for an unweighted fit.
+
+    Parameters
+    ----------
+    m : LmerResult
+        The fit.
+
+    Returns
+    -------
+    str or None
+        The name.
+    """
     if m.frame.weights is None:
         return None
     name = getattr(m, "weights_name", None) or m.__dict__.get("_weights_name")
@@ -82,7 +132,7 @@ def weights_name(m) -> str | None:
 def _fit_warnings(m) -> list[str]:
     """What lme4 keeps of the fit's warnings and prints under "fit warnings:": the rank-deficiency
     message of the fixed-effect matrix and check.scaleX's message, in that order."""
-    from ..design.model import scale_problem
+    from ..design.fixed import scale_problem
 
     out = []
     k = len(m.fixed.dropped)
@@ -95,6 +145,20 @@ def _fit_warnings(m) -> list[str]:
 
 
 def lmer_summary(m, ddf: str) -> Summary:
+    """lmerTest's ``summary(m, ddf = ddf)`` of a linear mixed model.
+
+    Parameters
+    ----------
+    m : LmerResult
+        The fit.
+    ddf : str
+        "Satterthwaite", "Kenward-Roger" or "lme4" (lme4's summary, without df and p-values).
+
+    Returns
+    -------
+    Summary
+        ``str()`` gives R's printed text, ``.data`` the :class:`LmerSummary` behind it.
+    """
     sigma = m.sigma
     res = m.residuals.to_numpy()
     if m.frame.weights is not None:

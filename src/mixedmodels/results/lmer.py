@@ -7,26 +7,14 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import random_effects
 from .criteria import InformationCriteria
-from ..errors import ArgumentError, ConvergenceWarning, warn
+from ..errors import ArgumentError
 
 __all__ = ["LmerResult", "OptReport", "theta_names"]
 
 _GRAD_STEP = 1e-4  # lme4's deriv12 step for the gradient check at the optimum
-
-_DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "kr": "Kenward-Roger",
-        "lme4": "lme4", "none": "lme4"}
-
-
-def normalize_ddf(ddf: str) -> str:
-    key = str(ddf).lower().replace("_", "-").replace(" ", "-")
-    if key not in _DDF:
-        raise ArgumentError(f"unknown ddf {ddf!r}; use 'Satterthwaite', 'Kenward-Roger' or 'lme4'")
-    return _DDF[key]
-
 
 class _Objective:
     """The fitted criterion as a function of theta (a class, not a closure, so results stay picklable)."""
@@ -261,48 +249,20 @@ class LmerResult(InformationCriteria):
     # ------------------------------------------------------------------ inference
     @cached_property
     def _varpar(self):
-        from ..inference.satterthwaite import VarparInfo, varpar_info
+        """Satterthwaite's ingredients at the estimate (computed once per fit)."""
+        from ..inference.satterthwaite import fit_varpar
 
-        try:
-            with np.errstate(all="ignore"):  # steps into a region where the criterion is infinite: handled below
-                return varpar_info(self.core, self.theta, self.sigma, self.reml)
-        except np.linalg.LinAlgError:
-            # the criterion is not finite next to the estimate (e.g. a slope of a predictor in units of 1e12):
-            # no Hessian, so no Satterthwaite df; say so instead of raising LAPACK's error
-            warn("Satterthwaite's degrees of freedom are not available: the criterion is not finite near "
-                 "the estimate, so its Hessian cannot be computed; rescale the predictors or simplify the "
-                 "random effects", ConvergenceWarning, stacklevel=3)
-            k, p = self.theta.size + 1, self.core.p
-            return VarparInfo(np.append(self.theta, self.sigma), self.vcov.to_numpy(), np.full((k, k), np.nan),
-                              np.full((p, p, k), np.nan))
+        return fit_varpar(self)
 
     def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Fixed effects with Std. Error, df, t value and Pr(>|t|) (lmerTest's summary table)."""
-        ddf = normalize_ddf(ddf)
-        est = self.beta
-        if est.size == 0:  # y ~ 0 + (1 | g): nothing to test
-            cols = ["Estimate", "Std. Error", "t value"] if ddf == "lme4" else \
-                ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
-            return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-        if ddf == "Kenward-Roger":
-            from ..inference.kenward_roger import kr_coef_table  # inference issue
+        from ..inference.ddf import coef_table
 
-            return kr_coef_table(self)
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        t = est / se
-        if ddf == "lme4":
-            return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": t}, index=self.fixed.names)
-        from ..inference.satterthwaite import contrast_df
-
-        df = np.array([contrast_df(self._varpar, np.eye(len(est))[i])[1] for i in range(len(est))])
-        if not np.all(np.isfinite(self._varpar.A)):
-            df = np.full(len(est), np.nan)  # unknown, not infinite
-        p = 2.0 * stats.t.sf(np.abs(t), df)
-        return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
-                            index=self.fixed.names)
+        return coef_table(self, ddf)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """lmerTest's ANOVA table of the fixed-effect terms (types 1, 2, 3)."""
+        from ..inference.ddf import normalize_ddf
         from ..inference.anova import anova_table
 
         return anova_table(self, type=type, ddf=normalize_ddf(ddf))
@@ -315,6 +275,7 @@ class LmerResult(InformationCriteria):
 
     def drop1(self, test: str = "F", ddf: str = "Satterthwaite") -> pd.DataFrame:
         """Test dropping each fixed-effect term (lmerTest's drop1)."""
+        from ..inference.ddf import normalize_ddf
         from ..inference.ranova import drop1
 
         return drop1(self, test=test, ddf=normalize_ddf(ddf))
@@ -334,6 +295,7 @@ class LmerResult(InformationCriteria):
     def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
                 ddf: str = "Satterthwaite", level: float = 0.95):
         """Estimated marginal means (and pairwise contrasts) as R's emmeans."""
+        from ..inference.ddf import normalize_ddf
         from ..inference.emmeans import emmeans
 
         return emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, ddf=normalize_ddf(ddf), level=level)
@@ -357,45 +319,45 @@ class LmerResult(InformationCriteria):
         return bootstrap(self, func, nsim=nsim, seed=seed, **kwargs)
 
     def hatvalues(self) -> np.ndarray:
-        from ..postfit.diagnostics import hatvalues
+        from ..postfit.leverage import hatvalues
 
         return hatvalues(self)
 
     def resid(self, type: str = "response", scaled: bool = False) -> pd.Series:
         """Residuals of a type: "response", "pearson" (scaled=True divides by sigma)."""
-        from ..postfit.diagnostics import residuals
+        from ..postfit.leverage import residuals
 
         return residuals(self, type=type, scaled=scaled)
 
     def influence(self, group=None, units=None):
         """Leave-one-out (or leave-one-group-out) refits, as lme4's influence()."""
-        from ..postfit.diagnostics import influence
+        from ..postfit.influence import influence
 
         return influence(self, group=group, units=units)
 
     def cooks_distance(self, group=None, method: str = "refit") -> pd.Series:
-        from ..postfit.diagnostics import cooks_distance
+        from ..postfit.influence import cooks_distance
 
         return cooks_distance(self, group=group, method=method)
 
     def dfbetas(self, group=None) -> pd.DataFrame:
-        from ..postfit.diagnostics import dfbetas
+        from ..postfit.influence import dfbetas
 
         return dfbetas(self, group=group)
 
     def icc(self) -> dict:
-        from ..postfit.diagnostics import icc
+        from ..postfit.icc import icc
 
         return icc(self)
 
     def r2(self) -> dict:
-        from ..postfit.diagnostics import r2
+        from ..postfit.icc import r2
 
         return r2(self)
 
     def check(self):
         """A plain-language report on convergence, singularity and scaling."""
-        from ..postfit.diagnostics import check
+        from ..postfit.check import check
 
         return check(self)
 
@@ -434,6 +396,7 @@ class LmerResult(InformationCriteria):
 
     # ------------------------------------------------------------------ printing
     def summary(self, ddf: str = "Satterthwaite"):
+        from ..inference.ddf import normalize_ddf
         from ..report.summary import lmer_summary
 
         return lmer_summary(self, normalize_ddf(ddf))

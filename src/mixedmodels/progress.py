@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import MixedModelWarning, warn
+from .errors import MixedModelWarning, warn
 
 __all__ = ["progress_bar", "NoBar"]
 

@@ -1,0 +1,20 @@
+"""Sizes at which the core changes strategy (dense or sparse Schur block, pair map or product).
+
+Read at run time through this module (``limits.DENSE_MAX_BYTES``) so that tests can lower them.
+They are plain constants, not read from the environment at import (a value taken from the
+environment would change a fit's path behind the caller's back, and differ between processes); a
+program for a machine with little or much memory sets them before fitting, e.g.
+``mixedmodels.core.limits.DENSE_MAX_BYTES = 2048 * limits.MB``.
+"""
+
+MB = 1024 * 1024
+#: bytes for one dense (m x m) float64 Schur block
+DENSE_MAX_BYTES = 512 * MB
+#: entries of the pair map P; beyond it A_r0 W A_0r is formed by a sparse product at each evaluation
+PAIR_MAX = 5_000_000
+#: entries of A_r0 below which it is simply kept dense
+SMALL_AR0 = 250_000
+#: batched Cholesky of the first term by vectorized loops up to this p0
+SMALL_BATCH_P = 8
+#: rows per chunk when only the lower triangle of a dense block is needed
+CHUNK = 192

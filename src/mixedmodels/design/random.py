@@ -1,0 +1,176 @@
+"""The random-effects terms: for each ``(expr | group)`` the level code of every row and the
+term's own small model matrix, from which the core forms ``Z'Z`` and friends without ever
+building ``Z`` densely; and lme4's checks of the terms against the number of observations.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, FormulaError
+from ..formula.parse import ParsedFormula, RandomTerm
+from .columns import r_label
+from .frame import ModelFrame
+from .matrix import check_finite_columns, model_matrix
+
+__all__ = ["ReTerm", "random_terms", "grouping_codes", "factor_codes", "check_terms"]
+
+
+@dataclass
+class ReTerm:
+    """One random-effects term: ``(expr | group)`` evaluated on the model frame.
+
+    Z for this term has ``nlev * p`` columns, level-major (for each level its ``p`` columns),
+    as lme4's ``Zt`` rows: row i of Z has ``z[i]`` in the columns of level ``codes[i]``.
+    """
+
+    term: RandomTerm
+    group: str               # grouping factor's name, "Subject" or "cask:batch"
+    levels: list[str]        # level labels in lme4's order
+    codes: np.ndarray        # level index of each row (int64)
+    cnames: list[str]        # column names of the term, e.g. ["(Intercept)", "Days"]
+    z: np.ndarray            # n x p model matrix of the term
+    spec: object = field(default=None, repr=False)  # formulaic ModelSpec, for new data
+
+    @property
+    def nlev(self) -> int:
+        """Number of levels of the grouping factor."""
+        return len(self.levels)
+
+    @property
+    def p(self) -> int:
+        """Number of columns of the term (random effects per level)."""
+        return self.z.shape[1]
+
+    @property
+    def q(self) -> int:
+        """Number of columns of Z for this term."""
+        return self.nlev * self.p
+
+
+def random_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[ReTerm]:
+    """The random-effects terms of a formula on the model frame.
+
+    Parameters
+    ----------
+    parsed : ParsedFormula
+        The model formula.
+    frame : ModelFrame
+        The rows used (:func:`model_frame`).
+
+    Returns
+    -------
+    list of ReTerm
+        Ordered as lme4 orders them: by decreasing number of levels (stable, as R's ``order()``).
+
+    Raises
+    ------
+    FormulaError
+        For a term without columns.
+    DataError
+        For a term whose matrix has NaN/infinite entries.
+    """
+    terms = []
+    for t in parsed.random:
+        codes, levels = grouping_codes(t.factors, frame.data)
+        z, cnames, spec = model_matrix(t.expr, frame.data, f"the random-effects term {t}")
+        if z.shape[1] == 0:
+            raise FormulaError(f"the random-effects term {t} has no columns")
+        check_finite_columns(z, cnames, frame.data.index, f"the random-effects term {t}")
+        terms.append(ReTerm(t, t.group, levels, codes, cnames, z, spec))
+    order = sorted(range(len(terms)), key=lambda i: -terms[i].nlev)  # stable, like R's order()
+    return [terms[i] for i in order]
+
+
+def grouping_codes(factors: tuple[str, ...], data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Level codes and labels of a grouping factor (an interaction ``a:b`` for several names).
+
+    Parameters
+    ----------
+    factors : tuple of str
+        The grouping columns; several for an interaction.
+    data : pandas.DataFrame
+        The model frame's data.
+
+    Returns
+    -------
+    numpy.ndarray
+        The level index of each row (int64).
+    list of str
+        The level labels. Levels follow R: a factor's own level order (unused levels dropped),
+        sorted values for other columns; for ``a:b`` the combinations seen, ``a`` varying
+        slowest, labelled ``"a1:b1"``.
+    """
+    codes = np.zeros(len(data), dtype=np.int64)
+    if not factors:
+        return codes, [""]
+    labels: list[str] = []
+    for k, f in enumerate(factors):
+        c, lab = factor_codes(data[f])
+        # only the combinations that occur: the codes so far (ranks of the used combinations in
+        # sorted order) times this factor's level count keep that order, and never the full
+        # product of labels (1000 schools x 50,000 students would be 50 million labels)
+        used, codes = np.unique(codes * len(lab) + c, return_inverse=True)
+        codes = codes.reshape(-1)
+        prev = labels
+        labels = [f"{prev[u // len(lab)]}:{lab[u % len(lab)]}" if k else lab[u] for u in used.tolist()]
+    return codes.astype(np.int64), labels
+
+
+def factor_codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """One column as R's ``factor()`` codes it.
+
+    Parameters
+    ----------
+    col : pandas.Series
+
+    Returns
+    -------
+    numpy.ndarray
+        The level index of each row (int64; -1 for a missing value of a categorical).
+    list of str
+        The labels (:func:`r_label`): a categorical's categories in order, sorted values otherwise
+        (compared as text when they cannot be compared as they are).
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = [r_label(c) for c in col.cat.categories]
+        return col.cat.codes.to_numpy().astype(np.int64), cats
+    values = col.to_numpy()
+    try:
+        uniq, inv = np.unique(values, return_inverse=True)
+    except TypeError:  # mixed types: compare as text
+        uniq, inv = np.unique(values.astype(str), return_inverse=True)
+    return inv.astype(np.int64), [r_label(u) for u in uniq]
+
+
+def check_terms(terms: list[ReTerm], n: int) -> None:
+    """lme4's checks of the random-effects structure against the number of observations.
+
+    Parameters
+    ----------
+    terms : list of ReTerm
+    n : int
+        The number of observations.
+
+    Raises
+    ------
+    DataError
+        For a grouping factor with one level or as many levels as observations, or a term with
+        at least as many random effects as observations.
+    """
+    one = [t.group for t in terms if t.nlev < 2]
+    if one:
+        raise DataError(f"grouping factors must have > 1 sampled level (problems: {', '.join(one)}); "
+                        "a random effect needs several groups to estimate a variance")
+    many = sorted({t.group for t in terms if t.nlev >= n})
+    if many:
+        raise DataError("number of levels of each grouping factor must be < number of observations "
+                        f"(problems: {', '.join(many)}); each group needs repeated observations (a continuous "
+                        "variable with a different value in every row cannot be a grouping factor)")
+    for t in terms:
+        if t.q >= n:
+            raise DataError(f"number of observations (={n}) <= number of random effects (={t.q}) for term "
+                            f"{t.term}; the random-effects parameters and the residual variance are probably "
+                            "unidentifiable: simplify the random-effects term")

@@ -1,0 +1,465 @@
+"""GlmerResult: the frozen outcome of a generalized linear mixed model fit (lme4's ``glmerMod``).
+
+What the fit found (theta, beta, the final PIRLS state, the optimizer's report, the Hessian over
+``(theta, beta)``, lme4's convergence messages) is set when the result is built, by
+:mod:`mixedmodels.fit.glmer`, and never changed; the derived values (sigma, vcov, the random
+effects, residuals) are computed on demand. The inference, diagnostics and printouts live in their
+concept modules, which the methods call with one-line lazy imports, as :class:`LmerResult`'s do.
+
+``vcov`` inverts the finite-difference Hessian of the deviance over ``(theta, beta)`` when there is
+one (lme4's default for nAGQ >= 1), in the scaled units it was computed in (see
+:mod:`mixedmodels.optim.scales`), and falls back on ``sigma^2 (R_X' R_X)^-1`` with lme4's warning.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import random_effects
+from .criteria import InformationCriteria
+from ..arguments import check_level
+from ..core.lmm import LmmCore
+from ..errors import ArgumentError, ConvergenceWarning, MixedModelWarning, warn as _warn
+from ..glmm import families as _families
+from ..glmm.pirls import GlmmModel, PirlsResult
+from ..optim.nlopt import OptInfo
+
+__all__ = ["GlmerResult"]
+
+
+class _Summary(str):
+    """The printed summary (a str), with the data behind it in ``.data`` (report.GlmerSummary)."""
+
+    data = None
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _check_glmer_ddf(ddf) -> None:
+    """A glmer fit has asymptotic (z) tests: no ddf method applies."""
+    if ddf is not None and str(ddf).lower() not in ("lme4", "asymptotic"):
+        raise ArgumentError(f"ddf={ddf!r} applies to lmer fits (Satterthwaite, Kenward-Roger); a glmer fit has "
+                            "Wald z tests without degrees of freedom: leave ddf out")
+
+
+@dataclass(frozen=True, eq=False)
+class GlmerResult(InformationCriteria):
+    """A fitted generalized linear mixed model (lme4's ``glmerMod``)."""
+
+    formula: str
+    family: object
+    nagq: int
+    data_name: str
+    parsed: object = field(repr=False)
+    frame: object = field(repr=False)
+    fixed: object = field(repr=False)
+    terms: list = field(repr=False)
+    model: GlmmModel = field(repr=False)
+    theta: np.ndarray = field(repr=False)
+    beta: np.ndarray = field(repr=False)
+    objective: float = field(repr=False)
+    pirls: PirlsResult = field(repr=False)
+    optinfo: OptInfo = field(repr=False)
+    hessian: np.ndarray | None = field(default=None, repr=False)
+    gradient: np.ndarray | None = field(default=None, repr=False)
+    control: dict | None = field(default=None, repr=False)
+    weights_name: str | None = field(default=None, repr=False)
+    setup: object = field(default=None, repr=False)
+    messages: list = field(default_factory=list, repr=False)  # lme4's convergence messages, set when built
+    lp0: np.ndarray | None = field(default=None, repr=False)  # stage 2's start: its deviance function
+    nb_theta: float | None = field(default=None, repr=False)  # glmer_nb's estimate of theta
+    # scales of (theta, beta) in which the Hessian was computed: vcov inverts it in those units
+    hessian_scale: np.ndarray | None = field(default=None, repr=False)
+
+    reml = False
+    reml_criterion = None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def nobs(self) -> int:
+        """The number of observations (rows of the model frame)."""
+        return int(self.model.n)
+
+    @cached_property
+    def ngroups(self) -> dict:
+        """Grouping factor -> number of levels."""
+        return random_effects.ngroups(self.terms)
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """The fixed effects, named."""
+        return pd.Series(np.asarray(self.beta, dtype=float), index=list(self.fixed.names), name="Estimate")
+
+    @property
+    def has_scale(self) -> bool:
+        """Whether the family has a dispersion (Gamma, inverse Gaussian, Gaussian)."""
+        return bool(self.family.has_scale)
+
+    @cached_property
+    def sigma(self) -> float:
+        """1 for binomial, Poisson and negative binomial; else lme4's sqrt(pearson chi^2 + ||u||^2) / n)."""
+        if not self.has_scale:
+            return 1.0
+        m, r = self.model, self.pirls
+        wrss = float(np.sum(m.pw * (m.y - r.mu) ** 2 / self.family.variance(r.mu)))
+        return math.sqrt((wrss + r.sqr_u) / m.n)
+
+    @property
+    def npar(self) -> int:
+        """Fixed effects + theta (+ a scale; + theta of a negative binomial), R's logLik df."""
+        k = len(self.beta) + self.theta.size + int(self.has_scale)
+        if isinstance(self.family, _families.NegativeBinomial):
+            k += 1
+        return k
+
+    @property
+    def loglik(self) -> float:
+        """lme4's logLik: minus half the final deviance (Laplace or AGQ)."""
+        return -self.objective / 2.0
+
+    @cached_property
+    def deviance(self) -> float:
+        """lme4's deviance() for a GLMM: the sum of squared deviance residuals (not -2 logLik)."""
+        return float(np.sum(self.pirls.devres))
+
+    @property
+    def df_resid(self) -> int:
+        """Observations minus parameters, as lme4's df.residual."""
+        return self.nobs - self.npar
+
+    @cached_property
+    def is_singular(self) -> bool:
+        """lme4's isSingular: a diagonal element of Lambda below 1e-4."""
+        diag = self.model.layout.is_diagonal()
+        return bool(np.any(self.theta[diag] < 1e-4))
+
+    def refit(self, REML: bool | None = None, y=None, **kwargs) -> "GlmerResult":
+        """The same model fitted to a new response ``y`` (lme4's ``refit(m, newresp)``), on the scale
+        of :meth:`simulate`: proportions of successes for a binomial family. Without ``y`` the fit
+        itself (a GLMM is fitted by maximum likelihood: there is no REML refit)."""
+        if REML:
+            raise ArgumentError("a GLMM has no REML criterion; glmer fits are maximum likelihood")
+        if kwargs:
+            raise ArgumentError(f"refit() of a GLMM takes REML=False and y=, got {sorted(kwargs)}")
+        if y is None:
+            return self
+        from ..fit.glmer import refit_response
+
+        return refit_response(self, y)
+
+    def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey", level: float = 0.95,
+                type: str = "link"):
+        """Estimated marginal means (and pairwise contrasts) as R's emmeans for a glmer fit:
+        asymptotic (z) intervals and tests from vcov, on the link scale, or with ``type="response"``
+        back-transformed (probabilities or rates; contrasts of a log or logit link as ratios)."""
+        from ..inference.emmeans import emmeans, to_response_scale
+
+        if type not in ("link", "response"):
+            raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
+        res = emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, level=level)
+        return to_response_scale(res, self.family) if type == "response" else res
+
+    def profile(self, which=None, **kwargs):
+        """lme4's ``profile(gm)``: the deviance profiled over each sd, correlation and fixed effect,
+        as a ProfileTable (its ``confint(level)`` gives the profile intervals). Families without a
+        scale parameter (binomial, Poisson, negative binomial)."""
+        from ..inference.glmm_profile import glmer_profile
+
+        return glmer_profile(self, which=which, **kwargs)
+
+    def hatvalues(self) -> np.ndarray:
+        """lme4's ``hatvalues()`` of a glmer fit: the rows ``sqrt(w_i) [Lambda' z_i; x_i]``, with the
+        *prior* weights w, in the metric of the final penalized weighted least-squares system.
+        lme4 warns that this "may not make sense for GLMMs", and so do we: the values are not
+        bounded by 1 (with binomial trials as weights they are not even leverages)."""
+        from ..postfit.leverage import penalized_quadform
+
+        _warn("the hat matrix may not make sense for GLMMs", MixedModelWarning, stacklevel=2)
+        # lme4's factor is that of the last PIRLS step: working weights at the mean before it
+        m, r = self.model, self.pirls
+        eta = r.eta if r.eta_w is None else r.eta_w
+        w, _ = m.working(eta, m.linkinv(eta), m.offset)
+        core = LmmCore(m.terms, m.X, np.zeros(m.n), weights=w)
+        f = core.factor(self.theta)
+        sw = np.sqrt(np.asarray(m.pw, dtype=float))
+        return penalized_quadform(self, m.X * sw[:, None], [t.z * sw[:, None] for t in self.terms],
+                                  [t.codes for t in self.terms], core=core, f=f)
+
+    def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
+        """New responses drawn from the fitted model, one column per simulation (lme4's simulate):
+        random effects drawn anew (``re_form="~0"``, default) or kept (``use_u=True``), then the
+        response from the family: binomial as proportions of the trials, Poisson and negative
+        binomial as counts."""
+        from ..inference.simulate import simulate
+
+        return simulate(self, nsim=nsim, seed=seed, **kwargs)
+
+    def bootstrap(self, func, nsim: int = 100, seed=None, **kwargs):
+        """Parametric bootstrap (lme4's bootMer): func(refit) on nsim simulated responses."""
+        from ..inference.simulate import bootstrap
+
+        return bootstrap(self, func, nsim=nsim, seed=seed, **kwargs)
+
+    # ------------------------------------------------------------------ final factorization
+    @cached_property
+    def _final(self):
+        """(core, factorization) of the penalized weighted least squares at the converged mode, with X."""
+        m, r = self.model, self.pirls
+        w, z = m.working(r.eta, r.mu, m.offset)
+        core = LmmCore(m.terms, m.X, z, weights=w)
+        f = core.factor(self.theta)
+        return core, f
+
+    @cached_property
+    def _vcov_rx(self) -> np.ndarray:
+        if len(self.beta) == 0:
+            return np.zeros((0, 0))
+        core, f = self._final
+        if f is None:
+            return np.full((len(self.beta), len(self.beta)), np.nan)
+        return self.sigma ** 2 * core.rx_inverse(f)
+
+    @cached_property
+    def _vcov_hess(self):
+        H = self.hessian
+        if H is None or H.shape[0] <= self.theta.size:
+            return None
+        # invert in the scaled units of the finite differences: in the units of the data the
+        # Hessian of a predictor measured in tiny units is ill-conditioned, its scaled form is not
+        s = np.ones(H.shape[0]) if self.hessian_scale is None else self.hessian_scale
+        try:
+            Hi = np.linalg.inv(H * np.outer(s, s))
+        except np.linalg.LinAlgError:
+            return None
+        k = self.theta.size
+        V = Hi[k:, k:]
+        V = V + V.T
+        if not np.all(np.isfinite(V)):
+            return None
+        ev = np.linalg.eigvalsh(V) if V.size else np.ones(1)
+        if ev.min() <= 0:
+            return None
+        return V * np.outer(s[k:], s[k:])
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects: from the finite-difference Hessian of the deviance over
+        (theta, beta) when it is available (lme4's default for nAGQ >= 1), else sigma^2 (R_X'R_X)^-1."""
+        names = list(self.fixed.names)
+        V = self._vcov_hess
+        if V is None:
+            if self.hessian is not None and self.hessian.shape[0] > self.theta.size:
+                _warn("variance-covariance matrix computed from finite-difference Hessian is not positive "
+                      "definite or contains NA values: falling back to var-cov estimated from RX",
+                      ConvergenceWarning, stacklevel=2)
+            V = self._vcov_rx
+        return pd.DataFrame(V, index=names, columns=names)
+
+    # ------------------------------------------------------------------ random effects
+    @cached_property
+    def _b(self) -> list[np.ndarray]:
+        return self.model.b_list(self.theta, self.pirls.u)
+
+    @cached_property
+    def _T(self) -> list[np.ndarray]:
+        return self.model.layout.templates(self.theta)
+
+    @cached_property
+    def _b_condvar(self) -> list[np.ndarray]:
+        core, f = self._final
+        blocks = core.cond_var_u(f)
+        s2 = self.sigma ** 2
+        return [s2 * (T @ B @ T.T) for B, T in zip(blocks, self._T)]
+
+    def ranef(self) -> dict:
+        """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
+        return random_effects.ranef_frames(self.terms, self._b)
+
+    def ranef_table(self) -> pd.DataFrame:
+        """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
+        return random_effects.ranef_table(self.terms, self._b, self._b_condvar)
+
+    @cached_property
+    def _group_labels(self) -> list[str]:
+        return random_effects.group_labels(self.terms)
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor (a Residual row only for
+        families with a scale)."""
+        return random_effects.varcorr_frame(self.terms, self._T, self.sigma, residual=self.has_scale)
+
+    # ------------------------------------------------------------------ fitted values and residuals
+    @property
+    def _index(self):
+        return self.frame.data.index
+
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Fitted means on the response scale (proportions for a binomial response)."""
+        return pd.Series(self.pirls.mu, index=self._index, name="fitted")
+
+    @cached_property
+    def linear_predictor(self) -> pd.Series:
+        """eta = offset + X beta + Z b."""
+        return pd.Series(self.pirls.eta, index=self._index, name="eta")
+
+    @property
+    def y(self) -> np.ndarray:
+        """The response as the family sees it (proportions for cbind)."""
+        return self.model.y
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Prior weights (times the trials for a cbind response), as lme4's weights(m)."""
+        return self.model.pw
+
+    @property
+    def residuals(self) -> pd.Series:
+        """Response residuals y - mu (API.md); ``resid(type)`` gives lme4's other kinds."""
+        return self.resid("response")
+
+    def resid(self, type: str = "deviance", scaled: bool = False) -> pd.Series:
+        """lme4's residuals(): "deviance" (default), "pearson", "response" or "working";
+        ``scaled=True`` divides by sigma."""
+        m, r = self.model, self.pirls
+        fam = self.family
+        t = str(type).lower()
+        if t == "deviance":
+            d = np.sqrt(np.maximum(r.devres, 0.0))
+            res = np.where(m.y > r.mu, d, -d)
+        elif t == "pearson":
+            res = np.sqrt(m.pw / fam.variance(r.mu)) * (m.y - r.mu)
+        elif t == "response":
+            res = m.y - r.mu
+        elif t == "working":
+            res = (m.y - r.mu) / fam.mu_eta(r.eta)
+        else:
+            raise ArgumentError(f"residual type must be 'deviance', 'pearson', 'response' or 'working', got {type!r}")
+        if scaled:
+            res = res / self.sigma
+        return pd.Series(res, index=self._index, name="residuals")
+
+    # ------------------------------------------------------------------ inference
+    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
+        """Fixed effects with Std. Error, z value and Pr(>|z|) (Wald tests, as lme4's summary).
+
+        ``ddf`` is accepted for symmetry with lmer fits: only None (or "lme4", "asymptotic", which
+        mean the same z tests) is valid, since a GLMM's tests have no denominator degrees of freedom.
+        """
+        _check_glmer_ddf(ddf)
+        est = np.asarray(self.beta, dtype=float)
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = est / se
+        p = 2.0 * stats.norm.sf(np.abs(z))
+        return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z, "Pr(>|z|)": p},
+                            index=list(self.fixed.names))
+
+    def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500, seed=None,
+                boot_type: str = "perc", n_jobs: int = 1, progress=None) -> pd.DataFrame:
+        """Confidence intervals as lme4's confint(method=, oldNames=FALSE).
+
+        "profile" (the default, as lme4's): likelihood-profile intervals of the sd's, correlations
+        and fixed effects (see :meth:`profile`; families without a scale parameter). "Wald": the
+        fixed effects (lme4's rows for the variance parameters are NA and are left out).
+        "boot": parametric bootstrap percentile intervals (``nsim`` refits, ``seed``, ``boot_type``
+        "perc", "basic" or "norm", ``n_jobs`` worker processes, ``progress`` bar) for the sd's and
+        correlations of the random effects, then the fixed effects.
+        """
+        key = str(method).lower()
+        if key not in ("wald", "boot", "profile"):
+            raise ArgumentError(f"unknown method {method!r} for a glmer fit; use 'Wald', 'profile' or 'boot'")
+        level = check_level(level)
+        if key == "profile":
+            return self.profile(progress=progress).confint(float(level))
+        if key == "boot":
+            from ..inference.confint import confint
+
+            return confint(self, method="boot", level=level, nsim=nsim, seed=seed, boot_type=boot_type,
+                           n_jobs=n_jobs, progress=progress)
+        a = (1.0 - float(level)) / 2.0
+        q = stats.norm.ppf([a, 1.0 - a])
+        se = np.sqrt(np.diag(self.vcov.to_numpy()))
+        est = np.asarray(self.beta, dtype=float)
+        from ..rformat import percent_labels
+
+        lo, hi = percent_labels(float(level))
+        return pd.DataFrame({lo: est + se * q[0], hi: est + se * q[1]}, index=list(self.fixed.names))
+
+    def icc(self) -> dict:
+        """ICC as R's ``performance::icc``: binomial families on the latent scale, Poisson and negative
+        binomial (log link) with the lognormal approximation."""
+        from ..postfit.icc import icc
+
+        return icc(self)
+
+    def r2(self) -> dict:
+        """Nakagawa's R² as R's ``performance::r2_nakagawa`` (binomial; Poisson and negative binomial
+        with a log link)."""
+        from ..postfit.icc import r2
+
+        return r2(self)
+
+    def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False, **kwargs):
+        """lme4's predict(): on the link scale (default) or the response scale (type="response");
+        ``re_form=None`` includes every random effect, ``"~0"`` none, ``"~(1|g)"`` those named."""
+        from ..postfit.predict import predict
+
+        if type not in ("link", "response"):
+            raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
+        if newdata is None and re_form is None and not kwargs:
+            vals = self.pirls.eta if type == "link" else self.pirls.mu
+            return pd.Series(vals, index=self._index, name="fit")
+        return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type,
+                       **kwargs)
+
+    # ------------------------------------------------------------------ printing
+    def summary(self, correlation: bool | None = None, ddf: str | None = None):
+        """lme4's print(summary(m)) for a glmerMod, as a str (``.data`` holds the numbers).
+
+        ``correlation`` prints the fixed effects' correlations (lme4's rule: up to 12 of them when
+        None); ``ddf`` must be None, as for :meth:`coef_table`.
+        """
+        _check_glmer_ddf(ddf)
+        from ..report.lme4_print import GlmerSummary, VarCorrGroup, render_glmer_summary
+
+        groups = []
+        for name, t, T in zip(self._group_labels, self.terms, self._T):
+            C = self.sigma ** 2 * (T @ T.T)
+            sd = np.sqrt(np.diag(C))
+            corr = None
+            if t.p > 1:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    corr = C / np.outer(sd, sd)
+                corr[~np.isfinite(corr)] = np.nan
+                np.fill_diagonal(corr, 1.0)
+            groups.append(VarCorrGroup(name, list(t.cnames), sd, corr))
+        coef = self.coef_table()
+        if self.has_scale:
+            coef = coef.rename(columns={"z value": "t value"})
+        V = self.vcov.to_numpy()
+        d = np.sqrt(np.diag(V))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr_fixef = V / np.outer(d, d)
+        s = GlmerSummary(
+            family=self.family.label, link=self.family.link, nagq=self.nagq, formula=self.formula,
+            data_name=self.data_name, aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=-2.0 * self.loglik,
+            df_resid=self.df_resid,
+            scaled_residuals=self.resid("pearson", scaled=True).to_numpy(),
+            varcorr=groups, nobs=self.nobs, ngroups=list(self.ngroups.items()), coef=coef,
+            corr_fixef=corr_fixef, messages=list(self.messages),
+            residual_sd=self.sigma if self.has_scale else None, weights=self.weights_name)
+        out = _Summary(render_glmer_summary(s, correlation=correlation))
+        out.data = s
+        return out
+
+    def __repr__(self) -> str:
+        return (f"<GlmerResult {self.formula!r}: {self.family.label}({self.family.link}), "
+                f"logLik {self.loglik:.4f}, nobs={self.nobs}>")
