@@ -13,7 +13,6 @@ shows exactly R's console output.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -427,16 +426,6 @@ def render_lrt_anova(table: pd.DataFrame, formulas: Sequence[str], data_name: st
     heading.append("Models:")
     for nm, f in zip(names, formulas):
         heading.append(nm + ": " + " ".join(deparse_formula(f, cutoff=500)))
-    out = "".join(h + "\n" for h in heading)
-    cn = [str(c) for c in table.columns]
-    nc = len(cn)
-    has_p = bool(re.match(r"^(P|Pr)\(", cn[-1]))
-    zap = list(range(nc - 1 if has_p else nc))
-    tst = [j for j, c in enumerate(cn) if c[1:7] == " value"]
-    tst += [j for j, c in enumerate(cn) if c in ("F", "Cp", "Chisq")]
-    zap = [j for j in zap if j not in tst]
-    dfc = [j for j, c in enumerate(cn) if c.endswith("Df")]
-    zap = [j for j in zap if j not in dfc]
-    out += print_coefmat(table, digits=5, has_pvalue=has_p, p_values=has_p, cs_ind=None,
-                         zap_ind=zap, tst_ind=tst, na_print="")
-    return _strip_final_newline(out)
+    from .anova_print import format_anova  # the one print.anova
+
+    return format_anova(table, heading)
