@@ -1,6 +1,5 @@
 """Every documented bad input gives a clear MixedModelError that says what was wrong."""
 import numpy as np
-import pandas as pd
 import pytest
 
 import mixedmodels as mm

@@ -3,28 +3,24 @@
 The layers, bottom to top (README, Architecture)::
 
     errors, arguments, version, progress, rformat, datasets < formula < design < core < optim < glmm
-        < results < fit < inference < postfit < report < io < linear < cli < __init__, __main__
+        < postfit < report < inference < io < results < fit < linear < cli < __init__, __main__
 
 The bottom layer holds what every stage may use: the errors and warnings, the shared argument
 checks, the version, the progress bars of long loops, R's number formatting; and ``datasets/``, a
 leaf (bundled data frames; it imports only errors) used by cli and ``__init__``.
 
-results/ sits below fit/: fit/ builds the result objects (``fit.lmer`` makes an ``LmerResult``),
-so it imports results/ at module level; results/ reaches fit/ only to refit, from a method (below).
+The concept modules below results/ (postfit/, report/, inference/, io/) take a fit as an argument
+and read it through its attributes and methods, never importing a result class; a result object's
+methods (``m.anova()``, ``m.confint()``, ``m.predict()``, ``m.summary()``, ``m.save()``) delegate
+down to them. fit/ sits above results/: it builds the result objects. To refit (``m.refit()``,
+``allfit()``, the null model of a GLMM's ICC) a result calls the fitting function it holds
+(``m.fitter``, set by fit/), so that no import runs from results/ back up to fit/.
 
 Every intra-package import, at module level or inside a function, must point to the same or a lower
 layer. Every ``import``/``from ... import`` is read with ``ast`` (relative imports resolved against the
 importing module's package; ``from .pkg import name`` counts as an import of ``pkg.name`` where that is
-a module), wherever it stands: module level, ``if TYPE_CHECKING:`` blocks, functions and methods.
-
-One exception, the delegations from ``results/``: result objects (LmerResult, GlmerResult, AnovaTable)
-are built by ``fit/`` (and inference/) and offer methods -- ``m.anova()``, ``m.confint()``,
-``m.predict()``, ``m.summary()``, ``m.save()``, ``m.refit()``, ``print(table)`` -- whose bodies live
-in the concept modules above them (inference/, postfit/, report/, io/, and fit/ to refit). Such a
-method is a one-line delegation with a lazy import of its concept module, made when the method is
-called, so the concept modules can import results/ at their top and no module-level circle forms.
-So results/ may import inference/, postfit/, report/, io/ and fit/ only inside a function, never
-at module level.
+a module), wherever it stands: module level, ``if TYPE_CHECKING:`` blocks, functions and methods; and
+no circle of files forms in the whole graph.
 
 Within one layer the modules may import each other, but without circles: the strongly connected
 components of the same-layer import graph are single modules.
@@ -50,20 +46,17 @@ LAYERS = [
     ("core",),
     ("optim",),
     ("glmm",),
-    ("results",),
-    ("fit",),
-    ("inference",),
     ("postfit",),
     ("report",),
+    ("inference",),
     ("io",),
+    ("results",),
+    ("fit",),
     ("linear",),
     ("cli",),
     ("__init__", "__main__"),
 ]
 LAYER = {name: rank for rank, names in enumerate(LAYERS) for name in names}
-
-# results/ -> these, only inside functions (the delegations; see the module docstring)
-DELEGATION_TARGETS = {"inference", "postfit", "report", "io", "fit"}
 
 
 def _module_name(path: Path) -> str:
@@ -175,8 +168,6 @@ def _direction_violations() -> list[str]:
         for target, _names, line, in_function in found:
             if _layer(target) <= _layer(module):
                 continue
-            if _layer_key(module) == "results" and _layer_key(target) in DELEGATION_TARGETS and in_function:
-                continue
             where = "in a function" if in_function else "at module level"
             bad.append(f"{_short(module)}:{line} imports {_short(target)} ({where})")
     return sorted(bad)
@@ -239,6 +230,16 @@ def test_the_graph_is_read():
     assert any(
         _layer_key(t) == "inference" and f for t, _n, _l, f in IMPORTS[f"{PKG}.results.lmer"]
     ), "results/lmer.py should delegate to inference/ inside its methods"
+
+
+def test_no_circles_of_files():
+    # every import, also inside functions: a circle there is a circle of the design, whatever the timing
+    edges: dict[str, set[str]] = defaultdict(set)
+    for module, found in IMPORTS.items():
+        for target, *_ in found:
+            edges[module].add(target)
+    cycles = [c for c in _strongly_connected(MODULES, edges) if len(c) > 1]
+    assert not cycles, "circles of imports:\n  " + "\n  ".join(" <-> ".join(_short(m) for m in c) for c in cycles)
 
 
 def test_imports_resolve():

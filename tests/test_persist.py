@@ -9,7 +9,8 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import PersistError
-from mixedmodels.io.persist import FORMAT, _digest, load_result
+from mixedmodels.io.format import FORMAT, digest as _digest
+from mixedmodels.fit.load import load_result
 
 
 def assert_same_fit(a, b):

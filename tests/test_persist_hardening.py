@@ -19,7 +19,8 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.io import limits as persist_limits
 from mixedmodels.errors import PersistError
-from mixedmodels.io.persist import FORMAT, _digest, load_result
+from mixedmodels.io.format import FORMAT, digest as _digest
+from mixedmodels.fit.load import load_result
 from mixedmodels.io.limits import MAX_DEPTH
 
 FAST = 1.0  # seconds a refusal may take (most take a few milliseconds)

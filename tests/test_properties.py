@@ -1,6 +1,5 @@
 """Properties any correct LMM fit has (DESIGN.md section 4, tier 2)."""
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -8,7 +7,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
-from mixedmodels.core.lmm import LmmCore
 from mixedmodels.fit.lmer import lmer_stages
 
 FORMULA = "Reaction ~ 1 + Days + (1 + Days | Subject)"

@@ -25,7 +25,7 @@ _LAZY = {
     "LmerResult": ("results.lmer", "LmerResult"),
     "glmer_nb": ("fit.glmer_nb", "glmer_nb"),
     "GlmerResult": ("results.glmer", "GlmerResult"),
-    "load_result": ("io.persist", "load_result"),
+    "load_result": ("fit.load", "load_result"),
     "lm": ("linear.lm", "lm"),
     "lmlist": ("linear.lmlist", "lmlist"),
     "LmResult": ("linear.lm", "LmResult"),

@@ -17,7 +17,7 @@ from ..formula.parse import ParsedFormula
 from .columns import as_pandas, replace_columns, variables_in
 from .matrix import HUGE, evaluate_numeric
 
-__all__ = ["ModelFrame", "model_frame"]
+__all__ = ["ModelFrame", "model_frame", "check_new_response"]
 
 
 @dataclass
@@ -232,3 +232,38 @@ def _row_vector(v, n, what):
     if arr.shape[0] != n:
         raise DataError(f"{what} has {arr.shape[0]} values but the data have {n} rows")
     return arr
+
+
+def check_new_response(y, n: int) -> np.ndarray:
+    """A new response for ``refit(y=...)``: n finite numbers, or a DataError saying what is wrong.
+
+    Parameters
+    ----------
+    y : array_like
+        The new response, one value per observation used in the fit (rows with missing values
+        were left out of the fit, and are left out here).
+    n : int
+        The number of observations of the fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``y`` as a 1-d float array.
+    """
+    if isinstance(y, (str, bytes, dict)):
+        raise DataError(f"refit(y=...) needs an array of {n} numbers, got {type(y).__name__}")
+    a = np.asarray(y)
+    if a.ndim == 2 and 1 in a.shape:
+        a = a.ravel()
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"refit(y=...) needs numbers, got values of type {a.dtype} (e.g. {a.ravel()[:1].tolist()}); "
+                        "convert them, e.g. with pd.to_numeric")
+    if a.ndim != 1 or a.size != n:
+        raise DataError(f"refit(y=...) needs one response per observation used in the fit ({n}), got shape "
+                        f"{a.shape}")
+    a = a.astype(float)
+    bad = np.flatnonzero(~np.isfinite(a))
+    if bad.size:
+        raise DataError(f"refit(y=...) has {bad.size} missing or infinite value(s) (first at position {bad[0]}); "
+                        "refit() keeps the fit's observations, so give a finite value for each")
+    return a

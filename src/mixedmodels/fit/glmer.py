@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,10 +57,9 @@ from ..optim.nlopt import (DEFAULT_CONTROL, OPTIMIZERS, OptInfo, check_maxeval, 
 from ..optim.scales import column_scales
 from ..results.glmer import GlmerResult
 from .glmer_setup import GlmerSetup, family_model, glmer_setup
-from .lmer import check_new_response
 
 __all__ = ["glmer", "deriv12", "GlmerFit", "fit_glmm", "fit_setup", "glmer_result", "convergence_messages",
-           "refit_response", "split_control", "check_nagq", "check_agq_terms", "record_warnings"]
+           "split_control", "check_nagq", "check_agq_terms", "record_warnings"]
 
 _OPT_KEYS = set(DEFAULT_CONTROL) | {"optimizer", "ftol_abs", "xtol_abs", "maxeval", "boundary_tol"}
 # stage 1: Powell's BOBYQA as minqa runs it; stage 2: lme4's Nelder-Mead (glmerControl's default pair)
@@ -481,7 +480,8 @@ def glmer_result(setup: GlmerSetup, fam, nagq: int, control, model: GlmmModel, f
                       frame=setup.frame, fixed=setup.fixed, terms=setup.terms, model=model, theta=fit.theta,
                       beta=fit.beta, objective=fit.objective, pirls=fit.pirls, optinfo=fit.optinfo,
                       hessian=fit.hessian, gradient=fit.gradient, control=control, weights_name=setup.weights_name,
-                      setup=setup, messages=msgs, lp0=fit.lp0, nb_theta=nb_theta, hessian_scale=fit.hessian_scale)
+                      setup=setup, messages=msgs, lp0=fit.lp0, nb_theta=nb_theta, hessian_scale=fit.hessian_scale,
+                      fitter=fit_setup)
     if warn:
         for w in fit.warned:
             _warn(str(w), type(w), stacklevel=stacklevel - 1)
@@ -523,31 +523,3 @@ def convergence_messages(theta, model: GlmmModel, optinfo: OptInfo, gradient, he
     if msgs:
         msgs = [opt + (" (OK)" if optinfo.converged else f" ({optinfo.message})")] + msgs
     return msgs
-
-
-def refit_response(m: GlmerResult, y) -> GlmerResult:
-    """The model of a fit fitted to a new response (lme4's ``refit(m, newresp)``), from its theta.
-
-    Parameters
-    ----------
-    m : GlmerResult
-        The fit.
-    y : array_like
-        The new response, on the scale of ``m.simulate()``: proportions of successes for a binomial
-        family (turned into counts of the trials for a cbind response).
-
-    Returns
-    -------
-    GlmerResult
-    """
-    y = check_new_response(y, m.nobs)
-    setup = m.setup
-    raw = y
-    if setup.response_kind == "cbind":
-        trials = setup.y_raw.sum(axis=1)
-        succ = np.round(y * trials)
-        raw = np.column_stack([succ, trials - succ])
-    new = replace(setup, y_raw=raw, response_kind="cbind" if raw.ndim == 2 else "numeric")
-    # from the fitted theta, as lme4's refit starts from the fit's parameters
-    # one frame more than glmer()'s (m.refit -> here): the warnings point at the caller of m.refit
-    return fit_setup(new, m.family, m.nagq, m.control, start={"theta": m.theta}, stacklevel=6)

@@ -11,15 +11,14 @@ import numpy as np
 
 from ..core.lmm import LmmCore
 from ..design.fixed import fixed_design, warn_fixed_design
-from ..design.frame import model_frame
+from ..design.frame import check_new_response, model_frame
 from ..design.random import check_terms, random_terms
 from ..errors import ArgumentError, DataError, FitError, SingularFitWarning, warn as _warn
 from ..formula.parse import parse_formula
-from ..optim.nlopt import (DEFAULT_CONTROL, OPTIMIZERS, check_maxeval, check_setting_number, check_start, minimize_theta,
-                       unknown_settings_error)
+from ..optim.nlopt import check_control, check_start, minimize_theta
 from ..results.lmer import LmerResult
 
-__all__ = ["lmer", "lmer_stages", "fit_core", "check_control", "check_new_response"]
+__all__ = ["lmer", "lmer_stages", "fit_core"]
 
 
 def lmer_stages(formula: str, data, *, weights=None, offset=None):
@@ -34,29 +33,6 @@ def lmer_stages(formula: str, data, *, weights=None, offset=None):
     warn_fixed_design(fixed, stacklevel=4)
     core = LmmCore(terms, fixed.X, frame.y, weights=frame.weights, offset=frame.offset)
     return parsed, frame, fixed, terms, core
-
-
-def check_control(control) -> dict | None:
-    """Refuse a control that is not a dict of known settings with sensible values."""
-    if control is None:
-        return None
-    if not isinstance(control, dict):
-        raise ArgumentError(f"control must be a dict such as {{'optimizer': 'nelder_mead'}}, got "
-                            f"{type(control).__name__}")
-    unknown = set(control) - set(DEFAULT_CONTROL)
-    if unknown:
-        raise unknown_settings_error(unknown, DEFAULT_CONTROL)
-    for key, value in control.items():
-        if key == "optimizer":
-            if not isinstance(value, str):
-                raise ArgumentError(f"control['optimizer'] must be a name such as 'bobyqa', got {value!r}")
-            if value.lower() not in OPTIMIZERS:
-                raise ArgumentError(f"unknown optimizer {value!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}")
-        elif key == "maxeval":
-            check_maxeval(value)
-        else:
-            check_setting_number(key, value)
-    return control
 
 
 def _check_magnitude(parsed, y) -> None:
@@ -122,9 +98,8 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
         raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
     _check_response(parsed, frame, fixed, core)
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
-    res = _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control, theta0=theta0)
-    _keep_weights_name(res, weights)
-    return res
+    return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control, theta0=theta0,
+                     weights_name=_weights_label(frame, weights))
 
 
 def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
@@ -138,54 +113,8 @@ def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
         y = check_new_response(y, m.nobs)
         frame = replace(frame, y=y)
         core = LmmCore(m.terms, m.fixed.X, y, weights=frame.weights, offset=frame.offset)
-    res = _optimize(m.formula, REML, m.data_name, m.parsed, frame, m.fixed, m.terms, core, control,
-                    warn=y is None)
-    _keep_weights_name(res, m.__dict__.get("_weights_name"))
-    return res
-
-
-def _keep_weights_name(res: LmerResult, weights) -> None:
-    """Remember what the weights were called, for the summary's "Weights:" line (R deparses the
-    argument); kept beside the result's fields, as derived data, until LmerResult has a field for it."""
-    if res.frame.weights is not None:
-        from ..formula.deparse import weights_label
-
-        res.__dict__["_weights_name"] = weights_label(weights)
-
-
-def check_new_response(y, n: int) -> np.ndarray:
-    """A new response for ``refit(y=...)``: n finite numbers, or a DataError saying what is wrong.
-
-    Parameters
-    ----------
-    y : array_like
-        The new response, one value per observation used in the fit (rows with missing values
-        were left out of the fit, and are left out here).
-    n : int
-        The number of observations of the fit.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``y`` as a 1-d float array.
-    """
-    if isinstance(y, (str, bytes, dict)):
-        raise DataError(f"refit(y=...) needs an array of {n} numbers, got {type(y).__name__}")
-    a = np.asarray(y)
-    if a.ndim == 2 and 1 in a.shape:
-        a = a.ravel()
-    if a.dtype.kind not in "biuf":
-        raise DataError(f"refit(y=...) needs numbers, got values of type {a.dtype} (e.g. {a.ravel()[:1].tolist()}); "
-                        "convert them, e.g. with pd.to_numeric")
-    if a.ndim != 1 or a.size != n:
-        raise DataError(f"refit(y=...) needs one response per observation used in the fit ({n}), got shape "
-                        f"{a.shape}")
-    a = a.astype(float)
-    bad = np.flatnonzero(~np.isfinite(a))
-    if bad.size:
-        raise DataError(f"refit(y=...) has {bad.size} missing or infinite value(s) (first at position {bad[0]}); "
-                        "refit() keeps the fit's observations, so give a finite value for each")
-    return a
+    return _optimize(m.formula, REML, m.data_name, m.parsed, frame, m.fixed, m.terms, core, control,
+                     warn=y is None, weights_name=m.weights_name)
 
 
 _SNAP = 1e-3  # a relative standard deviation below this is tried at exactly 0
@@ -236,12 +165,12 @@ def _restart_if_unconverged(res: LmerResult) -> LmerResult:
     """
     from dataclasses import replace
 
-    from ..optim.convergence import lmer_convergence, scaled_gradient
+    from ..optim.convergence import scaled_gradient
 
     info = res.optinfo
     if not info.converged or res.is_singular:
         return res
-    conv = lmer_convergence(res)
+    conv = res.convergence
     if not conv.messages or conv.gradient is None:
         return res
     sg = scaled_gradient(conv.gradient, conv.hessian)
@@ -253,11 +182,20 @@ def _restart_if_unconverged(res: LmerResult) -> LmerResult:
     if not value < res.objective:
         return res
     info = replace(again, nevals=info.nevals + again.nevals)
-    return replace(res, theta=theta, optinfo=info)  # a new result: no cached numbers of the first point
+    return replace(res, theta=theta, optimizer_report=info)  # a new result: no cached numbers of the first point
+
+
+def _weights_label(frame, weights) -> str | None:
+    """What the weights were called, for the summary's "Weights:" line (R deparses the argument)."""
+    if frame.weights is None:
+        return None
+    from ..formula.deparse import weights_label
+
+    return weights_label(weights)
 
 
 def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, warn=True,
-              theta0=None) -> LmerResult:
+              theta0=None, weights_name=None) -> LmerResult:
     layout = core.layout
     x0 = layout.start() if theta0 is None else theta0
     try:
@@ -268,7 +206,8 @@ def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, w
             _explain_start(terms)
         raise
     res = LmerResult(formula=formula, reml=REML, data_name=name, parsed=parsed, frame=frame,
-                     fixed=fixed, terms=terms, core=core, theta=theta, optinfo=info, control=control)
+                     fixed=fixed, terms=terms, core=core, theta=theta, optimizer_report=info, control=control,
+                     weights_name=weights_name, fitter=fit_core)
     if warn:
         res = _restart_if_unconverged(_snap_to_boundary(res))
     if warn and res.is_singular:

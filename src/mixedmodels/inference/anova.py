@@ -387,7 +387,7 @@ def anova_table(m, type=3, ddf: str = "Satterthwaite") -> pd.DataFrame:
     for lab in missing:
         rows.append([np.nan] * 6)
         index.append(lab)
-    from ..results.anova_table import AnovaTable  # prints as R prints it
+    from ..report.anova_table import AnovaTable  # prints as R prints it
 
     out = AnovaTable(rows, index=index, columns=COLUMNS, dtype=float)
     out.heading = [f"Type {'I' * t if t < 4 else t} Analysis of Variance Table with {ddf}'s method"]

@@ -14,7 +14,7 @@ out of order, exactly as lme4 prints them.
 
 Any object with ``loglik``, ``npar`` and ``nobs`` can take part (an ordinary linear model, say);
 ``reml``/``refit(REML=False)`` are used when present. The table is an
-:class:`~mixedmodels.results.anova_table.AnovaTable`, which prints as R's ``print.anova`` (as the
+:class:`~mixedmodels.report.anova_table.AnovaTable`, which prints as R's ``print.anova`` (as the
 tables of ``ranova``, ``drop1`` and the F tests do).
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ from scipy import stats
 
 from ..errors import ArgumentError, DataError, MixedModelWarning, warn
 from ..formula.deparse import r_deparse
-from ..results.anova_table import AnovaTable
+from ..report.anova_table import AnovaTable
 
 __all__ = ["anova", "AnovaTable", "RefitMLWarning"]
 

@@ -30,7 +30,7 @@ from scipy import stats
 from ..errors import ArgumentError, SingularFitWarning, silenced
 from ..formula.deparse import r_deparse as _deparse_formula
 from ..formula.parse import RandomTerm
-from ..results.anova_table import AnovaTable
+from ..report.anova_table import AnovaTable
 
 __all__ = ["ranova", "drop1", "lm_loglik", "reduce_random_term", "fixed_terms"]
 

@@ -293,7 +293,7 @@ class LmResult(InformationCriteria):
             return self
         from dataclasses import replace
 
-        from ..fit.lmer import check_new_response
+        from ..design.frame import check_new_response
 
         y = check_new_response(y, len(self.frame.y))
         return replace(self, frame=replace(self.frame, y=y))

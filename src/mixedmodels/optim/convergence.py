@@ -264,11 +264,8 @@ def _nlopt_code(info) -> tuple[int, str]:
     return status, NLOPT_MESSAGES.get(status, str(getattr(info, "message", "")))
 
 
-_CACHE = "_lme4_convergence"
-
-
 def lmer_convergence(m, tol: float = GRAD_TOL) -> LmerConvergence:
-    """lme4's convergence report of an lmer fit (cached on the fit).
+    """lme4's convergence report of an lmer fit (``m.convergence`` keeps it, computed once).
 
     Parameters
     ----------
@@ -283,9 +280,6 @@ def lmer_convergence(m, tol: float = GRAD_TOL) -> LmerConvergence:
         Its ``messages`` are what lme4 keeps in ``m@optinfo$conv$lme4$messages``; computing them takes
         ``2 k^2`` evaluations of the objective for ``k`` theta parameters (none for singular fits).
     """
-    cached = m.__dict__.get(_CACHE)
-    if cached is not None and tol == GRAD_TOL:
-        return cached
     code, message = _nlopt_code(m.optinfo)
     singular = bool(m.is_singular)
     g = H = None
@@ -305,15 +299,12 @@ def lmer_convergence(m, tol: float = GRAD_TOL) -> LmerConvergence:
     warns = [f"convergence code {code} from nloptwrap: {message}"] if code != 0 else []
     out = LmerConvergence("nloptwrap", code, message, conv_messages(g, H, singular=singular, tol=tol), warns,
                           g, H)
-    if tol == GRAD_TOL:
-        # results are frozen dataclasses; the report is derived data (recomputed after replace()/load)
-        m.__dict__[_CACHE] = out
     return out
 
 
 def check_lmer_fit(m, stacklevel: int = 2) -> LmerConvergence:
     """Run lme4's checks on a new lmer fit and warn as lme4 does (``ConvergenceWarning`` with lme4's
     message); the singular-fit warning is left to the caller, which has issued it already."""
-    conv = lmer_convergence(m)
+    conv = m.convergence  # kept on the fit: the summary and check() use the same numbers
     warn_messages(conv.messages, stacklevel=stacklevel + 1, singular=False)
     return conv

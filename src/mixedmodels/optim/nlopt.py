@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import ArgumentError, ConvergenceWarning, FitError, warn
 
 __all__ = ["OptInfo", "minimize_theta", "nlopt_minimize", "DEFAULT_CONTROL", "MAX_EVALS", "OPTIMIZERS", "check_maxeval",
-           "check_setting_number", "unknown_settings_error", "check_vector", "check_start"]
+           "check_setting_number", "unknown_settings_error", "check_vector", "check_start", "check_control"]
 
 DEFAULT_CONTROL = {
     "optimizer": "bobyqa",
@@ -381,3 +381,26 @@ def check_start(start, terms, lower, p: int | None = None) -> dict:
     if beta is not None:
         out["beta"] = check_vector(beta, "start beta", p, "one per fixed effect, in the order of fixef()")
     return out
+
+
+def check_control(control) -> dict | None:
+    """Refuse a control that is not a dict of known settings with sensible values."""
+    if control is None:
+        return None
+    if not isinstance(control, dict):
+        raise ArgumentError(f"control must be a dict such as {{'optimizer': 'nelder_mead'}}, got "
+                            f"{type(control).__name__}")
+    unknown = set(control) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise unknown_settings_error(unknown, DEFAULT_CONTROL)
+    for key, value in control.items():
+        if key == "optimizer":
+            if not isinstance(value, str):
+                raise ArgumentError(f"control['optimizer'] must be a name such as 'bobyqa', got {value!r}")
+            if value.lower() not in OPTIMIZERS:
+                raise ArgumentError(f"unknown optimizer {value!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}")
+        elif key == "maxeval":
+            check_maxeval(value)
+        else:
+            check_setting_number(key, value)
+    return control

@@ -74,7 +74,7 @@ def _convergence(m) -> tuple[list[str], list[str], dict]:
     """(lines, problem lines, numbers): the optimizer's report and lme4's checkConv on the gradient and
     Hessian of the objective at the estimate -- the very numbers the fit warned with, so that check()
     and the fit's ConvergenceWarning (and the summary's last lines) never disagree."""
-    from ..optim.convergence import GRAD_TOL, HESS_TOL, lmer_convergence, scaled_gradient
+    from ..optim.convergence import GRAD_TOL, HESS_TOL, scaled_gradient
 
     info = m.optinfo
     crit = "REML criterion" if m.reml else "deviance"
@@ -84,7 +84,7 @@ def _convergence(m) -> tuple[list[str], list[str], dict]:
         lines.append(text)
         problems.append(text)
 
-    conv = lmer_convergence(m)
+    conv = m.convergence
     extra["lme4_messages"] = list(conv.messages)
     name = getattr(info, "optimizer", "the optimizer")
     if bool(getattr(info, "converged", True)):

@@ -34,8 +34,6 @@ def _lognormal_variance(m) -> float:
     insight computes it: log(1 + V(mu)/mu^2) (Nakagawa et al. 2017's lognormal approximation), that
     is log(1 + 1/mu) for Poisson and log(1 + 1/mu + 1/theta) for a negative binomial, with
     mu = exp(intercept of the null model: the same random effects and family, an intercept only)."""
-    from ..fit.glmer import fit_setup as _fit_setup
-
     if str(getattr(m.family, "link", "")) != "log":
         raise ArgumentError(f"ICC and R2 of a {m.family.name} GLMM need the log link, not {m.family.link!r}")
     setup = m.setup
@@ -45,7 +43,7 @@ def _lognormal_variance(m) -> float:
     null = replace(setup, fixed=replace(setup.fixed, X=np.ones((n, 1)), names=["(Intercept)"], dropped=[],
                                         all_names=None))
     with silenced():
-        m0 = _fit_setup(null, m.family, m.nagq, m.control, warn=False)
+        m0 = m.fitter(null, m.family, m.nagq, m.control, warn=False)  # fit.glmer.fit_setup
     mu = math.exp(float(m0.beta[0]))
     if mu < 6:
         warn(f"mu of {mu:.1f} is too close to zero, estimate of random effect variances may be unreliable.",

@@ -116,7 +116,7 @@ def refit_without(m, drop: np.ndarray):
                                         lay.lower(), m.control)
     frame = replace(fr, data=fr.data.loc[keep], y=y, weights=w, offset=off)
     fixed = replace(m.fixed, X=X, names=names)
-    return replace(m, frame=frame, fixed=fixed, terms=terms, core=core, theta=theta, optinfo=info)
+    return replace(m, frame=frame, fixed=fixed, terms=terms, core=core, theta=theta, optimizer_report=info)
 
 
 def influence(m, group=None, units=None) -> Influence:

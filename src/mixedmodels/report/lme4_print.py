@@ -426,6 +426,6 @@ def render_lrt_anova(table: pd.DataFrame, formulas: Sequence[str], data_name: st
     heading.append("Models:")
     for nm, f in zip(names, formulas):
         heading.append(nm + ": " + " ".join(deparse_formula(f, cutoff=500)))
-    from .anova_print import format_anova  # the one print.anova
+    from .anova_table import format_anova  # the one print.anova
 
     return format_anova(table, heading)

@@ -103,9 +103,7 @@ def fit_messages(m) -> list[str]:
     list of str
         The lines.
     """
-    from ..optim.convergence import lmer_convergence
-
-    return lmer_convergence(m).summary_lines()
+    return m.convergence.summary_lines()
 
 
 def weights_name(m) -> str | None:
@@ -125,7 +123,7 @@ def weights_name(m) -> str | None:
     """
     if m.frame.weights is None:
         return None
-    name = getattr(m, "weights_name", None) or m.__dict__.get("_weights_name")
+    name = m.weights_name
     return name or "<array>"
 
 

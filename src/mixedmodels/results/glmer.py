@@ -13,7 +13,7 @@ one (lme4's default for nAGQ >= 1), in the scaled units it was computed in (see
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -24,6 +24,7 @@ from . import random_effects
 from .criteria import InformationCriteria
 from ..arguments import check_level
 from ..core.lmm import LmmCore
+from ..design.frame import check_new_response
 from ..errors import ArgumentError, ConvergenceWarning, MixedModelWarning, warn as _warn
 from ..glmm import families as _families
 from ..glmm.pirls import GlmmModel, PirlsResult
@@ -76,6 +77,10 @@ class GlmerResult(InformationCriteria):
     nb_theta: float | None = field(default=None, repr=False)  # glmer_nb's estimate of theta
     # scales of (theta, beta) in which the Hessian was computed: vcov inverts it in those units
     hessian_scale: np.ndarray | None = field(default=None, repr=False)
+    # the fit stage's fit_setup(setup, family, nagq, control, start=, warn=, stacklevel=): how refit()
+    # and the null model of icc()/r2() fit this model again. Held, not imported: fit/ builds results
+    # and sits above them, so results/ importing it back would close a circle.
+    fitter: object = field(default=None, repr=False)
 
     reml = False
     reml_criterion = None
@@ -149,9 +154,16 @@ class GlmerResult(InformationCriteria):
             raise ArgumentError(f"refit() of a GLMM takes REML=False and y=, got {sorted(kwargs)}")
         if y is None:
             return self
-        from ..fit.glmer import refit_response
-
-        return refit_response(self, y)
+        y = check_new_response(y, self.nobs)
+        setup, raw = self.setup, y
+        if setup.response_kind == "cbind":  # proportions back to counts of the trials
+            trials = setup.y_raw.sum(axis=1)
+            succ = np.round(y * trials)
+            raw = np.column_stack([succ, trials - succ])
+        new = replace(setup, y_raw=raw, response_kind="cbind" if raw.ndim == 2 else "numeric")
+        # from the fitted theta, as lme4's refit starts from the fit's parameters; stacklevel 6: one
+        # frame more than glmer()'s, so that warnings point at the caller of m.refit
+        return self.fitter(new, self.family, self.nagq, self.control, start={"theta": self.theta}, stacklevel=6)
 
     def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey", level: float = 0.95,
                 type: str = "link"):

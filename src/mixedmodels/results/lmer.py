@@ -11,6 +11,7 @@ import pandas as pd
 from . import random_effects
 from .criteria import InformationCriteria
 from ..errors import ArgumentError
+from ..optim.convergence import lmer_convergence
 
 __all__ = ["LmerResult", "OptReport", "theta_names"]
 
@@ -95,20 +96,24 @@ class LmerResult(InformationCriteria):
     terms: list = field(repr=False)          # design.ReTerm, lme4's order
     core: object = field(repr=False)         # core.LmmCore
     theta: np.ndarray = field(repr=False)
-    optinfo: object = field(repr=False)
+    optimizer_report: object = field(repr=False)  # the optimizer's own report (optim.nlopt.OptInfo)
     control: dict | None = field(default=None, repr=False)
+    # what the weights were called (a column, a Series' name), for the summary's "Weights:" line
+    weights_name: str | None = field(default=None, repr=False)
+    # the fit stage's fit_core(m, REML=, y=, control=): how refit() fits this model again. Held, not
+    # imported: fit/ builds results and sits above them, so results/ importing it back would close a circle.
+    fitter: object = field(default=None, repr=False)
 
-    def __post_init__(self):
-        # the optimizer's plain report becomes one that can also give the gradient at the optimum
-        # (again after dataclasses.replace() with another core or theta)
-        info = self.optinfo
-        if info is None:
-            return
-        f = getattr(info, "objective", None)
-        if (isinstance(info, OptReport) and isinstance(f, _Objective) and f.core is self.core
-                and f.reml == self.reml and np.array_equal(info.theta, self.theta)):
-            return
-        object.__setattr__(self, "optinfo", OptReport.of(info, _Objective(self.core, self.reml), self.theta))
+    @cached_property
+    def optinfo(self) -> OptReport:
+        """The optimizer's report (lme4's ``optinfo``), able to give the criterion's gradient at theta."""
+        return OptReport.of(self.optimizer_report, _Objective(self.core, self.reml), self.theta)
+
+    @cached_property
+    def convergence(self):
+        """lme4's convergence checks at the estimate (``m@optinfo$conv$lme4``): see
+        :func:`mixedmodels.optim.convergence.lmer_convergence`; computed once, on first use."""
+        return lmer_convergence(self)
 
     @property
     def converged(self) -> bool:
@@ -374,15 +379,13 @@ class LmerResult(InformationCriteria):
 
         Reuses the design; with a new y only the [X y] crossproducts change.
         """
-        from ..fit.lmer import fit_core
-
-        return fit_core(self, REML=self.reml if REML is None else bool(REML), y=y,
-                        control=self.control if control is None else control)
+        return self.fitter(self, REML=self.reml if REML is None else bool(REML), y=y,
+                           control=self.control if control is None else control)
 
     def allfit(self, optimizers=None, control=None, progress=None) -> pd.DataFrame:
         """Refit with several optimizers and compare them (lme4's ``allFit``): one row per optimizer
         with its objective, fixed effects, theta, sigma, convergence, evaluations and seconds."""
-        from ..fit.allfit import allfit
+        from ..postfit.allfit import allfit
 
         return allfit(self, optimizers=optimizers, control=control, progress=progress)
 
@@ -390,7 +393,7 @@ class LmerResult(InformationCriteria):
     def save(self, path):
         """Write the fit to a JSON file (data, not code); ``mm.load_result(path)`` gives it back,
         every number identical. A path ending in ``.gz`` is gzip-compressed."""
-        from ..io.persist import save_result
+        from ..io.save import save_result
 
         return save_result(self, path)
 

@@ -1,5 +1,5 @@
-"""The print of an anova-like table (lme4's anova, lmerTest's anova, ranova and drop1), as R's
-``print.anova``."""
+"""Anova-like tables (lme4's anova, lmerTest's anova, ranova and drop1): :class:`AnovaTable`, a
+DataFrame that prints as R's ``print.anova`` prints (:func:`format_anova`)."""
 from __future__ import annotations
 
 import math
@@ -10,7 +10,7 @@ import pandas as pd
 from ..rformat import R_NA
 from .tables import print_coefmat
 
-__all__ = ["format_anova"]
+__all__ = ["AnovaTable", "format_anova"]
 
 
 def format_anova(df: pd.DataFrame, heading: list[str] | None = None) -> str:
@@ -30,3 +30,29 @@ def format_anova(df: pd.DataFrame, heading: list[str] | None = None) -> str:
                          tst_ind=tst, na_print="")
     lines = list(heading or []) + [text[:-1] if text.endswith("\n") else text]
     return "\n".join(lines)
+
+
+class AnovaTable(pd.DataFrame):
+    """A DataFrame that prints as R prints an ``anova`` object: heading, table, significance codes.
+
+    ``heading`` holds the lines R prints above the table. Indexing and arithmetic work as for any
+    DataFrame; ``to_frame()`` gives a plain DataFrame.
+    """
+
+    _metadata = ["heading"]
+
+    @property
+    def _constructor(self):
+        return AnovaTable
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self)
+
+    def __str__(self) -> str:
+        return format_anova(pd.DataFrame(self), getattr(self, "heading", None) or [])
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    def _repr_html_(self):  # notebooks: the plain table
+        return pd.DataFrame(self)._repr_html_()

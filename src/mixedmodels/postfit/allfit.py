@@ -22,8 +22,6 @@ def allfit(m, optimizers=None, control=None, progress=None) -> pd.DataFrame:
     """One row per optimizer: ``optimizer, objective, <fixef...>, <theta...>, sigma, converged, nevals,
     seconds, messages``. Theta columns carry lme4's names ("Subject.Days.(Intercept)"). A refit that
     fails gets NaN numbers, ``converged=False`` and its error in ``messages``."""
-    from .lmer import fit_core
-
     names = list(OPTIMIZERS if optimizers is None else ([optimizers] if isinstance(optimizers, str) else optimizers))
     if not names:
         raise ArgumentError("allfit() needs at least one optimizer, e.g. optimizers=['bobyqa', 'nelder_mead']")
@@ -40,7 +38,7 @@ def allfit(m, optimizers=None, control=None, progress=None) -> pd.DataFrame:
         t0 = time.perf_counter()
         with collected() as caught:
             try:
-                fit, error = fit_core(m, REML=m.reml, control=ctl), None
+                fit, error = m.refit(control=ctl), None
             except MixedModelError as e:  # one optimizer failing is a result here, not an error
                 fit, error = None, f"{type(e).__name__}: {e}"
         seconds = time.perf_counter() - t0
