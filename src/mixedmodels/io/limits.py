@@ -146,6 +146,10 @@ def _design_bound(expr: str, data: pd.DataFrame) -> tuple[int, int]:
     A formula is short but its matrix need not be: ``x1*x2*...*x20`` has a million columns, and
     ``f:g`` of two factors with 1000 levels as many. Bounding them before formulaic builds anything
     refuses such a file at once. Each operand is (terms, sum of columns, product of 1 + columns).
+
+    Kept as one function: it is one operator-precedence scan (a stack of operands and operators
+    over the tokens, in a single pass, so that its time is linear in the text); its parts share that
+    stack and split apart only into functions that pass it around.
     """
     toks = [m for m in _BOUND_TOKEN.finditer(expr) if m.group(0).strip()]
     pos = 0
