@@ -54,5 +54,9 @@ class AnovaTable(pd.DataFrame):
     def __repr__(self) -> str:
         return self.__str__()
 
-    def _repr_html_(self):  # notebooks: the plain table
-        return pd.DataFrame(self)._repr_html_()
+    def _repr_html_(self) -> str:
+        """Notebooks: the table with R's column formats (NA blank, p-values as R's format.pval), its
+        heading as the caption."""
+        from .html import to_html
+
+        return to_html(self)

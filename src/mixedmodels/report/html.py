@@ -17,7 +17,28 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["to_html", "to_markdown", "format_table", "table_html", "table_markdown"]
+__all__ = ["to_html", "to_markdown", "format_table", "table_html", "table_markdown", "text_block"]
+
+# R's printouts line up in columns only in a monospace font: the style is inline, because exported
+# HTML (nbconvert's templates) and some JupyterLab themes set <pre> in a proportional font
+_PRE_STYLE = ("font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', "
+              "'Liberation Mono', monospace; white-space: pre; line-height: 1.25; text-align: left")
+
+
+def text_block(text: str) -> str:
+    """R's printed text as HTML that keeps its columns: a ``<pre>`` block in a monospace font.
+
+    Parameters
+    ----------
+    text : str
+        The text, as R prints it.
+
+    Returns
+    -------
+    str
+        The escaped text in ``<pre style="font-family: ... monospace">``.
+    """
+    return f'<pre style="{_PRE_STYLE}">{_html.escape(str(text))}</pre>'
 
 _PCOL = ("Pr(", "P(", "p-value", "p.value", "p_value")
 
@@ -130,7 +151,9 @@ def table_html(df: pd.DataFrame, digits: int = 5, caption: str | None = None) ->
     e = _html.escape
     rows = ['<table class="mixedmodels-table">']
     if caption:
-        rows.append(f"<caption>{e(caption)}</caption>")
+        # R's heading lines stay lines (a caption would run them together), left-aligned as R prints them
+        lines = "<br>".join(e(line) for line in str(caption).split("\n"))
+        rows.append(f'<caption style="text-align: left; caption-side: top">{lines}</caption>')
     head = "".join(f"<th>{e(_flat(c))}</th>" for c in df.columns)
     rows.append(f"<thead><tr><th>{e(_index_label(df))}</th>{head}</tr></thead>")
     rows.append("<tbody>")
@@ -252,7 +275,7 @@ def to_html(obj, digits: int = 5) -> str:
         heading = getattr(obj, "heading", None)
         cap = "\n".join(heading) if heading else None
         return f'<div class="mixedmodels">{table_html(frame, digits, caption=cap)}</div>'
-    return f'<div class="mixedmodels"><pre>{e(str(obj))}</pre></div>'
+    return f'<div class="mixedmodels">{text_block(str(obj))}</div>'
 
 
 def to_markdown(obj, digits: int = 5) -> str:

@@ -24,9 +24,9 @@ class Summary:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        import html
+        from .html import text_block
 
-        return f"<pre>{html.escape(str(self))}</pre>"
+        return text_block(str(self))
 
     def _repr_markdown_(self) -> str:
         return f"```\n{self}\n```"

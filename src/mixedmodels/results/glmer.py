@@ -41,6 +41,11 @@ class _Summary(str):
     def __repr__(self) -> str:
         return str(self)
 
+    def _repr_html_(self) -> str:  # notebooks: R's columns kept in a monospace block
+        from ..report.html import text_block
+
+        return text_block(str(self))
+
 
 def _check_glmer_ddf(ddf) -> None:
     """A glmer fit has asymptotic (z) tests: no ddf method applies."""
