@@ -63,3 +63,19 @@ def test_the_package_says_it_is_typed_and_licensed():
     lic = root.parent.parent / "LICENSE"
     if lic.parent.joinpath("pyproject.toml").is_file():  # a source checkout
         assert lic.read_text().startswith("MIT License")
+
+
+def test_a_figure_shows_once_in_a_notebook(fits, monkeypatch):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    m = fits[1]
+    fig = m.plot.qq()  # a script (Agg here): pyplot keeps the figure, for plt.show() / plt.savefig()
+    assert plt.fignum_exists(fig.number)
+    plt.close(fig)
+    # Jupyter's inline backend shows what pyplot holds at the end of a cell, and the cell's value
+    # too: a figure handed back there is released from pyplot, so it shows once (as the value)
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "module://matplotlib_inline.backend_inline")
+    for draw in (m.plot.qq, m.plot.ranef, m.plot.residuals):
+        fig = draw()
+        assert not plt.fignum_exists(fig.number) and fig.axes  # not pyplot's, and drawn

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, MixedModelError
+from .figures import handed_back, pyplot
 
 __all__ = ["ModelPlots", "lowess"]
 
@@ -29,14 +30,6 @@ _COND = dict(color="#c0392b", lw=1.8)
 _POP = dict(color="#555555", lw=1.2, ls="--")
 _OWN = dict(color="#e08a1e", lw=1.4, ls="-.")
 _SMOOTH = dict(color="#c0392b", lw=1.5)
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise MixedModelError("plots need matplotlib: pip install matplotlib (or mixedmodels[plots])") from None
-    return plt
 
 
 # ---------------------------------------------------------------------------------------------- lowess
@@ -153,7 +146,7 @@ class ModelPlots:
     def _new(self, ax=None, figsize=(5.0, 4.0)):
         if ax is not None:
             return ax.figure, ax
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=figsize, layout="constrained")
         return fig, ax
 
@@ -226,7 +219,7 @@ class ModelPlots:
         X = np.asarray(m.fixed.X, dtype=float)
         pop_fit = self._predict(re_form="~0") if pooled else None
         fit = self._fitted()
-        plt = _pyplot()
+        plt = pyplot()
         n = len(show)
         ncols = int(ncols or min(n, 6))
         nrows = math.ceil(n / ncols)
@@ -270,7 +263,7 @@ class ModelPlots:
             ax.tick_params(labelsize=8)
         _label_panels(fig, flat[:n], ncols, x, m.parsed.response, legend and (pooled or own_fit))
         fig.suptitle(f"{m.parsed.response} by {x}, one panel per {term.group}", fontsize=11)
-        return fig
+        return handed_back(fig)
 
     def _group_term(self, group):
         m = self.m
@@ -344,7 +337,7 @@ class ModelPlots:
             ax.set_ylabel(names[1])
         ax.set_title(f"Shrinkage of the {term.group} estimates", fontsize=11)
         ax.legend(fontsize=8, frameon=False)
-        return fig
+        return handed_back(fig)
 
     # ------------------------------------------------------------------ random effects
     def ranef(self, term: str | None = None, ax=None, level: float = 0.95, figsize=None):
@@ -367,7 +360,7 @@ class ModelPlots:
                 raise ArgumentError(f"ax= takes one panel, but there are {len(panels)}; pick a term=, or leave ax out")
             fig, axes = ax.figure, [ax]
         else:
-            plt = _pyplot()
+            plt = pyplot()
             nlev = max(int(((tab["grpvar"] == g) & (tab["term"] == t)).sum()) for g, t in panels)
             height = min(0.2 * nlev + 1.2, 14)
             figsize = figsize or (3.4 * len(panels) + 0.6, height)
@@ -390,7 +383,7 @@ class ModelPlots:
             a.set_ylim(-0.8, len(pos) - 0.2)
             a.set_title(f"{g}: {t}", fontsize=10)
             a.set_xlabel("conditional mode")
-        return fig
+        return handed_back(fig)
 
     # ------------------------------------------------------------------ residual checks
     def residuals(self, ax=None, smooth: bool = True):
@@ -407,7 +400,7 @@ class ModelPlots:
         ax.set_xlabel("fitted values")
         ax.set_ylabel("residuals")
         ax.set_title("Residuals vs fitted", fontsize=10)
-        return fig
+        return handed_back(fig)
 
     def scale_location(self, ax=None, smooth: bool = True):
         """sqrt(|scaled residuals|) against fitted values (constant variance?)."""
@@ -420,7 +413,7 @@ class ModelPlots:
         ax.set_xlabel("fitted values")
         ax.set_ylabel(r"$\sqrt{|\mathrm{scaled\ residuals}|}$")
         ax.set_title("Scale-location", fontsize=10)
-        return fig
+        return handed_back(fig)
 
     def leverage(self, ax=None, label: int = 3):
         """Scaled residuals against leverage (hat values); the ``label`` largest Cook's distances named."""
@@ -440,7 +433,7 @@ class ModelPlots:
         ax.set_xlabel("leverage (hat values)")
         ax.set_ylabel("scaled residuals")
         ax.set_title("Influential observations", fontsize=10)
-        return fig
+        return handed_back(fig)
 
     def fitted(self, ax=None):
         """Observed against fitted values, with the identity line."""
@@ -453,7 +446,7 @@ class ModelPlots:
         ax.set_xlabel("fitted values")
         ax.set_ylabel(f"observed {self.m.parsed.response}")
         ax.set_title("Observed vs fitted", fontsize=10)
-        return fig
+        return handed_back(fig)
 
     def qq(self, ax=None, random: bool = True):
         """Normal QQ plots: scaled residuals, then each random effect's conditional modes.
@@ -465,7 +458,7 @@ class ModelPlots:
             return ax.figure
         tab = self.m.ranef_table() if random else None
         panels = [] if tab is None else list(dict.fromkeys(zip(tab["grpvar"], tab["term"])))
-        plt = _pyplot()
+        plt = pyplot()
         k = 1 + len(panels)
         ncols = min(k, 3)
         nrows = math.ceil(k / ncols)
@@ -478,7 +471,7 @@ class ModelPlots:
         for a, (g, t) in zip(flat[1:], panels):
             sub = tab[(tab["grpvar"] == g) & (tab["term"] == t)]
             _qq_panel(a, sub["condval"].to_numpy(), f"Random effects {g}: {t}")
-        return fig
+        return handed_back(fig)
 
     def _qq_random_panel(self, ax):
         """All random effects on one QQ panel, each column standardized (mean 0, SD 1)."""
@@ -498,7 +491,7 @@ class ModelPlots:
     def diagnostics(self, figsize=(12, 7.5)):
         """One figure with the checks: residuals vs fitted, scale-location, QQ of residuals and of
         the random effects, leverage, observed vs fitted (like ``performance::check_model``)."""
-        plt = _pyplot()
+        plt = pyplot()
         fig, axs = plt.subplots(2, 3, figsize=figsize, layout="constrained")
         self.residuals(ax=axs[0, 0])
         self.scale_location(ax=axs[0, 1])
@@ -512,7 +505,7 @@ class ModelPlots:
         self._qq_random_panel(axs[1, 1])
         self.fitted(ax=axs[1, 2])
         fig.suptitle(f"Model diagnostics: {self.m.formula}", fontsize=11)
-        return fig
+        return handed_back(fig)
 
     # ------------------------------------------------------------------ profile
     def profile(self, ncols: int | None = None, level: float = 0.95, prof=None, **kwargs):
@@ -537,7 +530,7 @@ class ModelPlots:
             raise MixedModelError(f"cannot read the profile: expected columns .zeta and .par, got {list(prof.columns)}")
         vc = next((c for c in (".focal", "focal", "value", "estimate") if c in cols), None)
         params = list(dict.fromkeys(prof[pc]))
-        plt = _pyplot()
+        plt = pyplot()
         k = len(params)
         ncols = int(ncols or min(k, 3))
         nrows = math.ceil(k / ncols)
@@ -561,7 +554,7 @@ class ModelPlots:
             a.axhline(0, color="#cccccc", lw=0.6)
             a.set_title(str(par), fontsize=9)
             a.set_ylabel(r"$\zeta$")
-        return fig
+        return handed_back(fig)
 
 
 def _shown_levels(levels: list, groups, group_name: str) -> list[int]:
