@@ -240,3 +240,48 @@ def test_clean_makes_plain_json():
                  "d": pd.Series({"x": 1.0}), "e": np.bool_(True)})
     assert got == {"a": None, "b": [2, None], "c": [1.5, None], "d": {"x": 1.0}, "e": True}
     json.dumps(got, allow_nan=False)
+
+
+# ------------------------------------------------------------------ GLMM options: --nAGQ, --link, --offset, negbin
+def _json_fit(capsys, *args):
+    assert main(["fit", *args, "--format", "json"]) == 0
+    return strict_json(capsys.readouterr().out)
+
+
+def test_glmm_options_give_the_fits_of_the_api(capsys):
+    cbpp = mm.load_dataset("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    out = _json_fit(capsys, f, "--data", "cbpp", "--family", "binomial", "--link", "probit", "--nAGQ", "5")
+    want = mm.glmer(f, cbpp, family=mm.families.Binomial(link="probit"), nAGQ=5)
+    np.testing.assert_allclose(list(out["fixef"].values()), want.beta, rtol=1e-10)
+    assert main(["fit", f, "--data", "cbpp", "--family", "binomial", "--link", "probit", "--nAGQ", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "Family: binomial  ( probit )" in text and "nAGQ = 5" in text
+
+
+def test_offset_and_negative_binomial(capsys, tmp_path):
+    g = mm.load_dataset("grouseticks").copy()
+    g["logh"] = np.log(g["HEIGHT"] / 100)
+    g["YEAR"] = "y" + g["YEAR"].astype(str)  # a factor also when read back from CSV
+    path = tmp_path / "ticks.csv"
+    g.to_csv(path, index=False)
+    f = "TICKS ~ YEAR + (1 | BROOD)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = mm.glmer_nb(f, pd.read_csv(path), offset="logh")
+    out = _json_fit(capsys, f, "--data", str(path), "--family", "negbin", "--offset", "logh")
+    assert list(out["fixef"]) == list(want.fixef.index)
+    np.testing.assert_allclose(list(out["fixef"].values()), want.beta, rtol=1e-10)
+    sleep = mm.load_dataset("sleepstudy").assign(off=lambda d: 0.5 * d["Days"])
+    sleep_path = tmp_path / "sleep.csv"
+    sleep.to_csv(sleep_path, index=False)
+    out = _json_fit(capsys, "Reaction ~ Days + (1 | Subject)", "--data", str(sleep_path), "--offset", "off")
+    want = mm.lmer("Reaction ~ Days + (1 | Subject)", pd.read_csv(sleep_path), offset="off")
+    np.testing.assert_allclose(list(out["fixef"].values()), want.beta, rtol=1e-10)
+
+
+def test_glmm_options_without_a_glmm_are_refused(capsys):
+    assert main(["fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy", "--nAGQ", "3"]) == 1
+    assert "--nAGQ needs --family" in capsys.readouterr().err
+    assert main(["fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy", "--offset", "nope"]) == 1
+    assert "--offset 'nope' is not a column" in capsys.readouterr().err

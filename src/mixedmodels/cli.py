@@ -3,6 +3,8 @@
     mixedmodels fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy
     mixedmodels fit "y ~ x + (1 | g)" --data mydata.csv --ml --format json
     mixedmodels fit "Reaction ~ Days" --data sleepstudy            # no (... | g): an ordinary lm
+    mixedmodels fit "cbind(incidence, size - incidence) ~ period + (1 | herd)" --data cbpp --family binomial --nAGQ 5
+    mixedmodels fit "y ~ x + (1 | g)" --data counts.csv --family negbin --offset log_exposure
     mixedmodels compare "Reaction ~ Days + (1 | Subject)" "Reaction ~ Days + (Days | Subject)" --data sleepstudy
     mixedmodels datasets
 
@@ -77,27 +79,48 @@ def read_data(spec: str):
 
 
 # --------------------------------------------------------------------------- fitting
-def _fit(formula: str, data, *, ml: bool = False, family: str | None = None, weights: str | None = None):
+def _column(data, name: str | None, option: str):
+    """The values of a column named on the command line, as floats (None when not given)."""
+    if name is None:
+        return None
+    if name not in data.columns:
+        raise CliError(f"{option} {name!r} is not a column of the data (columns: {', '.join(map(str, data.columns))})")
+    return data[name].to_numpy(dtype=float)
+
+
+_NEGBIN = ("negbin", "negative_binomial", "negative.binomial", "nb")
+
+
+def _fit(formula: str, data, *, ml: bool = False, family: str | None = None, weights: str | None = None,
+         offset: str | None = None, link: str | None = None, nagq: int | None = None):
+    """The model the options ask for: lm without random terms, glmer (glmer_nb) with --family, else lmer."""
     from .fit.lmer import lmer
     from .linear.lm import has_random_terms, lm
 
-    w = None
-    if weights is not None:
-        if weights not in data.columns:
-            raise CliError(f"--weights {weights!r} is not a column of the data "
-                           f"(columns: {', '.join(map(str, data.columns))})")
-        w = data[weights].to_numpy(dtype=float)
+    w, off = _column(data, weights, "--weights"), _column(data, offset, "--offset")
+    glmm_only = [o for o, v in (("--link", link), ("--nAGQ", nagq)) if v is not None]
+    if glmm_only and family is None:
+        raise CliError(f"{' and '.join(glmm_only)} {'need' if len(glmm_only) > 1 else 'needs'} --family: "
+                       "they are settings of a GLMM, which lmer and lm fits do not have")
     if not has_random_terms(formula):
         if family is not None:
             raise CliError("--family needs a mixed model: add a random-effects term such as (1 | group)")
+        if offset is not None:
+            raise CliError("--offset needs a mixed model here; for lm write offset(column) in the formula")
         return lm(formula, data, weights=weights)
+    if family is not None and family.strip().lower() in _NEGBIN:
+        from .fit.glmer_nb import glmer_nb
+
+        return glmer_nb(formula, data, link=link or "log", nAGQ=1 if nagq is None else nagq, weights=w, offset=off)
     if family is not None:
-        try:
-            from .fit.glmer import glmer
-        except ImportError:
-            raise CliError("glmer (--family) is not available in this installation") from None
-        return glmer(formula, data, family=family, weights=w)
-    return lmer(formula, data, REML=not ml, weights=w)
+        from .fit.glmer import glmer
+        from .glmm.families import get_family
+
+        fam = get_family(family)
+        if link is not None:
+            fam = type(fam)(link=link)
+        return glmer(formula, data, family=fam, nAGQ=1 if nagq is None else nagq, weights=w, offset=off)
+    return lmer(formula, data, REML=not ml, weights=w, offset=off)
 
 
 def _summary_text(m, ddf: str) -> str:
@@ -208,8 +231,13 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--data", required=True, help="a .csv/.tsv/.parquet/.sav file, '-' for CSV on stdin, "
                                                  "or a shipped data set name")
     f.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
-    f.add_argument("--family", default=None, help="fit a GLMM with this family (binomial, poisson, Gamma, ...)")
+    f.add_argument("--family", default=None, help="fit a GLMM with this family (binomial, poisson, Gamma, "
+                                                  "inverse_gaussian, gaussian; negbin: glmer.nb, theta estimated)")
+    f.add_argument("--link", default=None, help="the family's link (logit, probit, cloglog, log, identity, ...)")
+    f.add_argument("--nAGQ", type=int, default=None, metavar="K",
+                   help="GLMM: 1 Laplace (default), 0 fast, K > 1 adaptive Gauss-Hermite points (one scalar term)")
     f.add_argument("--weights", default=None, metavar="COLUMN", help="prior weights from this column")
+    f.add_argument("--offset", default=None, metavar="COLUMN", help="an offset from this column (e.g. log exposure)")
     f.add_argument("--ddf", default="Satterthwaite", choices=["Satterthwaite", "Kenward-Roger", "lme4"],
                    help="denominator degrees of freedom for the t tests (lmer)")
     f.add_argument("--format", choices=FORMATS, default="text")
@@ -287,7 +315,8 @@ def _run(args) -> int:
 
             if importlib.util.find_spec("matplotlib") is None:
                 raise CliError("--plots needs matplotlib: pip install matplotlib")
-        m = _fit(args.formula, data, ml=args.ml, family=args.family, weights=args.weights)
+        m = _fit(args.formula, data, ml=args.ml, family=args.family, weights=args.weights, offset=args.offset,
+                 link=args.link, nagq=args.nAGQ)
         if args.format == "json":
             _emit(json.dumps(result_json(m, args.ddf), indent=2, allow_nan=False))
         elif args.format == "markdown":
