@@ -477,6 +477,31 @@ class GlmerResult(InformationCriteria):
         out.data = s
         return out
 
+    # ------------------------------------------------------------------ tidy tables (broom.mixed)
+    def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
+        """One row per parameter, with broom.mixed's columns: see :func:`mixedmodels.report.tidy.tidy`."""
+        from ..report.tidy import tidy
+
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level)
+
+    def glance(self) -> pd.DataFrame:
+        """One row of model statistics (broom.mixed's ``glance``): see :func:`mixedmodels.report.tidy.glance`."""
+        from ..report.tidy import glance
+
+        return glance(self)
+
+    def augment(self) -> pd.DataFrame:
+        """The model's rows with ``.fitted``, ``.resid``, ``.fixed`` (broom.mixed's ``augment``)."""
+        from ..report.tidy import augment
+
+        return augment(self)
+
+    def coef(self) -> dict:
+        """lme4's ``coef()``: grouping factor -> each level's coefficients, fixed + random effects."""
+        from ..report.tidy import coef
+
+        return coef(self)
+
     def __repr__(self) -> str:
         return (f"<GlmerResult {self.formula!r}: {self.family.label}({self.family.link}), "
                 f"logLik {self.loglik:.4f}, nobs={self.nobs}>")

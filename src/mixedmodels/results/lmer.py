@@ -397,6 +397,33 @@ class LmerResult(InformationCriteria):
 
         return save_result(self, path)
 
+    # ------------------------------------------------------------------ tidy tables (broom.mixed)
+    def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95,
+             ddf: str = "Satterthwaite") -> pd.DataFrame:
+        """One row per parameter, with broom.mixed's columns: see :func:`mixedmodels.report.tidy.tidy`."""
+        from ..report.tidy import tidy
+
+        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, ddf=ddf)
+
+    def glance(self) -> pd.DataFrame:
+        """One row of model statistics (broom.mixed's ``glance``): see :func:`mixedmodels.report.tidy.glance`."""
+        from ..report.tidy import glance
+
+        return glance(self)
+
+    def augment(self) -> pd.DataFrame:
+        """The model's rows with ``.fitted``, ``.resid``, ``.fixed``, ``.hat``, ``.cooksd`` (broom.mixed's
+        ``augment``)."""
+        from ..report.tidy import augment
+
+        return augment(self)
+
+    def coef(self) -> dict:
+        """lme4's ``coef()``: grouping factor -> each level's coefficients, fixed + random effects."""
+        from ..report.tidy import coef
+
+        return coef(self)
+
     # ------------------------------------------------------------------ printing
     def summary(self, ddf: str = "Satterthwaite"):
         from ..inference.ddf import normalize_ddf
