@@ -91,3 +91,20 @@ def test_coef_puts_a_random_only_column_first():
 def test_bad_effects_are_refused(slopes):
     with pytest.raises(mm.errors.ArgumentError, match="effects must be"):
         slopes.tidy(effects="random")
+
+
+def test_coef_table_conf_int(slopes, cbpp_fit):
+    from scipy import stats
+
+    ct = slopes.coef_table(conf_int=0.95)
+    assert list(ct.columns)[-2:] == ["2.5 %", "97.5 %"]
+    q = stats.t.ppf(0.975, ct["df"])
+    np.testing.assert_allclose(ct["97.5 %"], ct["Estimate"] + q * ct["Std. Error"], rtol=1e-12)
+    # t limits with the test's df: 0 lies outside exactly when p < 0.05
+    assert ((ct["2.5 %"] > 0) | (ct["97.5 %"] < 0)).tolist() == (ct["Pr(>|t|)"] < 0.05).tolist()
+    assert list(slopes.coef_table("lme4", conf_int=0.9).columns)[-2:] == ["5 %", "95 %"]
+    g = cbpp_fit.coef_table(conf_int=0.95)
+    wald = cbpp_fit.confint(method="Wald")
+    np.testing.assert_allclose(g[["2.5 %", "97.5 %"]].to_numpy(), wald.loc[g.index].to_numpy(), rtol=1e-10)
+    with pytest.raises(mm.errors.ArgumentError):
+        slopes.coef_table(conf_int=1.5)

@@ -7,9 +7,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..arguments import check_level
 from ..errors import ArgumentError
+from ..rformat import percent_labels
 
-__all__ = ["normalize_ddf", "coef_table"]
+__all__ = ["normalize_ddf", "coef_table", "with_interval"]
 
 _DDF = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "kr": "Kenward-Roger",
         "lme4": "lme4", "none": "lme4"}
@@ -46,3 +48,35 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     p = 2.0 * stats.t.sf(np.abs(t), df)
     return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
                         index=m.fixed.names)
+
+
+def with_interval(table: pd.DataFrame, conf_int) -> pd.DataFrame:
+    """A coefficient table with confidence limits added (``conf_int``: a level such as 0.95, or None).
+
+    ``Estimate -+ q * Std. Error``, where q is the t quantile with the table's ``df`` (Satterthwaite or
+    Kenward-Roger: the same df as the test, so the interval excludes 0 exactly when p < 1 - level)
+    or, in a table without df (lme4's, a GLMM's z tests), the normal quantile, as R's Wald
+    ``confint``. The columns are named as R names them: "2.5 %", "97.5 %".
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A coefficient table (``Estimate``, ``Std. Error``, optionally ``df``).
+    conf_int : float or None
+        The confidence level, in (0, 1); None leaves the table as it is.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, with the two limits as its last columns.
+    """
+    if conf_int is None or conf_int is False:
+        return table
+    level = check_level(0.95 if conf_int is True else conf_int)
+    a = (1 - level) / 2
+    q = stats.t.ppf(1 - a, table["df"].to_numpy(float)) if "df" in table else stats.norm.ppf(1 - a)
+    lo, hi = percent_labels(level)
+    out = table.copy()
+    out[lo] = table["Estimate"] - q * table["Std. Error"]
+    out[hi] = table["Estimate"] + q * table["Std. Error"]
+    return out

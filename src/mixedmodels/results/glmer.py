@@ -364,12 +364,17 @@ class GlmerResult(InformationCriteria):
         return pd.Series(res, index=self._index, name="residuals")
 
     # ------------------------------------------------------------------ inference
-    def coef_table(self, ddf: str | None = None) -> pd.DataFrame:
-        """Fixed effects with Std. Error, z value and Pr(>|z|) (Wald tests, as lme4's summary).
+    def coef_table(self, ddf: str | None = None, conf_int: float | None = None) -> pd.DataFrame:
+        """Fixed effects with Std. Error, z value and Pr(>|z|) (Wald tests, as lme4's summary); with
+        ``conf_int=0.95`` also Wald limits ("2.5 %", "97.5 %", as ``confint(m, method="Wald")``).
 
         ``ddf`` is accepted for symmetry with lmer fits: only None (or "lme4", "asymptotic", which
         mean the same z tests) is valid, since a GLMM's tests have no denominator degrees of freedom.
         """
+        if conf_int is not None:
+            from ..inference.ddf import with_interval
+
+            return with_interval(self.coef_table(ddf), conf_int)
         _check_glmer_ddf(ddf)
         est = np.asarray(self.beta, dtype=float)
         se = np.sqrt(np.diag(self.vcov.to_numpy()))

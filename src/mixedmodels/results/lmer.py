@@ -259,11 +259,12 @@ class LmerResult(InformationCriteria):
 
         return fit_varpar(self)
 
-    def coef_table(self, ddf: str = "Satterthwaite") -> pd.DataFrame:
-        """Fixed effects with Std. Error, df, t value and Pr(>|t|) (lmerTest's summary table)."""
-        from ..inference.ddf import coef_table
+    def coef_table(self, ddf: str = "Satterthwaite", conf_int: float | None = None) -> pd.DataFrame:
+        """Fixed effects with Std. Error, df, t value and Pr(>|t|) (lmerTest's summary table); with
+        ``conf_int=0.95`` also the limits of t intervals with the same df ("2.5 %", "97.5 %")."""
+        from ..inference.ddf import coef_table, with_interval
 
-        return coef_table(self, ddf)
+        return with_interval(coef_table(self, ddf), conf_int)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:
         """lmerTest's ANOVA table of the fixed-effect terms (types 1, 2, 3)."""
