@@ -1,5 +1,7 @@
 """How results show in a notebook: R's text keeps its columns, tables print as R formats them."""
 import re
+
+import numpy as np
 import warnings
 
 import pytest
@@ -79,3 +81,17 @@ def test_a_figure_shows_once_in_a_notebook(fits, monkeypatch):
     for draw in (m.plot.qq, m.plot.ranef, m.plot.residuals):
         fig = draw()
         assert not plt.fignum_exists(fig.number) and fig.axes  # not pyplot's, and drawn
+
+
+def test_glmer_fits_have_plots():
+    import matplotlib.pyplot as plt
+
+    cbpp = mm.load_dataset("cbpp")
+    g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    fig = g.plot.ranef()
+    ax = fig.axes[0]
+    assert len(ax.get_yticklabels()) == 15  # one row per herd
+    fig2 = g.plot.residuals()
+    xs = fig2.axes[0].collections[0].get_offsets()[:, 1]
+    assert np.allclose(np.sort(xs), np.sort(g.resid("pearson").to_numpy()))  # as lme4's plot(m)
+    plt.close("all")

@@ -482,6 +482,14 @@ class GlmerResult(InformationCriteria):
         out.data = s
         return out
 
+    @cached_property
+    def plot(self):
+        """Plots (matplotlib): m.plot.ranef() (caterpillar), .qq(), .residuals(), .fitted(),
+        .scale_location(), .diagnostics(); residuals are the Pearson residuals, as in lme4's ``plot(m)``."""
+        from ..report.plots import ModelPlots
+
+        return ModelPlots(self)
+
     # ------------------------------------------------------------------ tidy tables (broom.mixed)
     def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
         """One row per parameter, with broom.mixed's columns: see :func:`mixedmodels.report.tidy.tidy`."""
