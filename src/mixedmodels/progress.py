@@ -1,8 +1,9 @@
 """Progress bars (tqdm) for long work: bootstrap refits, profiles, refits with several optimizers.
 
-``progress=None`` shows a bar only when stderr is a terminal and tqdm is installed; ``False`` never;
-``True`` always (with a warning when tqdm is missing). The bar is optional: without tqdm the work
-runs the same, silently.
+``progress=None`` shows a bar when stderr is a terminal or the code runs in a Jupyter kernel (where
+stderr is no terminal but the notebook shows it: ``tqdm.auto`` draws a widget where ipywidgets is
+installed, a text bar otherwise), and tqdm is installed; ``False`` never; ``True`` always (with a
+warning when tqdm is missing). The bar is optional: without tqdm the work runs the same, silently.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 
 from .errors import MixedModelWarning, warn
 
-__all__ = ["progress_bar", "NoBar"]
+__all__ = ["progress_bar", "NoBar", "in_jupyter"]
 
 
 class NoBar:
@@ -23,11 +24,20 @@ class NoBar:
         pass
 
 
+def in_jupyter() -> bool:
+    """Whether this runs in a Jupyter kernel (IPython's ZMQ shell), whose stderr reaches the notebook."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or "ipykernel" not in sys.modules:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress_bar(total: int, progress, desc: str, unit: str = "fit"):
     """A tqdm bar, or a NoBar when no bar should or can be shown."""
     if progress is False:
         return NoBar()
-    if progress is None and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+    if progress is None and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) and not in_jupyter():
         return NoBar()
     try:
         from tqdm.auto import tqdm
