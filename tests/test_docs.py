@@ -151,6 +151,9 @@ def test_mkdocs_build_strict(tmp_path):
     assert (tmp_path / "site" / "tutorial" / "index.html").is_file()
     api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
     assert "LmerResult" in api and "lmlist" in api
+    # code in table cells keeps its | (an escaped \| in a code span would show the backslash)
+    r = (tmp_path / "site" / "coming-from-r" / "index.html").read_text(encoding="utf-8")
+    assert "\\|" not in r and "(Days &#124; Subject)" in r
 
 
 def update() -> None:
