@@ -36,13 +36,26 @@ _LOG2PI = math.log(2 * math.pi)
 
 @dataclass
 class Factorization:
-    """The blocked Cholesky factor at one theta, and what the objective needs from it.
+    r"""The blocked Cholesky factor at one theta, and what the objective needs from it.
 
-    ``L00`` holds the first term's factors (``(l0, p0, p0)``); ``Ls`` the lower factor of the
-    Schur complement that remains: in the dense mode of the other terms and ``[X y]``
-    (``(mz+p+1)``-square), in the sparse mode of ``[X y]`` alone (``lu`` then holds the sparse
-    factor of the other terms and ``Y = S_rr^-1 S_rx``). ``G``, ``LZ0`` and ``H`` (the first
-    term's transformed blocks) are formed on first access.
+    In the core's order (first term 0, the other terms r, then X) the lower factor of the
+    penalized system ``Lambda'Z'WZ Lambda + I`` bordered by ``X`` is
+
+        L = [[L_00,  0,    0   ],
+             [L_r0,  L_rr, 0   ],
+             [L_X0,  R_Xr', R_X']]
+
+    (lme4's ``L_theta`` is the upper-left 2 x 2 of blocks, ``R_ZX`` the last row's first two,
+    ``R_X`` the last). Storage: ``L00`` holds the first term's factors (``(l0, p0, p0)``); ``Ls``
+    the lower factor of the Schur complement that remains: in the dense mode of the other terms
+    and ``[X y]`` (``(mz+p+1)``-square), in the sparse mode of ``[X y]`` alone (``lu`` then holds
+    the sparse factor of the other terms and ``Y = S_rr^-1 S_rx``). ``G``, ``LZ0`` and ``H`` (the
+    first term's transformed blocks) are formed on first access.
+
+    Outside :mod:`mixedmodels.core` read it only through its public face, which hides the
+    storage and the mode: ``T``, ``r2``, ``ldL2``, ``ldRX2``, :attr:`L_XX`, :attr:`L00inv`,
+    :attr:`G`, :attr:`H`, :attr:`LZ0`, :meth:`solve_00`, :meth:`solve_00_rows`,
+    :meth:`solve_rr`, :meth:`split_rr`, :meth:`schur_quadform`.
     """
 
     theta: np.ndarray
@@ -85,6 +98,7 @@ class Factorization:
 
     @property
     def L00inv(self) -> np.ndarray:
+        """(l0, p0, p0): ``L00_k^-1`` per level of the first term."""
         if "L00inv" not in self._cache:
             self._cache["L00inv"] = _batch_tril_inv(self.L00) if self.L00.shape[1] > 1 else 1.0 / self.L00
         return self._cache["L00inv"]
@@ -98,7 +112,7 @@ class Factorization:
 
     @property
     def H(self) -> np.ndarray:
-        """(q0, p+1): L00^-1 Lambda_0' Z0'[X y]."""
+        """(q0, p+1): ``L00^-1 Lambda_0' Z0'W[X y]``; its first p columns are ``L_X0'``."""
         if "H" not in self._cache:
             c = self.core
             self._cache["H"] = np.einsum("lab,lac->lbc", self.G, c.C0).reshape(c.l0 * c.p0, c.p + 1)
@@ -106,7 +120,7 @@ class Factorization:
 
     @property
     def LZ0(self) -> sp.csr_matrix:
-        """(mz, q0) sparse: Lambda_r' A_r0 blockdiag(G)."""
+        """(mz, q0) sparse: ``L_r0 = Lambda_r' A_r0 blockdiag(G)``."""
         if "LZ0" not in self._cache:
             c = self.core
             if not c.mz:
@@ -114,6 +128,110 @@ class Factorization:
             else:
                 self._cache["LZ0"] = (c._lambda_r(self.theta).T @ c.Ar0 @ c._block_diag(self.G)).tocsr()
         return self._cache["LZ0"]
+
+    # ------------------------------------------------------------------ block solves (either mode)
+    def solve_00(self, B):
+        r"""``L_00^{-1} B``: the first term's factor applied level by level.
+
+        ``L_00 = blockdiag(L00_k)`` (one p0 x p0 lower factor per level k of the first term,
+        ``L00_k L00_k' = T0' Z0_k' W Z0_k T0 + I``).
+
+        Parameters
+        ----------
+        B : ndarray or sparse matrix, (l0 p0, ...)
+            Rows in the first term's order (level-major).
+
+        Returns
+        -------
+        ndarray or scipy.sparse.csr_matrix
+            ``L_00^{-1} B``, of B's shape; sparse when B is sparse.
+        """
+        c = self.core
+        inv = np.asarray(self.L00inv, dtype=float).reshape(c.l0, c.p0, c.p0)
+        if sp.issparse(B):
+            if "L00inv_sparse" not in self._cache:
+                self._cache["L00inv_sparse"] = sp.csr_matrix(c.first_block_diag(inv))
+            return self._cache["L00inv_sparse"] @ B
+        return (inv @ B.reshape(c.l0, c.p0, -1)).reshape(B.shape)
+
+    def solve_00_rows(self, levels: np.ndarray, B: np.ndarray) -> np.ndarray:
+        r"""Row by row, ``L00_{k_i}^{-1} b_i`` with ``k_i = levels[i]``.
+
+        Parameters
+        ----------
+        levels : ndarray of int, (k,)
+            A level of the first term for each row.
+        B : ndarray, (k, p0)
+            One p0-vector per row.
+
+        Returns
+        -------
+        ndarray, (k, p0)
+        """
+        if B.shape[1] == 1:
+            return B / self.L00[levels, 0, :]
+        return np.linalg.solve(self.L00[levels], B[:, :, None])[:, :, 0]
+
+    def split_rr(self, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r"""Two halves of the quadratic form in ``S_rr^{-1}``: ``(U, V)`` with ``B_1' S_rr^{-1} B_2 = U_1' V_2``.
+
+        ``S_rr = L_rr L_rr'`` is the Schur complement of the terms after the first, once the first
+        is eliminated. With its dense Cholesky factor both halves are ``L_rr^{-1} B`` (one array,
+        ``U is V``: ``U'V`` is then symmetric); with the sparse LU they are ``B`` and
+        ``S_rr^{-1} B``. Without terms after the first (mz = 0) both are B.
+
+        Parameters
+        ----------
+        B : ndarray, (mz, k)
+
+        Returns
+        -------
+        (ndarray, ndarray), each (mz, k)
+        """
+        if not self.core.mz:
+            return B, B
+        if self.mode == "dense":
+            W = sla.solve_triangular(self.L_rr, B, lower=True, check_finite=False)
+            return W, W
+        return B, self.lu.solve(np.asarray(B, dtype=float))
+
+    def schur_quadform(self, B: np.ndarray, acc: np.ndarray | None = None) -> np.ndarray:
+        r"""``diag(B' S^{-1} B)``, S the Schur complement of the first term in ``[Z_r Lambda_r, X]``.
+
+        With the first term eliminated, the rest of the penalized system is
+
+            S = [[S_rr, S_rX], [S_Xr, S_XX]] = L_S L_S',   L_S = [[L_rr, 0], [R_Xr', R_X']],
+
+        so ``b' S^{-1} b = |L_S^{-1} b|^2``; with the sparse LU of ``S_rr``
+        ``b' S^{-1} b = b_r' S_rr^{-1} b_r + |R_X^{-T} (b_X - S_Xr S_rr^{-1} b_r)|^2``.
+
+        Parameters
+        ----------
+        B : ndarray, (mz + p, k)
+            Columns ``b = [b_r; b_X]``.
+        acc : ndarray, (k,), optional
+            Added to in place (term by term) and returned: the first term's part of a longer
+            quadratic form, say.
+
+        Returns
+        -------
+        ndarray, (k,)
+            ``acc + diag(B' S^{-1} B)`` (``acc`` itself when given).
+        """
+        mz = self.core.mz
+        q = np.zeros(B.shape[1]) if acc is None else acc
+        if self.mode == "dense":
+            k0 = mz + self.core.p
+            v = sla.solve_triangular(self.Ls[:k0, :k0], B, lower=True, check_finite=False)
+            q += np.einsum("ij,ij->j", v, v)
+            return q
+        sr, sx = B[:mz], B[mz:]
+        if mz:
+            q += np.einsum("ij,ij->j", sr, self.lu.solve(sr))
+            sx = sx - self.Y[:, : self.core.p].T @ sr
+        vx = sla.solve_triangular(self.L_XX, sx, lower=True, check_finite=False)
+        q += np.einsum("ij,ij->j", vx, vx)
+        return q
 
 
 

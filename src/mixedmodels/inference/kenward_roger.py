@@ -184,41 +184,26 @@ class _BlockFactor:
     r"""The lower Cholesky factor L of ``Lambda'Z'Z Lambda + I`` in the core's blocked form.
 
     ``L = [[L00, 0], [LZ0, L_rr]]``: L00 block diagonal (one p0 x p0 block per level of the first
-    term), LZ0 sparse, and ``L_rr L_rr' = S_rr`` the Schur complement of the other terms, which the
-    core keeps either as a dense Cholesky factor or as a sparse LU factor.
+    term), LZ0 sparse, and ``L_rr L_rr' = S_rr`` the Schur complement of the other terms; read
+    through the factorization's public methods (which hide how the core factored ``S_rr``).
     """
 
     def __init__(self, core, f):
-        self.l0, self.p0, self.mz = core.l0, core.p0, core.mz
+        self.mz = core.mz
         self.q0 = core.l0 * core.p0
-        inv = getattr(f, "L00inv", None)
-        inv00 = np.linalg.inv(f.L00) if inv is None else np.asarray(inv, dtype=float)
-        self.inv00 = inv00.reshape(self.l0, self.p0, self.p0)            # L00^-1, level by level
-        self.L0inv = sp.csr_matrix(core.first_block_diag(self.inv00))
-        self.LZ0 = sp.csr_matrix(f.LZ0)
-        self.mode = getattr(f, "mode", "dense")
-        if self.mode == "dense":
-            self.Lrr = f.Ls[: self.mz, : self.mz]
-        else:
-            self.lu = f.lu
+        self.f = f
 
     def forward(self, B0, Br):
         """Eliminate the first term from [B0; Br]: (V0, R) with V0 = L00^-1 B0 (sparse if B0 is) and
         R = Br - LZ0 V0, so that B'(L L')^-1 B = V0'V0 + R' S_rr^-1 R."""
-        V0 = self.L0inv @ B0 if sp.issparse(B0) else (self.inv00 @ B0.reshape(self.l0, self.p0, -1)).reshape(B0.shape)
+        V0 = self.f.solve_00(B0)
         if not self.mz:
             return V0, np.zeros((0,) + V0.shape[1:])
-        return V0, Br - _dense(self.LZ0 @ V0)
+        return V0, Br - _dense(sp.csr_matrix(self.f.LZ0) @ V0)
 
     def halves(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(A, B) with R_1' S_rr^-1 R_2 = A_1' B_2: (L_rr^-1 R, L_rr^-1 R) with a dense factor,
-        (R, S_rr^-1 R) with the sparse LU."""
-        if not self.mz:
-            return R, R
-        if self.mode == "dense":
-            W = sla.solve_triangular(self.Lrr, R, lower=True, check_finite=False)
-            return W, W
-        return R, self.lu.solve(np.asarray(R, dtype=float))
+        """(A, B) with R_1' S_rr^-1 R_2 = A_1' B_2 (one array, A is B, with a dense factor)."""
+        return self.f.split_rr(R)
 
 
 def _dense(a) -> np.ndarray:
@@ -228,7 +213,7 @@ def _dense(a) -> np.ndarray:
 # ---------------------------------------------------------------------------- the computation
 def _compute(m) -> KRInfo:
     core, terms = m.core, m.terms
-    f = m._factor
+    f = m.factor
     X = np.asarray(m.fixed.X, dtype=float)
     n, p = X.shape
     sigma = float(m.sigma)

@@ -77,7 +77,7 @@ def _add_random_effects(Y: np.ndarray, m, templates, keep: set[int], rng: np.ran
     nsim = Y.shape[1]
     for k, (t, T) in enumerate(zip(m.terms, templates)):
         if k in keep:
-            Y += np.einsum("ij,ij->i", t.z, m._b[k][t.codes])[:, None]
+            Y += np.einsum("ij,ij->i", t.z, m.b[k][t.codes])[:, None]
         else:
             u = rng.standard_normal((nsim, t.nlev, t.p))
             b = scale * u @ T.T                            # (nsim, nlev, p)
@@ -96,7 +96,7 @@ def _simulate_glmm(m, nsim: int, rng: np.random.Generator, re_form="~0") -> np.n
     eta = model.offset + (model.X @ np.asarray(m.beta, dtype=float) if model.p else 0.0)
     E = np.repeat(np.asarray(eta, dtype=float)[:, None], nsim, axis=1)
     # lme4 does not scale a GLMM's random effects by sigma: b* = Lambda u*
-    _add_random_effects(E, m, m._T, _conditioned_terms(m, re_form), rng, 1.0)
+    _add_random_effects(E, m, m.templates, _conditioned_terms(m, re_form), rng, 1.0)
     mu = fam.linkinv(E)
     if isinstance(fam, F.Binomial):
         trials = np.asarray(model.pw, dtype=float)
@@ -118,7 +118,7 @@ def _simulate_matrix(m, nsim: int, rng: np.random.Generator, re_form="~0") -> np
     sigma = float(m.sigma)
     mu = m._eta_fixed.copy()
     Y = np.repeat(mu[:, None], nsim, axis=1)
-    _add_random_effects(Y, m, m._factor.T, _conditioned_terms(m, re_form), rng, sigma)
+    _add_random_effects(Y, m, m.templates, _conditioned_terms(m, re_form), rng, sigma)
     e = rng.standard_normal((n, nsim)) * sigma
     w = m.frame.weights
     if w is not None:

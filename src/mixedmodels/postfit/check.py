@@ -140,7 +140,7 @@ def _singularity(m) -> tuple[bool, list[str]]:
     sing = bool(m.is_singular)
     near_one = False
     s = float(m.sigma)
-    for lab, t, T in zip(m._group_labels, m.terms, m._factor.T):
+    for lab, t, T in zip(m.group_labels, m.terms, m.templates):
         C = T @ T.T           # relative covariance (units of sigma^2)
         sd = np.sqrt(np.maximum(np.diag(C), 0.0))
         zero = [k for k in range(t.p) if sd[k] < 1e-4]

@@ -65,13 +65,13 @@ def variance_components(m) -> dict:
         link = str(getattr(fam, "link", ""))
         if link not in _LATENT_VARIANCE:
             raise ArgumentError(f"ICC and R2 of a binomial GLMM need a logit, probit or cloglog link, not {link!r}")
-        s2, templates, resid = 1.0, m._T, _LATENT_VARIANCE[link]
+        s2, templates, resid = 1.0, m.templates, _LATENT_VARIANCE[link]
     elif isinstance(fam, (_families.Poisson, _families.NegativeBinomial)):
-        s2, templates, resid = 1.0, m._T, _lognormal_variance(m)
+        s2, templates, resid = 1.0, m.templates, _lognormal_variance(m)
     else:
         require_lmm(m, "variance_components()")
         s2 = float(m.sigma) ** 2
-        templates, resid = m._factor.T, s2
+        templates, resid = m.templates, s2
     eta = np.asarray(m.fixed.X, dtype=float) @ np.asarray(m.beta, dtype=float)
     # an intercept-only fixed part has var 0 exactly (not a rounding residue of 1e-26)
     spread = float(np.ptp(eta)) if eta.size else 0.0

@@ -62,9 +62,9 @@ def _varcomp(fit) -> tuple[np.ndarray, list[str]]:
     """sigma^2, then each term's covariance, lower triangle by column (lme4's influence order)."""
     s2 = float(fit.sigma) ** 2
     vals, names = [s2], ["sigma^2"]
-    labels = fit._group_labels
+    labels = fit.group_labels
     single = len(fit.terms) == 1
-    for lab, t, T in zip(labels, fit.terms, fit._factor.T):
+    for lab, t, T in zip(labels, fit.terms, fit.templates):
         C = s2 * (T @ T.T)
         pre = "" if single else f"{lab}:"
         for j in range(t.p):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import ArgumentError
@@ -53,25 +52,18 @@ def penalized_quadform(m, X: np.ndarray, zs: list[np.ndarray], codes: list[np.nd
         w'C^{-1}w = |L00^{-1} w0|^2 + s_r' S_rr^{-1} s_r + |R_X^{-T} (s_x - S_xr S_rr^{-1} s_r)|^2,
         s = w_(r,x) - C_(r,x),0 D0^{-1} w0,
 
-    with the first term's per-level factors ``L00``, the Schur complement ``S`` of the other
-    terms and ``R_X`` from the fit's factor (its dense Cholesky factor, or its sparse LU of
-    ``S_rr``, whichever the core used).
+    with the first term's per-level factors ``L00`` (``f.solve_00_rows``) and the Schur
+    complement ``S`` of the other terms and X (``f.schur_quadform``) from the fit's factor.
     """
     if core is None:  # the fit's own system (a glmer fit passes the one of its last PIRLS step)
-        core, f = m.core, m._factor
+        core, f = m.core, m.factor
     X = np.asarray(X, dtype=float)
     n, p = X.shape
     T = f.T
     l0, p0, mz = core.l0, core.p0, core.mz
-    dense = getattr(f, "mode", "dense") == "dense"
     k0 = mz + p
     Hx = f.H[:, :p].reshape(l0, p0, p)
     LZ0 = f.LZ0 if mz else None
-    if dense:
-        LsC = f.Ls[:k0, :k0]
-    else:
-        LXX = f.Ls[:p, :p]
-        Yx = f.Y[:, :p]
     offsets = np.cumsum([0] + [t.q for t in m.terms[1:]])
     out = np.empty(n)
     size = chunk or max(1, int(4_000_000 // max(k0, 1)))
@@ -80,10 +72,7 @@ def penalized_quadform(m, X: np.ndarray, zs: list[np.ndarray], codes: list[np.nd
         m_ = b - a
         c0 = np.asarray(codes[0][a:b])
         y0 = np.asarray(zs[0][a:b], dtype=float) @ T[0]          # rows (T0' z0_i)'
-        if p0 == 1:
-            v0 = y0 / f.L00[c0, 0, :]
-        else:
-            v0 = np.linalg.solve(f.L00[c0], y0[:, :, None])[:, :, 0]
+        v0 = f.solve_00_rows(c0, y0)
         q = np.einsum("ij,ij->i", v0, v0)
         rhs = np.zeros((k0, m_))
         rhs[mz:, :] = X[a:b].T - np.einsum("ijk,ij->ki", Hx[c0], v0)
@@ -97,17 +86,7 @@ def penalized_quadform(m, X: np.ndarray, zs: list[np.ndarray], codes: list[np.nd
                 ck = np.asarray(codes[k][a:b])
                 idx = offsets[k - 1] + ck[:, None] * t.p + np.arange(t.p)[None, :]
                 np.add.at(rhs, (idx.ravel(), np.repeat(np.arange(m_), t.p)), yk.ravel())
-        if dense:
-            vr = sla.solve_triangular(LsC, rhs, lower=True, check_finite=False)
-            q += np.einsum("ij,ij->j", vr, vr)
-        else:
-            sr, sx = rhs[:mz], rhs[mz:]
-            if mz:
-                q += np.einsum("ij,ij->j", sr, f.lu.solve(sr))
-                sx = sx - Yx.T @ sr
-            vx = sla.solve_triangular(LXX, sx, lower=True, check_finite=False)
-            q += np.einsum("ij,ij->j", vx, vx)
-        out[a:b] = q
+        out[a:b] = f.schur_quadform(rhs, acc=q)
     return out
 
 

@@ -412,7 +412,7 @@ def predict(m, newdata=None, re_form=None, allow_new_levels: bool = False, se_fi
                 raise DataError(f"offset has {o.size} values for {d.n} rows of newdata")
             eta = eta + o
     for k, z, code in zip(d.keep, d.zs, d.codes):
-        b = m._b[k]
+        b = m.b[k]
         known = code >= 0
         contrib = np.zeros(d.n)
         contrib[known] = np.einsum("ij,ij->i", z[known], b[code[known]])
@@ -492,7 +492,7 @@ def _fit_variance(m, d: NewDesign, need_unconditioned: bool):
         kept = dict(zip(d.keep, d.codes))
         s2 = float(m.sigma) ** 2
         for k, t in enumerate(m.terms):
-            Sigma = s2 * (m._factor.T[k] @ m._factor.T[k].T)
+            Sigma = s2 * (m.templates[k] @ m.templates[k].T)
             if k in kept:
                 rows = kept[k] < 0
                 z = d.zs[d.keep.index(k)]

@@ -296,7 +296,7 @@ class ModelPlots:
         idx = [fixed_names.index(c) for c in names]
         X = np.asarray(m.fixed.X, dtype=float)
         y = self._y()
-        b = m._b[m.terms.index(term)][:, :2]
+        b = m.b[m.terms.index(term)][:, :2]
         beta = np.asarray(m.fixef, dtype=float)
         mixed = beta[idx][None, :] + b
         own = np.full_like(mixed, np.nan)

@@ -165,7 +165,7 @@ def lmer_summary(m, ddf: str) -> Summary:
         reml=m.reml, ddf=ddf, formula=m.formula, data_name=m.data_name,
         reml_criterion=m.reml_criterion, aic=m.aic, bic=m.bic, loglik=m.loglik, deviance=m.deviance,
         df_resid=m.df_resid, scaled_residuals=res / sigma,
-        varcorr=varcorr_groups(m._group_labels, m.terms, m._factor.T, sigma), residual_sd=sigma,
+        varcorr=varcorr_groups(m.group_labels, m.terms, m.templates, sigma), residual_sd=sigma,
         nobs=m.nobs, ngroups=list(m.ngroups.items()), coef=m.coef_table(ddf),
         corr_fixef=fixef_correlation(m.vcov.to_numpy()), messages=fit_messages(m),
         weights=weights_name(m),

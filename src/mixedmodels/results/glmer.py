@@ -306,6 +306,21 @@ class GlmerResult(InformationCriteria):
     def _group_labels(self) -> list[str]:
         return random_effects.group_labels(self.terms)
 
+    @property
+    def templates(self) -> list[np.ndarray]:
+        """The relative covariance factors at theta-hat, one lower-triangular ``T_k`` per term."""
+        return self._T
+
+    @property
+    def b(self) -> list[np.ndarray]:
+        """Conditional modes ``b = Lambda u``, one (nlev, p) array per term (lme4's ``getME(m, "b")``)."""
+        return self._b
+
+    @property
+    def group_labels(self) -> list[str]:
+        """Group names as VarCorr prints them (R's make.unique)."""
+        return self._group_labels
+
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor (a Residual row only for

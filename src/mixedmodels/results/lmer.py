@@ -129,6 +129,29 @@ class LmerResult(InformationCriteria):
     def _solution(self):
         return self.core.solve(self._factor)
 
+    # ------------------------------------------------------------------ public read-only views
+    @property
+    def factor(self):
+        r"""The blocked Cholesky factor L at theta-hat (a :class:`~mixedmodels.core.factor.Factorization`):
+        ``L L' = Lambda'Z'WZ Lambda + I`` bordered by X, read through its public methods."""
+        return self._factor
+
+    @property
+    def templates(self) -> list[np.ndarray]:
+        """The relative covariance factors at theta-hat, one lower-triangular (p_k x p_k) ``T_k`` per
+        term: ``Lambda = blockdiag(I_levels (x) T_k)``, ``Cov(b_k) = sigma^2 T_k T_k'`` per level."""
+        return self._factor.T
+
+    @property
+    def b(self) -> list[np.ndarray]:
+        """Conditional modes ``b = Lambda u``, one (nlev, p) array per term (lme4's ``getME(m, "b")``)."""
+        return self._b
+
+    @property
+    def group_labels(self) -> list[str]:
+        """Group names as VarCorr prints them: repeated factors get .1, .2 (R's make.unique)."""
+        return self._group_labels
+
     @property
     def nobs(self) -> int:
         return int(self.core.n)
