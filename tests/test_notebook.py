@@ -1,4 +1,5 @@
 """The example notebook, executed in a real Jupyter kernel (nbclient): what a student sees."""
+import os
 import re
 from pathlib import Path
 
@@ -17,7 +18,9 @@ def executed():
     # "python3" is ipykernel's own kernel: this interpreter (the test venv's), whatever else is installed
     client = nbclient.NotebookClient(nb, timeout=240, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute()
+    # Jupyter's own backend (inline), as a notebook has it: not a headless MPLBACKEND some other test set
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    client.execute(env=env)
     return nb
 
 
