@@ -30,7 +30,7 @@ def test_summary_keeps_its_numbers(slope_fit):
     s = slope_fit.summary()
     assert s.data.nobs == 180
     assert list(s.to_frame().columns) == ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
-    assert "<pre>" in s._repr_html_()
+    assert "<pre style=" in s._repr_html_() and "monospace" in s._repr_html_()
 
 
 def test_lme4_and_kenward_roger_titles(slope_fit):
