@@ -212,6 +212,13 @@ def _dense(a) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- the computation
 def _compute(m) -> KRInfo:
+    """Kenward and Roger's (1997) ingredients of a fit: the adjusted vcov, W and the P, Q, R terms.
+
+    Kept as one function: the steps (Sigma^-1 products, the derivatives of Sigma per variance
+    parameter, P_i, Q_ij, R_ij, the expected information and its inverse W) share a dozen large
+    intermediate matrices, and a split would pass them all around; each step is a commented block
+    in the order of Kenward and Roger's paper, as pbkrtest computes them.
+    """
     core, terms = m.core, m.terms
     f = m.factor
     X = np.asarray(m.fixed.X, dtype=float)
