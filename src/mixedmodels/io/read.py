@@ -2,12 +2,8 @@
 
 :func:`mixedmodels.fit.load.load_result` rebuilds the fit from what this returns.
 
-The file is JSON: data, never code (no pickle). It holds the formula, REML, the data name, the
-rows the model used (only the columns the formula names, with their types and factor levels, and
-the row labels with their types and names), the weights, their name and the offset, theta, the
-optimizer's report, the control settings and the package version. Loading rebuilds the design from
-those rows and the core from the design, and takes theta as stored: no optimization, so every
-number equals the saved fit's.
+The file is JSON, data and never code (its fields: :mod:`mixedmodels.io.save`). The fit is rebuilt
+from the saved rows and theta, without optimizing, so every number equals the saved fit's.
 
 A file is untrusted input: anyone can edit it and recompute its SHA-256, which therefore only
 catches accidental damage. A damaged or crafted file is refused with a

@@ -3,7 +3,7 @@
 The file (format :data:`~mixedmodels.io.format.FORMAT`) holds the formula, REML, the data name, the
 rows the model used (only the columns the formula names, with their types and factor levels, and
 the row labels with their types and names), the weights, their name and the offset, theta, the
-optimizer's report, the control settings and the package version; :mod:`mixedmodels.io.load`
+optimizer's report, the control settings and the package version; :func:`mixedmodels.fit.load.load_result`
 rebuilds the fit from it, number for number.
 """
 from __future__ import annotations
