@@ -1,7 +1,8 @@
 """The file format of a saved lmer fit: its name and version, the column types it may hold, its checksum.
 
-:mod:`mixedmodels.io.save` writes it, :mod:`mixedmodels.io.read` reads it back (and :mod:`mixedmodels.fit.load` rebuilds the fit); both check the saved
-formula with the same gate (:func:`check_formula`), the closed evaluator that fitting uses.
+:mod:`mixedmodels.io.save` writes it, :mod:`mixedmodels.io.read` reads it back and
+:mod:`mixedmodels.fit.load` rebuilds the fit; the saved formula passes the same gate both ways
+(:func:`check_formula`), the closed evaluator that fitting uses.
 """
 from __future__ import annotations
 
