@@ -25,9 +25,11 @@ from mixedmodels.errors import ArgumentError, ConvergenceWarning, DataError, Fam
 from mixedmodels.fit.glmer import deriv12, glmer
 from mixedmodels.fit.glmer_nb import glmer_nb, r_optimize, theta_ml
 from mixedmodels.results.glmer import GlmerResult
-from mixedmodels.core.pls_blocked import BlockedPLS, blocked_pls_ok
-from mixedmodels.core.pls_dense import DensePLS, dense_pls_ok
-from mixedmodels.core.reweight import ReweightCore, reweight_core_ok
+from mixedmodels.core.lmm import LmmCore
+from mixedmodels.core.layout import ThetaLayout
+from mixedmodels.core.pls_blocked import BlockedPLS
+from mixedmodels.core.pls_dense import DensePLS
+from mixedmodels.core.reweight import ReweightCore, for_reweighting, reweight_kind
 from mixedmodels.glmm.pirls import gh_rule
 
 HERE = Path(__file__).parent
@@ -473,19 +475,65 @@ DESIGNS = [("cbpp", "incidence ~ period + (1 | herd)", None),
            ("psycholing", "acc ~ cond + freq + (1 + cond | subj) + (1 + cond | item)", EXTRA)]
 
 
+def _same_as_lmmcore(kind, terms, X, method="auto", seed=12345):
+    """The core's reweighted system of this kind against a freshly built LmmCore (random weights and
+    response, and a theta with every entry nonzero): factor pieces, solution, (R_X'R_X)^-1."""
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    w, y = rng.uniform(0.2, 2.0, n), rng.normal(size=n)
+    c1 = (ReweightCore(terms, X, method=method) if kind == "core" else for_reweighting(terms, X, kind)).reweight(w, y)
+    c2 = LmmCore(terms, X, y, weights=w, method=method)
+    lay = ThetaLayout([t.p for t in terms])
+    th = np.where(lay.is_diagonal(), 0.8, 0.15)
+    th[0] = 1.3
+    f1, f2 = c1.factor(th), c2.factor(th)
+    assert f1 is not None and f2 is not None
+    for a in ("ldL2", "ldRX2", "r2"):
+        assert getattr(f1, a) == pytest.approx(getattr(f2, a), rel=1e-9, abs=1e-12), a
+    (b1, u1), (b2, u2) = c1.solve(f1), c2.solve(f2)
+    assert np.allclose(b1, b2, rtol=1e-7, atol=1e-9)
+    assert all(np.allclose(a, b, rtol=1e-7, atol=1e-9) for a, b in zip(u1, u2))
+    if X.shape[1]:
+        assert np.allclose(c1.rx_inverse(f1), c2.rx_inverse(f2), rtol=1e-7, atol=1e-12)
+    # a new response under the same weights: the same system as reweighting with it
+    y2 = rng.normal(size=n)
+    c1.set_response(y2)
+    c3 = LmmCore(terms, X, y2, weights=w, method=method)
+    f1, f3 = c1.factor(th), c3.factor(th)
+    assert f1.r2 == pytest.approx(f3.r2, rel=1e-9)
+    assert np.allclose(c1.solve(f1)[0], c3.solve(f3)[0], rtol=1e-7, atol=1e-9)
+
+
 @pytest.mark.parametrize("ds, formula, root", DESIGNS)
-def test_fast_cores_equal_lmmcore(ds, formula, root):
+def test_reweighted_systems_equal_lmmcore(ds, formula, root):
+    """Every form of the core's reweighted system gives what a fresh LmmCore gives, with X and
+    without (PIRLS over u alone), on the dense and the sparse Schur paths."""
     terms, X = _design(ds, formula, root)
     X0 = np.zeros((X.shape[0], 0))
-    assert reweight_core_ok(terms, X) and reweight_core_ok(terms, X0)
-    if len(terms) > 1:
-        assert reweight_core_ok(terms, X, method="sparse") and reweight_core_ok(terms, X0, method="sparse")
-    assert dense_pls_ok(terms, X) and dense_pls_ok(terms, X0)
-    if terms[0].p == 1:
-        assert blocked_pls_ok(terms, X) and blocked_pls_ok(terms, X0)
-    else:
+    for XX in (X, X0):
+        _same_as_lmmcore("core", terms, XX)
+        if len(terms) > 1:
+            _same_as_lmmcore("core", terms, XX, method="sparse")
+        _same_as_lmmcore("dense", terms, XX)
+        if terms[0].p == 1:
+            _same_as_lmmcore("blocked", terms, XX)
+    if terms[0].p != 1:
         with pytest.raises(ValueError):
-            BlockedPLS(terms, X)
+            for_reweighting(terms, X, "blocked")
+    assert reweight_kind(terms, X.shape[1]) in ("dense", "blocked", "core")
+
+
+def test_reweight_kind_by_size():
+    """Small systems are one dense Cholesky; a scalar first term with many levels and a small rest
+    is eliminated level by level; anything larger is LmmCore itself."""
+    from types import SimpleNamespace as T
+
+    assert reweight_kind([T(q=15, p=1)], 4) == "dense"                           # cbpp
+    assert reweight_kind([T(q=403, p=1), T(q=118, p=1), T(q=63, p=1)], 3) == "blocked"   # grouseticks
+    assert reweight_kind([T(q=5000, p=2)], 3) == "core"
+    assert reweight_kind([T(q=2000, p=1), T(q=900, p=1)], 2) == "core"
+    with pytest.raises(ValueError, match="kind"):
+        for_reweighting(*_design("cbpp", "incidence ~ period + (1 | herd)"), "fresh")
 
 
 def test_reweight_core_reuses_its_structure():
@@ -504,7 +552,7 @@ def test_reweight_core_reuses_its_structure():
         assert d.factor(np.array([0.7, 1.3])).ldL2 == pytest.approx(f2.ldL2, rel=1e-10)
 
 
-@pytest.mark.parametrize("fast", ["blocked", "dense", "core", "fresh"])
+@pytest.mark.parametrize("fast", ["blocked", "dense", "core"])
 def test_pirls_paths_agree(cbpp, fast):
     """The three ways to solve each PIRLS step give one fit."""
     from mixedmodels.fit.glmer import fit_glmm

@@ -11,8 +11,11 @@ Modules, in the order the data flow through them:
   the other terms and ``[X y]``; :mod:`.factor` the factor at theta and the criterion;
   :mod:`.solve` beta, u, ``(R_X'R_X)^-1``, conditional variances;
 * :mod:`.lmm` :class:`LmmCore`, the face that composes them;
-* for PIRLS (one weighted problem per step, same design): :mod:`.reweight` (LmmCore refilled in
-  place), :mod:`.pls_dense` and :mod:`.pls_blocked` (small-system paths).
+* for PIRLS (one weighted problem per step, same design): :mod:`.reweight`, the face PIRLS uses
+  (``for_reweighting(terms, X)``, then ``system.reweight(w, z)``), which holds the system in the
+  form its cost calls for: LmmCore refilled in place, or the small-system forms of
+  :mod:`.pls_dense` and :mod:`.pls_blocked`. Every dense Cholesky is
+  :func:`.factor.lower_cholesky`.
 """
 from .lmm import Factorization, LmmCore, ThetaLayout
 

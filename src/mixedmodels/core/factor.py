@@ -29,9 +29,29 @@ from .first_term import first_term_H as _first_term_H
 from .first_term import hth as _hth
 from .limits import SMALL_AR0 as _SMALL_AR0
 
-__all__ = ["Factorization", "FactorMixin"]
+__all__ = ["Factorization", "FactorMixin", "lower_cholesky"]
 
 _LOG2PI = math.log(2 * math.pi)
+
+
+def lower_cholesky(S: np.ndarray) -> tuple[np.ndarray, int]:
+    """The lower Cholesky factor of the symmetric C-ordered S, overwriting S: ``(L, info)``.
+
+    LAPACK's ``dpotrf`` on the transposed (Fortran-ordered) view, whose upper factor is the lower
+    factor of S, so that no copy is made; only the lower triangle of ``L`` is meaningful.
+    ``info`` is LAPACK's: 0 when S is positive definite, ``k > 0`` when the leading minor of order
+    ``k`` is not (the factor is then complete only in its first ``k - 1`` columns). Every dense
+    Cholesky of the core (the Schur block here, and the systems of :mod:`.reweight`) is this one.
+
+    Raises
+    ------
+    FitError
+        When LAPACK reports an illegal argument (``info < 0``): a bug, not a property of the data.
+    """
+    U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
+    if info < 0:
+        raise FitError(f"LAPACK dpotrf failed (info={info})")
+    return U.T, int(info)
 
 
 @dataclass
@@ -298,13 +318,9 @@ class FactorMixin:
         if mz:
             Sf = S.reshape(-1)
             Sf[self._diag_z] += 1.0
-        # LAPACK on the transposed (Fortran-ordered) view: its upper factor is our lower factor
-        U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
-        if info < 0:
-            raise FitError(f"LAPACK dpotrf failed (info={info})")
+        Ls, info = lower_cholesky(S)
         if 0 < info < m:
             return None
-        Ls = U.T
         dg = np.diagonal(Ls)
         if info == m:  # only the residual pivot failed: an exact fit
             r2 = 0.0

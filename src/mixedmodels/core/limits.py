@@ -18,3 +18,5 @@ SMALL_AR0 = 250_000
 SMALL_BATCH_P = 8
 #: rows per chunk when only the lower triangle of a dense block is needed
 CHUNK = 192
+#: the largest q + p + 1 for which PIRLS solves the whole system as one dense Cholesky
+PLS_DENSE_MAX = 600

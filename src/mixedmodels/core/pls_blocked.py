@@ -1,20 +1,18 @@
 r"""Penalized least squares for PIRLS when the first term is scalar: that term eliminated level
 by level by scatter-adds over a structure fixed at construction, one dense Cholesky of the rest.
 
-:func:`blocked_pls_ok` checks the solver against LmmCore on random weights.
+The tests check it against LmmCore on many designs; :mod:`.reweight` chooses it for PIRLS.
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy.linalg import lapack
-
-from ..errors import FitError
+from .factor import lower_cholesky
 from .layout import ThetaLayout
-from .pls_dense import DenseFactor, solve_upper, scale_lambda, solver_ok
+from .pls_dense import DenseFactor, scale_lambda, solve_upper
 
-__all__ = ["BlockedPLS", "blocked_pls_ok"]
+__all__ = ["BlockedPLS"]
 
 
 class BlockedPLS:
@@ -37,7 +35,6 @@ class BlockedPLS:
     ``G = W0^(1/2) [A_0r C0]`` (``dense_g``; chosen by an operation count unless given). The
     weighted sums of :meth:`reweight` are two sparse products over maps built once, and
     :meth:`set_response` refills only the response's column for the same weights.
-    :func:`blocked_pls_ok` checks it against LmmCore.
     """
 
     def __init__(self, terms, X, dense_g: bool | None = None):
@@ -238,12 +235,9 @@ class BlockedPLS:
         if mz:
             self._scale(S, theta)
             S.reshape(-1)[: mz * (m + 1): m + 1] += 1.0
-        U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
-        if info < 0:
-            raise FitError(f"LAPACK dpotrf failed (info={info})")
+        L, info = lower_cholesky(S)
         if 0 < info < m:
             return None
-        L = U.T
         dg = np.diagonal(L)
         r2 = 0.0 if info == m else float(dg[-1] ** 2)
         ldL2 = float(np.log(d).sum()) + 2.0 * float(np.log(dg[:mz]).sum())
@@ -291,8 +285,3 @@ class BlockedPLS:
         LXX = f.L[mz: mz + p, mz: mz + p]
         Li = sla.solve_triangular(LXX, np.eye(p), lower=True, check_finite=False)
         return Li.T @ Li
-
-
-def blocked_pls_ok(terms, X, rng=None) -> bool:
-    """Does BlockedPLS give what LmmCore gives (ldL2, ldRX2, r2, solution)? Random weights/response."""
-    return solver_ok(BlockedPLS, terms, X, rng)

@@ -3,7 +3,8 @@ r"""Small penalized least-squares systems for PIRLS: the whole system as one den
 For the few hundred random effects of a typical GLMM the ``(q + p + 1)``-square system fits a
 dense LAPACK Cholesky that costs microseconds, less than the set-up of the blocked factors of
 :class:`~mixedmodels.core.lmm.LmmCore`. Same mathematics and outputs (``ldL2``, ``ldRX2``, ``r2``,
-the solution); :func:`dense_pls_ok` checks the solver against LmmCore on random weights.
+the solution); the tests check it against LmmCore on many designs. :mod:`.reweight` chooses it
+for PIRLS.
 """
 from __future__ import annotations
 
@@ -14,11 +15,10 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from ..errors import FitError
+from .factor import lower_cholesky
 from .layout import ThetaLayout
-from .lmm import LmmCore
 
-__all__ = ["DenseFactor", "DensePLS", "dense_pls_ok", "scale_lambda", "solver_ok"]
+__all__ = ["DenseFactor", "DensePLS", "scale_lambda", "solve_upper"]
 
 
 def solve_upper(L: np.ndarray, k: int) -> np.ndarray:
@@ -86,8 +86,7 @@ class DensePLS:
     ``(q + p + 1)``-square system ``[Lambda'Z'WZ Lambda + I, Lambda'Z'WX, Lambda'Z'Wy; ...]`` fits a
     dense LAPACK Cholesky that costs microseconds, while building the blocked sparse factors of
     :class:`~mixedmodels.core.lmm.LmmCore` costs much more in overhead. Same mathematics, same
-    outputs (``ldL2``, ``ldRX2``, ``r2``, the solution): :func:`dense_pls_ok` checks it against
-    LmmCore.
+    outputs (``ldL2``, ``ldRX2``, ``r2``, the solution).
     """
 
     def __init__(self, terms, X):
@@ -192,12 +191,9 @@ class DensePLS:
         S = self.A.copy()
         self._scale(S, theta)
         S.reshape(-1)[: q * (m + 1): m + 1] += 1.0
-        U, info = lapack.dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
-        if info < 0:
-            raise FitError(f"LAPACK dpotrf failed (info={info})")
+        L, info = lower_cholesky(S)
         if 0 < info < m:
             return None
-        L = U.T
         dg = np.diagonal(L)
         r2 = 0.0 if info == m else float(dg[-1] ** 2)
         ldL2 = 2.0 * float(np.log(dg[:q]).sum())
@@ -216,37 +212,3 @@ class DensePLS:
         LXX = f.L[q: q + p, q: q + p]
         Li = sla.solve_triangular(LXX, np.eye(p), lower=True, check_finite=False)
         return Li.T @ Li
-
-
-def solver_ok(cls, terms, X, rng=None) -> bool:
-    """Does solver class cls give what LmmCore gives (ldL2, ldRX2, r2, solution, (R_X'R_X)^-1) on
-    random weights and response? False on any error."""
-    try:
-        rng = np.random.default_rng(54321) if rng is None else rng
-        n = X.shape[0]
-        w = rng.uniform(0.2, 2.0, n)
-        y = rng.normal(size=n)
-        c1 = cls(terms, X).reweight(w, y)
-        c2 = LmmCore(terms, X, y, weights=w)
-        lay = ThetaLayout([t.p for t in terms])
-        th = np.where(lay.is_diagonal(), 0.8, 0.15)
-        th[0] = 1.3
-        f1, f2 = c1.factor(th), c2.factor(th)
-        if f1 is None or f2 is None:
-            return False
-        b1, u1 = c1.solve(f1)
-        b2, u2 = c2.solve(f2)
-        tol = lambda a, b: abs(a - b) <= 1e-8 * (1 + abs(b))  # noqa: E731
-        ok = (tol(f1.ldL2, f2.ldL2) and tol(f1.ldRX2, f2.ldRX2) and tol(f1.r2, f2.r2)
-              and np.allclose(b1, b2, rtol=1e-7, atol=1e-9)
-              and all(np.allclose(a, b, rtol=1e-7, atol=1e-9) for a, b in zip(u1, u2)))
-        if ok and X.shape[1]:
-            ok = np.allclose(c1.rx_inverse(f1), c2.rx_inverse(f2), rtol=1e-7, atol=1e-12)
-        return bool(ok)
-    except Exception:
-        return False
-
-
-def dense_pls_ok(terms, X, rng=None) -> bool:
-    """Does DensePLS give what LmmCore gives (ldL2, ldRX2, r2, solution)? Random weights/response."""
-    return solver_ok(DensePLS, terms, X, rng)

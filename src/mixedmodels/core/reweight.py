@@ -1,20 +1,44 @@
-r"""A core whose weights and response change in place: one PIRLS step each.
+r"""The core reweighted: one penalized weighted least-squares system per PIRLS step.
 
 PIRLS (:mod:`mixedmodels.glmm.pirls`) solves one weighted penalized least-squares problem per
-step, always with the same design. :class:`ReweightCore` is :class:`~mixedmodels.core.lmm.LmmCore`
-with the design-only work (sparse patterns, level maps) done once; :meth:`ReweightCore.reweight`
-refills the crossproducts of ``W^(1/2) [Z X y]`` from the unweighted rows by scatter-adds over
-fixed positions. :func:`reweight_core_ok` checks it against a fresh core.
+step, always with the same design: only the working weights ``w`` and response ``z`` change. It
+asks this module for the system of its design once (:func:`for_reweighting`) and then calls
+``system.reweight(w, z)`` (or ``system.set_response(z)`` for new ``z`` under the same ``w``)
+before each ``factor(theta)`` / ``solve(f)``: it never sees which of three forms of the one
+system the core chose, by cost (:func:`reweight_kind`):
+
+* ``"dense"``: :class:`~mixedmodels.core.pls_dense.DensePLS`, the whole ``(q+p+1)``-square
+  system as one dense Cholesky (a few hundred random effects: microseconds, less than the set-up
+  of the blocked factors);
+* ``"blocked"``: :class:`~mixedmodels.core.pls_blocked.BlockedPLS`, a scalar first term eliminated
+  level by level by scatter-adds over a structure fixed at construction, one dense Cholesky of
+  the rest (grouseticks' 403 one-row levels);
+* ``"core"``: :class:`ReweightCore`, :class:`~mixedmodels.core.lmm.LmmCore` itself with the
+  design-only work (sparse patterns, level maps) done once and the crossproducts of
+  ``W^(1/2) [Z X y]`` refilled in place by scatter-adds over fixed positions: large models, the
+  sparse Schur path included.
+
+All three factor with :func:`~mixedmodels.core.factor.lower_cholesky` (or LmmCore's sparse
+factor) and give the same ``ldL2``, ``ldRX2``, ``r2`` and solution to rounding; the test suite
+checks each against a freshly built LmmCore on many designs (nothing is checked at run time).
+Why three: one refill-and-factor per set of weights is what PIRLS pays for, and LmmCore's
+general blocked path costs 2.2x the blocked form on grouseticks' 3-term Poisson fit and 1.8x on a
+5,000-row crossed Bernoulli fit (measured when the forms were put behind this face).
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 
-from .layout import ThetaLayout
+from . import limits
 from .lmm import LmmCore
+from .pls_blocked import BlockedPLS
+from .pls_dense import DensePLS
 
-__all__ = ["ReweightCore", "reweight_core_ok"]
+__all__ = ["ReweightCore", "for_reweighting", "reweight_kind", "KINDS"]
+
+#: the forms of the reweighted system, by name (see the module's docstring)
+KINDS = ("dense", "blocked", "core")
 
 
 class ReweightCore(LmmCore):
@@ -24,13 +48,12 @@ class ReweightCore(LmmCore):
     design: only the weights and the working response change. Building a new LmmCore for each step
     repeats the work that depends on the design alone (sparse patterns, level maps); this subclass
     builds it once, and :meth:`reweight` recomputes just the crossproduct values: for each block a
-    scatter-add (``np.bincount``) of ``w_i * a_i * b_i`` into the block's fixed positions.
+    scatter-add (``np.bincount``) of ``w_i * a_i * b_i`` into the block's fixed positions;
+    :meth:`set_response` refills only the response's column.
 
     It writes the attributes that ``LmmCore.__init__`` derives from the weighted rows (``A00``,
     ``C0``, ``Ar0``, ``R`` ...) and turns off the pair map ``_P`` (whose coefficients depend on the
-    weights; the core then forms ``A_r0 W A_0r`` by a sparse product). :func:`reweight_core_ok`
-    checks it against a freshly built LmmCore; :class:`GlmmModel` falls back to fresh cores when
-    the check fails (e.g. after a change of LmmCore's internals).
+    weights; the core then forms ``A_r0 W A_0r`` by a sparse product).
     """
 
     def __init__(self, terms, X, method: str = "auto"):
@@ -183,6 +206,7 @@ class ReweightCore(LmmCore):
     def reweight(self, w: np.ndarray, y: np.ndarray) -> "ReweightCore":
         """Recompute the crossproducts for prior weights w and response y (in place); returns self."""
         w = np.asarray(w, dtype=float)
+        self._w = w
         p, p1 = self.p, self.p + 1
         Xy = np.empty((self.n, p1))
         Xy[:, :p] = self._Xd
@@ -228,28 +252,84 @@ class ReweightCore(LmmCore):
             self._pairs_state = "off"
         return self
 
+    def set_response(self, z: np.ndarray) -> "ReweightCore":
+        """The system of the last :meth:`reweight`'s weights with the response z instead (in
+        place; returns self): only the blocks of the response's column change."""
+        w = self._w
+        wz = w * np.asarray(z, dtype=float)
+        p, l0, p0 = self.p, self.l0, self.p0
+        self.C0[:, :, p] = np.asarray(self._Z0T @ wz).reshape(l0, p0)
+        self._C0f = self.C0.reshape(l0 * p0, p + 1)
+        xz = np.empty(p + 1)
+        xz[:p] = self._Xd.T @ wz
+        xz[p] = z @ wz
+        mz = self.mz
+        if mz:
+            col = np.asarray(self._ZrT @ wz)
+            if self.method == "dense":
+                k = self._m - 1
+                self.R[:mz, k] = col
+                self.R[k, :mz] = col
+            else:
+                self._ArX[:, p] = col
+        if mz and self.method != "dense":
+            self._AXX[:p, p] = xz[:p]
+            self._AXX[p, :] = xz
+        else:
+            k0 = mz
+            self.R[k0:k0 + p, k0 + p] = xz[:p]
+            self.R[k0 + p, k0:] = xz
+        self._buf = None
+        return self
 
-def reweight_core_ok(terms, X, rng=None, method: str = "auto") -> bool:
-    """Does ReweightCore give what a fresh LmmCore gives (factor, solution)? Random weights/response."""
-    try:
-        rng = np.random.default_rng(12345) if rng is None else rng
-        n = X.shape[0]
-        w = rng.uniform(0.2, 2.0, n)
-        y = rng.normal(size=n)
-        c1 = ReweightCore(terms, X, method=method).reweight(w, y)
-        c2 = LmmCore(terms, X, y, weights=w, method=method)
-        th = ThetaLayout([t.p for t in terms]).start() * 0.7 + 0.05
-        th = np.where(ThetaLayout([t.p for t in terms]).is_diagonal(), th, 0.1)
-        f1, f2 = c1.factor(th), c2.factor(th)
-        if f1 is None or f2 is None:
-            return False
-        b1, u1 = c1.solve(f1)
-        b2, u2 = c2.solve(f2)
-        ok = (abs(f1.ldL2 - f2.ldL2) <= 1e-8 * (1 + abs(f2.ldL2)) and abs(f1.r2 - f2.r2) <= 1e-8 * (1 + abs(f2.r2))
-              and np.allclose(b1, b2, rtol=1e-7, atol=1e-9)
-              and all(np.allclose(a, b, rtol=1e-7, atol=1e-9) for a, b in zip(u1, u2)))
-        if ok and X.shape[1]:
-            ok = np.allclose(c1.rx_inverse(f1), c2.rx_inverse(f2), rtol=1e-7, atol=1e-12)
-        return bool(ok)
-    except Exception:  # any mismatch in LmmCore's internals: use fresh cores
-        return False
+
+def reweight_kind(terms, p: int) -> str:
+    r"""The form of the reweighted system for these terms and p fixed effects, by cost.
+
+    ``"dense"`` while the whole system is small (``m = q + p + 1 <= limits.PLS_DENSE_MAX``) and its
+    one Cholesky (``m^3 / 3`` flops) costs no more than the blocked form's (``rest^3 / 3``, ``rest``
+    the system without the first term) plus that form's measured overhead of ~0.15 ms per step
+    (``2.25e6`` in ``m^3`` units, a few GFlop/s); else ``"blocked"`` for a scalar first term whose
+    rest is small; else ``"core"``.
+    """
+    q = int(sum(t.q for t in terms))
+    m = q + p + 1
+    rest = m - terms[0].q
+    if m <= limits.PLS_DENSE_MAX and m ** 3 <= rest ** 3 + 2.25e6:
+        return "dense"
+    if terms[0].p == 1 and rest <= limits.PLS_DENSE_MAX:
+        return "blocked"
+    return "core"
+
+
+def for_reweighting(terms, X: np.ndarray, kind: str | None = None):
+    """The penalized weighted least-squares system of a design, to be reweighted (PIRLS).
+
+    Parameters
+    ----------
+    terms : list of ReTerm
+        The random-effects terms, by decreasing number of levels.
+    X : ndarray (n, p)
+        The fixed-effects columns of the system (``n x 0`` for PIRLS over u alone).
+    kind : {"dense", "blocked", "core"}, optional
+        The form (see the module's docstring); by default :func:`reweight_kind`.
+
+    Returns
+    -------
+    system
+        With ``reweight(w, z)`` and ``set_response(z)`` (both return the system), then
+        ``factor(theta)`` (None where not positive definite), ``solve(f) -> (beta, [u_k])`` and
+        ``rx_inverse(f)``; ``f`` has ``ldL2``, ``ldRX2``, ``r2`` and ``L00``.
+    """
+    X = np.asarray(X, dtype=float)
+    if kind is None:
+        kind = reweight_kind(terms, X.shape[1])
+    if kind == "dense":
+        return DensePLS(terms, X)
+    if kind == "blocked":
+        if terms[0].p != 1:
+            raise ValueError("the blocked form needs a scalar first term")
+        return BlockedPLS(terms, X)
+    if kind == "core":
+        return ReweightCore(terms, X)
+    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

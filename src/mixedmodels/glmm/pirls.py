@@ -28,21 +28,10 @@ lme4's objectives (``glmer``'s ``devfun``), all on the -2 log-likelihood scale:
 constants), which is why lme4's ``logLik`` differs from ``deviance()`` (the sum of deviance
 residuals) for a GLMM.
 
-Solving one PIRLS step. The design is fixed; only weights and working response change, so the
-core's solvers (all in :mod:`mixedmodels.core`: nothing here factors a matrix) build their
-structure once and refill the numbers at each step:
-
-* :class:`~mixedmodels.core.pls_blocked.BlockedPLS` (first term scalar: the usual random
-  intercepts): LmmCore's elimination of the first term level by level, the rest one dense
-  Cholesky; every weighted crossproduct a scatter-add over precomputed positions;
-* :class:`~mixedmodels.core.pls_dense.DensePLS` (small models with a vector-valued first term):
-  the whole system as one dense Cholesky;
-* :class:`~mixedmodels.core.reweight.ReweightCore` (large models): LmmCore itself with its
-  crossproducts refilled in place;
-* a fresh LmmCore per step, the fallback.
-
-Each fast path is checked against a fresh LmmCore on random weights before it is used (and the
-test suite checks them on many designs).
+Solving one PIRLS step. The design is fixed; only weights and working response change, so PIRLS
+asks the core for its design's system once (:func:`~mixedmodels.core.reweight.for_reweighting`:
+nothing here factors a matrix) and reweights it at each step (``system.reweight(w, z)``); the
+core chose, by cost, which form of the system to hold.
 """
 from __future__ import annotations
 
@@ -53,16 +42,10 @@ import numpy as np
 from scipy import special
 
 from ..core.layout import ThetaLayout
-from ..core.lmm import LmmCore
-from ..core.pls_blocked import BlockedPLS, blocked_pls_ok
-from ..core.pls_dense import DensePLS, dense_pls_ok
-from ..core.reweight import ReweightCore, reweight_core_ok
+from ..core.reweight import for_reweighting, reweight_kind
 from ..errors import ArgumentError, FitError
 
-__all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "DENSE_MAX"]
-
-#: the largest q + p + 1 for which PIRLS uses one dense Cholesky (DensePLS) instead of LmmCore
-DENSE_MAX = 600
+__all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError"]
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 _EPS = np.finfo(float).eps
@@ -100,7 +83,7 @@ class PirlsResult:
     devres: np.ndarray        # deviance residuals (squared, with prior weights)
     pdev: float               # sum(devres) + ||u||^2
     f: object                 # core.Factorization of the last iteration
-    core: LmmCore             # the core of the last iteration (working weights / response)
+    core: object              # the core's system of the last iteration (working weights / response)
     iterations: int
     eta_w: np.ndarray | None = None  # the linear predictor whose working weights the last step used
 
@@ -183,8 +166,8 @@ class GlmmModel:
                     self._y1 = 1.0 - self.y
             except Exception:  # the family's own aic then
                 self._binom_aic = None
-        # how each PIRLS step is solved: "dense" (DensePLS), "core" (ReweightCore), "fresh" (a new
-        # LmmCore); None: decided on first use, each fast path checked against LmmCore
+        # the form of the core's reweighted system ("dense", "blocked", "core": core.reweight's
+        # KINDS); None: the core's choice by cost, made on first use
         self.fast = fast
 
     # ------------------------------------------------------------------ linear predictor
@@ -291,39 +274,17 @@ class GlmmModel:
         z = np.where(self.pw > 0, z, 0.0)
         return w, z
 
-    def _dense_cheaper(self) -> bool:
-        """One dense Cholesky of the whole system, or the first term eliminated level by level and a
-        dense Cholesky of the rest? By the flops of the dense factors (m^3 / 3 at a few GFlop/s)
-        plus the measured overhead of the blocked solvers' extra steps (~0.15 ms per step)."""
-        m = self.q + self.p + 1
-        if m > DENSE_MAX:
-            return False
-        rest = self.q - self.terms[0].q + self.p + 1
-        return m ** 3 <= rest ** 3 + 2.25e6
+    def make_core(self, w, z, with_x: bool):
+        """The core's system of one PIRLS step: weights w, working response z (X included or not).
 
-    def make_core(self, w, z, with_x: bool) -> LmmCore:
-        """The core of one PIRLS step: weights w, working response z (X included or not).
-
-        Reuses one ReweightCore per variant (checked once against a fresh LmmCore); a fresh LmmCore
-        when the check fails. The returned core is only valid until the next call.
+        One system per variant (with X: PIRLS over (beta, u); without: over u), built once and
+        reweighted at each step; the returned system is only valid until the next call.
         """
-        X = self.X if with_x else self._X0
         if self.fast is None:
-            rest = self.q - self.terms[0].q + self.p + 1
-            if self._dense_cheaper() and dense_pls_ok(self.terms, self.X):
-                self.fast = "dense"
-            elif self.terms[0].p == 1 and rest <= DENSE_MAX and blocked_pls_ok(self.terms, self.X):
-                self.fast = "blocked"
-            elif reweight_core_ok(self.terms, self.X):
-                self.fast = "core"
-            else:
-                self.fast = "fresh"
-        if self.fast == "fresh":
-            return LmmCore(self.terms, X, z, weights=w)
+            self.fast = reweight_kind(self.terms, self.p)
         c = self._cores.get(with_x)
         if c is None:
-            cls = {"dense": DensePLS, "blocked": BlockedPLS, "core": ReweightCore}[self.fast]
-            c = self._cores[with_x] = cls(self.terms, X)
+            c = self._cores[with_x] = for_reweighting(self.terms, self.X if with_x else self._X0, self.fast)
         return c.reweight(w, z)
 
     # ------------------------------------------------------------------ PIRLS
@@ -360,7 +321,7 @@ class GlmmModel:
             eta = base + (self.X @ b if not uonly and self.p else 0.0) + self.zb(theta, u)
         else:
             eta = np.asarray(eta_start, dtype=float)
-            if u_start is None and self.fast in ("dense", "blocked"):
+            if u_start is None and self.fast is not None:
                 first = self._first_step(eta, b if uonly else None)
         mu = self.linkinv(eta) if first is None else None
         devres = None
@@ -411,7 +372,7 @@ class GlmmModel:
         return PirlsResult(theta, np.asarray(b, dtype=float), u, eta, mu, devres, float(pdev), f, core, it, eta_w)
 
     def _first_step(self, eta, beta):
-        """The system of PIRLS's first step from the linear predictor ``eta`` (a fast solver only).
+        """The system of PIRLS's first step from the linear predictor ``eta`` (once the form is known).
 
         The deviance functions start every evaluation from one linear predictor, so the working
         weights of the first step are the same at every evaluation, and so is the working response
@@ -427,8 +388,7 @@ class GlmmModel:
             w, zc = self.working(eta, mu, self.offset)
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(zc))):
                 return None
-            cls = {"dense": DensePLS, "blocked": BlockedPLS}[self.fast]
-            core = cls(self.terms, self.X if with_x else self._X0).reweight(w, zc)
+            core = for_reweighting(self.terms, self.X if with_x else self._X0, self.fast).reweight(w, zc)
             ent = self._first[with_x] = (eta, eta.copy(), zc, core)
         core = ent[3]
         if not with_x:

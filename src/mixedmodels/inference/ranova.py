@@ -29,7 +29,7 @@ from scipy import stats
 
 from ..errors import ArgumentError, SingularFitWarning, silenced
 from ..formula.deparse import r_deparse as _deparse_formula
-from ..formula.parse import RandomTerm
+from ..formula.parse import RandomTerm, split_top
 from ..report.anova_table import AnovaTable
 
 __all__ = ["ranova", "drop1", "lm_loglik", "reduce_random_term", "fixed_terms"]
@@ -107,27 +107,20 @@ def _fit_random(m, random: list[RandomTerm], reml: bool) -> tuple[float, int]:
 # ---------------------------------------------------------------------------------------------
 # the left side of a random term, as R's terms() sees it
 
-def _split_top(s: str, seps: str) -> list[tuple[str, str]]:
-    """Split at top-level characters in seps; returns (separator before, piece) pairs."""
-    out, depth, cur, sep = [], 0, "", "+"
-    for ch in s:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if depth == 0 and ch in seps:
-            out.append((sep, cur.strip()))
-            cur, sep = "", ch
-        else:
-            cur += ch
-    out.append((sep, cur.strip()))
-    return [(a, b) for a, b in out if b]
+def _signed_pieces(s: str, seps: str) -> list[tuple[str, str]]:
+    """Split at the top-level separators in ``seps`` (``"+-"``, ``":"``, ``"*"``) with the package's
+    one splitter; returns (separator before, piece) pairs, empty pieces dropped."""
+    out = [("+", s)]
+    for sep in seps:
+        out = [(sep if k else before, piece) for before, text in out
+               for k, (_, piece) in enumerate(split_top(text, sep))]
+    return [(a, b.strip()) for a, b in out if b.strip()]
 
 
 def _lhs_terms(expr: str) -> tuple[bool, list[str]]:
     """(has intercept, term labels) of a model formula's right side, with R's ordering by degree."""
     intercept, labels = True, []
-    for sign, piece in _split_top(expr, "+-"):
+    for sign, piece in _signed_pieces(expr, "+-"):
         if piece in ("0", "1"):
             # "+ 1" and "- 0" ask for an intercept, "+ 0" and "- 1" remove it
             intercept = (piece == "1") == (sign == "+")
@@ -142,12 +135,12 @@ def _lhs_terms(expr: str) -> tuple[bool, list[str]]:
 
 
 def _factors(label: str) -> tuple[str, ...]:
-    return tuple(p for _, p in _split_top(label, ":"))
+    return tuple(p for _, p in _signed_pieces(label, ":"))
 
 
 def _expand_star(piece: str) -> list[str]:
     """``a*b`` -> a, b, a:b; ``a:b`` stays one label."""
-    parts = [p for _, p in _split_top(piece, "*")]
+    parts = [p for _, p in _signed_pieces(piece, "*")]
     if len(parts) == 1:
         return [":".join(_factors(piece))]
     out: list[tuple[str, ...]] = [()]
@@ -164,7 +157,7 @@ def _drop_scope(labels: list[str]) -> list[str]:
 
 def _deparse(term: RandomTerm) -> str:
     """``expr | group`` spaced as R deparses it."""
-    expr = " ".join(f"{'' if i == 0 else sep + ' '}{p}" for i, (sep, p) in enumerate(_split_top(term.expr, "+-")))
+    expr = " ".join(f"{'' if i == 0 else sep + ' '}{p}" for i, (sep, p) in enumerate(_signed_pieces(term.expr, "+-")))
     expr = re.sub(r"\s+", " ", expr).strip()
     return f"{expr} | {term.group}"
 
