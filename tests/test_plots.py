@@ -168,6 +168,24 @@ def test_shrinkage(m3, sleep):
     assert len(m2.plot.shrinkage().axes[0].get_yticklabels()) == 18
 
 
+def test_shrinkage_of_a_common_slope_model_holds_the_slope(sleep):
+    """With a common slope, a subject's no-pooling intercept is its mean of y - beta_Days Days (the
+    same model without pooling), not the intercept of its own line; and the mixed model's estimate
+    lies between it and the population line (partial pooling)."""
+    m2 = mm.lmer("Reaction ~ 1 + Days + (1 | Subject)", sleep)
+    ax = m2.plot.shrinkage().axes[0]
+    own, mixed = ax.collections[0].get_offsets()[:, 0], ax.collections[1].get_offsets()[:, 0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    slope = float(m2.fixef["Days"])
+    icpt = float(m2.fixef["(Intercept)"])
+    for lev in ("308", "309", "335"):
+        d = sleep[sleep["Subject"] == lev]
+        k = labels.index(lev)
+        assert own[k] == pytest.approx(float(np.mean(d["Reaction"] - slope * d["Days"])), rel=1e-10)
+        lo, hi = sorted([own[k], icpt])
+        assert lo <= mixed[k] <= hi
+
+
 def test_profile_plot_from_a_profile_frame(m3):
     z = np.linspace(-3, 3, 7)
     prof = pd.concat([pd.DataFrame({".par": p, ".zeta": z, ".focal": 10 + 2 * z}) for p in ["sigma", "Days", "x"]])

@@ -283,6 +283,12 @@ class ModelPlots:
         Uses the first two columns of the group's random-effects term (intercept and slope) as the
         axes; with one column (a random intercept) the groups are stacked on the y axis. Arrows
         point from the own fit to the mixed model's estimate.
+
+        The own fit is the no-pooling version of the same model: per group, least squares over the
+        term's columns only, with every other fixed effect held at its estimate (an offset). For
+        ``Reaction ~ Days + (1 | Subject)`` that is each subject's intercept under the common slope,
+        ``mean(y - beta_Days Days)``, not the intercept of the subject's own line: with its own
+        slope the intercept answers another question and can land past the population value.
         """
         m = self.m
         term = self._group_term(group)
@@ -299,12 +305,20 @@ class ModelPlots:
         b = m.b[m.terms.index(term)][:, :2]
         beta = np.asarray(m.fixef, dtype=float)
         mixed = beta[idx][None, :] + b
+        # the term's columns are fitted per group; the other fixed effects stay at their estimates
+        fit_cols = [fixed_names.index(c) for c in term.cnames if c in fixed_names]
+        held = [i for i in range(len(fixed_names)) if i not in fit_cols]
+        y_own = y - X[:, held] @ beta[held] if held else y
+        offset = getattr(getattr(m, "frame", None), "offset", None)
+        if offset is not None:
+            y_own = y_own - np.asarray(offset, dtype=float)
+        at = [fit_cols.index(i) for i in idx]
         own = np.full_like(mixed, np.nan)
         for j in range(term.nlev):
             rows = np.flatnonzero(term.codes == j)
-            if rows.size >= len(beta):
-                coef, *_ = np.linalg.lstsq(X[rows], y[rows], rcond=None)
-                own[j] = coef[idx]
+            if rows.size >= len(fit_cols):
+                coef, *_ = np.linalg.lstsq(X[np.ix_(rows, fit_cols)], y_own[rows], rcond=None)
+                own[j] = coef[at]
         fig, ax = self._new(ax, figsize=figsize)
         if k == 1 or len(names) == 1:
             order = np.argsort(np.where(np.isnan(own[:, 0]), mixed[:, 0], own[:, 0]))
