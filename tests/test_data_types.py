@@ -494,3 +494,20 @@ def test_nested_grouping_builds_only_used_levels():
     assert len(labels) == pairs == codes.max() + 1
     k = int(np.flatnonzero(codes == 0)[0])
     assert labels[0] == f"{d.school[k]}:{d.student[k]}"
+
+
+def test_ranef_index_keeps_integer_groups_so_frames_join_back():
+    """An integer grouping column gives ranef frames an integer index (the data's values, in R's
+    order), so that ``data.join(ranef, on=group)`` matches rows; labels stay for categoricals."""
+    d = mm.load_dataset("sleepstudy").copy()
+    d["sid"] = d["Subject"].astype(str).astype(int)
+    m = mm.lmer("Reaction ~ Days + (Days | sid)", d)
+    re = m.ranef()["sid"]
+    assert pd.api.types.is_integer_dtype(re.index.dtype)
+    assert list(re.index) == sorted(d["sid"].unique())
+    joined = d.join(re.add_prefix("b_"), on="sid")
+    ref = mm.lmer("Reaction ~ Days + (Days | Subject)", d).ranef()["Subject"]
+    assert not pd.api.types.is_integer_dtype(ref.index.dtype)
+    assert joined["b_Days"].notna().all()
+    assert np.allclose(joined["b_Days"], ref.loc[d["Subject"].astype(str), "Days"].to_numpy(), rtol=1e-6)
+    assert list(m.coef()["sid"].index) == list(re.index)

@@ -33,6 +33,14 @@ class ReTerm:
     cnames: list[str]        # column names of the term, e.g. ["(Intercept)", "Days"]
     z: np.ndarray            # n x p model matrix of the term
     spec: object = field(default=None, repr=False)  # formulaic ModelSpec, for new data
+    #: the levels as the data hold them, for the index of ``ranef``'s frames (an integer column's
+    #: levels stay integers, so that the frames join back to the data); None: the labels
+    level_values: object = field(default=None, repr=False)
+
+    @property
+    def level_index(self) -> pd.Index:
+        """The levels as an index: the data's values where they are integers, else the labels."""
+        return pd.Index(self.levels) if self.level_values is None else pd.Index(self.level_values)
 
     @property
     def nlev(self) -> int:
@@ -79,7 +87,8 @@ def random_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[ReTerm]:
         if z.shape[1] == 0:
             raise FormulaError(f"the random-effects term {t} has no columns")
         check_finite_columns(z, cnames, frame.data.index, f"the random-effects term {t}")
-        terms.append(ReTerm(t, t.group, levels, codes, cnames, z, spec))
+        terms.append(ReTerm(t, t.group, levels, codes, cnames, z, spec,
+                            level_values=integer_levels(t.factors, frame.data, len(levels))))
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlev)  # stable, like R's order()
     return [terms[i] for i in order]
 
@@ -117,6 +126,19 @@ def grouping_codes(factors: tuple[str, ...], data: pd.DataFrame) -> tuple[np.nda
         prev = labels
         labels = [f"{prev[u // len(lab)]}:{lab[u % len(lab)]}" if k else lab[u] for u in used.tolist()]
     return codes.astype(np.int64), labels
+
+
+def integer_levels(factors: tuple[str, ...], data: pd.DataFrame, nlev: int) -> np.ndarray | None:
+    """The sorted values of a single integer grouping column (its levels in R's order, as
+    :func:`factor_codes` sorts them), or None: for an interaction, a categorical or any other dtype
+    the labels are the levels."""
+    if len(factors) != 1:
+        return None
+    col = data[factors[0]]
+    if not (pd.api.types.is_integer_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype)):
+        return None
+    values = np.unique(col.to_numpy())
+    return values if len(values) == nlev else None
 
 
 def factor_codes(col: pd.Series) -> tuple[np.ndarray, list[str]]:

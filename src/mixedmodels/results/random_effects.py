@@ -40,7 +40,7 @@ def ranef_frames(terms, b) -> dict[str, pd.DataFrame]:
     """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
     out = {}
     for g, idx in groups(terms).items():
-        frames = [pd.DataFrame(b[i], index=terms[i].levels, columns=terms[i].cnames) for i in idx]
+        frames = [pd.DataFrame(b[i], index=terms[i].level_index, columns=terms[i].cnames) for i in idx]
         out[g] = pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
     return out
 
