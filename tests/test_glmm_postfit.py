@@ -195,3 +195,26 @@ def test_emmeans_on_the_response_scale_as_r(cbpp_fit):
     assert np.allclose(r["rate"], [1.421, 5.454, 0.575], atol=1e-3)
     with pytest.raises(ArgumentError, match="'link' or 'response'"):
         p.emmeans("YEAR", type="probability")
+
+
+def test_glmer_anova_wald_and_lrt():
+    """m.anova(): car's type III Wald chi-square per term (the intercept's is its z value squared,
+    a factor's the quadratic form of its coefficients in their covariance); with another model, the
+    likelihood-ratio test of mm.anova."""
+    import mixedmodels as mm
+
+    cb = mm.load_dataset("cbpp")
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    g1 = mm.glmer(f, cb, family="binomial")
+    tab = g1.anova()
+    b, V = np.asarray(g1.beta), np.asarray(g1.vcov)
+    assert list(tab.index) == ["(Intercept)", "period"]
+    assert tab.loc["(Intercept)", "Chisq"] == pytest.approx(b[0] ** 2 / V[0, 0], rel=1e-12)
+    assert tab.loc["period", "Chisq"] == pytest.approx(float(b[1:] @ np.linalg.solve(V[1:, 1:], b[1:])), rel=1e-10)
+    assert tab.loc["period", "Df"] == 3
+    assert tab.loc["period", "Pr(>Chisq)"] == pytest.approx(1.221e-05, rel=1e-3)
+    assert "Type III Wald chisquare" in str(tab)
+    assert list(g1.anova(type=2).index) == ["period"]
+    g0 = mm.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cb, family="binomial")
+    lrt = g1.anova(g0)
+    assert lrt["Chisq"].iloc[1] == pytest.approx(2 * (g1.loglik - g0.loglik), rel=1e-10)

@@ -34,7 +34,7 @@ from scipy import stats
 from ..errors import ArgumentError
 from ..rformat import zapsmall
 
-__all__ = ["anova_table", "TermMap", "term_map", "hypotheses", "doolittle", "COLUMNS"]
+__all__ = ["anova_table", "wald_chisq_table", "TermMap", "term_map", "hypotheses", "doolittle", "COLUMNS"]
 
 COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 
@@ -411,3 +411,57 @@ def _lme4_table(m) -> pd.DataFrame:
         rows.append([len(c), ss, ms, ms / m.sigma ** 2])
         index.append(lab)
     return pd.DataFrame(rows, index=index, columns=["npar", "Sum Sq", "Mean Sq", "F value"], dtype=float)
+
+
+def wald_chisq_table(m, type=3) -> pd.DataFrame:
+    r"""Wald chi-square tests of the fixed-effect terms (car's ``Anova(m, type = 3)`` for a GLMM).
+
+    For each term's hypothesis matrix ``L`` (the rows of :func:`hypotheses`, R's contrasts),
+
+        Chisq = (L beta)' (L V L')^-1 (L beta),   Df = rank(L),   Pr(>Chisq) = P(chi2_Df > Chisq)
+
+    with ``V = vcov(beta)``: no denominator degrees of freedom, as for any model whose scale is
+    known (or estimated with the fit), which is what car and emmeans use for lme4's glmer fits.
+
+    Parameters
+    ----------
+    m : fitted model
+        With ``beta``, ``vcov`` and the fixed-effects design (a GLMM fit).
+    type : {1, 2, 3}
+        The hypotheses' type (3 by default, as car's ``type = 3``).
+
+    Returns
+    -------
+    AnovaTable
+        Columns ``Chisq, Df, Pr(>Chisq)``, index = R's term labels (the intercept first for type
+        3, as car lists it).
+    """
+    t = _type(type)
+    tm = term_map(m)
+    D = r_design(m, tm)
+    beta = np.asarray(m.beta, dtype=float)
+    V = np.asarray(m.vcov, dtype=float)
+    Ls = _hypotheses(m, t, tm, D)
+    rows, index = [], []
+    labels = (["(Intercept)"] if t == 3 and tm.intercept else []) + list(tm.labels)
+    for lab in labels:
+        if lab == "(Intercept)":
+            L = np.zeros((1, len(beta)))
+            L[0, list(m.fixed.names).index("(Intercept)")] = 1.0
+        else:
+            L = Ls[lab]
+        if L.shape[0] == 0:
+            rows.append([np.nan, np.nan, np.nan])
+        else:
+            Lb = L @ beta
+            chisq = float(Lb @ np.linalg.solve(L @ V @ L.T, Lb))
+            df = int(np.linalg.matrix_rank(L))
+            rows.append([chisq, df, float(stats.chi2.sf(chisq, df))])
+        index.append(lab)
+    from ..report.anova_table import AnovaTable
+
+    out = AnovaTable(rows, index=index, columns=["Chisq", "Df", "Pr(>Chisq)"], dtype=float)
+    out.heading = [f"Analysis of Deviance Table (Type {'I' * t} Wald chisquare tests)", "",
+                   f"Response: {m.parsed.response}" if hasattr(m, "parsed") else ""]
+    out.attrs["heading"] = out.heading[0]
+    return out

@@ -170,6 +170,41 @@ class GlmerResult(InformationCriteria):
         # frame more than glmer()'s, so that warnings point at the caller of m.refit
         return self.fitter(new, self.family, self.nagq, self.control, start={"theta": self.theta}, stacklevel=6)
 
+    def anova(self, *others, type: int | str = 3, **named):
+        """Tests of the fixed effects: Wald chi-square per term, or likelihood-ratio tests.
+
+        Parameters
+        ----------
+        *others, **named : fitted models, optional
+            With other models, lme4's ``anova(m1, m2, ...)``: likelihood-ratio tests between the
+            nested fits (:func:`mixedmodels.anova`; rows labelled ``MODEL1``... or by keyword).
+        type : {1, 2, 3}
+            Without other models, the hypotheses' type of the Wald chi-square table (car's
+            ``Anova(m, type = 3)``, the usual table for a GLMM: R's lme4 has no denominator df).
+
+        Returns
+        -------
+        AnovaTable
+            Wald: ``Chisq, Df, Pr(>Chisq)`` per term. LRT: ``npar, AIC, BIC, logLik, deviance,
+            Chisq, Df, Pr(>Chisq)`` per model.
+
+        Examples
+        --------
+        >>> import mixedmodels as mm
+        >>> cbpp = mm.load_dataset("cbpp")
+        >>> f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+        >>> g = mm.glmer(f, cbpp, family="binomial")
+        >>> round(float(g.anova().loc["period", "Chisq"]), 2)
+        25.49
+        """
+        if others or named:
+            from ..inference.lrt import anova
+
+            return anova(self, *others, **named)
+        from ..inference.anova import wald_chisq_table
+
+        return wald_chisq_table(self, type=type)
+
     def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey", level: float = 0.95,
                 type: str = "link"):
         """Estimated marginal means (and pairwise contrasts) as R's emmeans for a glmer fit:
