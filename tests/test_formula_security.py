@@ -196,8 +196,9 @@ def test_long_formulas_parse_in_linear_time():
         parse_formula(f)
         return time.perf_counter() - t
 
-    small, big = cost(1000), cost(10_000)
-    assert big < 2.0
+    # the best of two runs of each, and only their ratio: a busy machine slows both (an absolute bound
+    # failed at load 9 on 2 cores, 5.9 s for what takes 1.1 s on a quiet one)
+    small, big = min(cost(1000), cost(1000)), min(cost(10_000), cost(10_000))
     assert big < 40 * max(small, 1e-3)  # 10x the length, far from 100x the time
 
 
