@@ -218,3 +218,26 @@ def test_glmer_anova_wald_and_lrt():
     g0 = mm.glmer("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cb, family="binomial")
     lrt = g1.anova(g0)
     assert lrt["Chisq"].iloc[1] == pytest.approx(2 * (g1.loglik - g0.loglik), rel=1e-10)
+
+
+def test_glmer_check_reports_what_the_fit_warned():
+    """m.check() on a glmer fit: a clean fit passes; an unidentifiable one reports the same Hessian
+    problem that lme4's checkConv made the fit warn about."""
+    import warnings as w
+
+    import mixedmodels as mm
+
+    g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", mm.load_dataset("cbpp"),
+                 family="binomial")
+    c = g.check()
+    assert c.ok and not c.issues and c.converged
+    assert g.convergence.gradient is not None and g.convergence.messages == []
+    with w.catch_warnings(record=True) as rec:
+        w.simplefilter("always")
+        g2 = mm.glmer("TICKS ~ YEAR + HEIGHT + (1|BROOD) + (1|INDEX) + (1|LOCATION)", mm.load_dataset("grouseticks"),
+                      family="poisson")
+    warned = [str(r.message) for r in rec if "unidentifiable" in str(r.message)]
+    c2 = g2.check()
+    assert warned and not c2.ok
+    assert any("nearly unidentifiable" in line for line in c2.issues)
+    assert g2.convergence.messages == g2.messages

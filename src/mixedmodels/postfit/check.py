@@ -1,4 +1,4 @@
-"""``m.check()``: convergence, singularity and scaling of an LMM fit, in plain language.
+"""``m.check()``: convergence, singularity and scaling of a mixed model fit, in plain language.
 
 Convergence uses lme4's checkConv numbers (the same that made the fit warn and that the summary
 prints), singularity the random-effect parameters near their bounds, scaling lme4's check.scaleX.
@@ -214,8 +214,9 @@ def check(m) -> ModelCheck:
 
     Parameters
     ----------
-    m : LmerResult
-        A linear mixed model fit.
+    m : LmerResult or GlmerResult
+        A mixed model fit (for a GLMM the checks are on the deviance over ``(theta, beta)``, with
+        lme4's glmer tolerances, the same as lmer's).
 
     Returns
     -------
@@ -226,7 +227,8 @@ def check(m) -> ModelCheck:
         messages. ``issues`` lists only the lines reporting a problem, and the report's count is its
         length.
     """
-    require_lmm(m, "check()")
+    if not (hasattr(m, "convergence") and hasattr(m, "templates") and hasattr(m, "fixed")):
+        require_lmm(m, "check()")
     conv, conv_problems, extra = _convergence(m)
     sing, sing_lines = _singularity(m)
     sc_ok, sc = _scaling(m)

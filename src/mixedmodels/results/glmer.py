@@ -170,6 +170,46 @@ class GlmerResult(InformationCriteria):
         # frame more than glmer()'s, so that warnings point at the caller of m.refit
         return self.fitter(new, self.family, self.nagq, self.control, start={"theta": self.theta}, stacklevel=6)
 
+    @cached_property
+    def convergence(self):
+        """lme4's convergence part of ``m@optinfo`` for this fit: the stage-2 optimizer's name and
+        code, lme4's checkConv messages, and the finite-difference gradient and Hessian over
+        ``(theta, beta)`` (in the units they were taken in; the checks use the gradient scaled by
+        the Hessian, which does not depend on them).
+
+        Returns
+        -------
+        LmerConvergence
+            The same record as an lmer fit's ``m.convergence`` (``optimizer``, ``code``,
+            ``message``, ``messages``, ``gradient``, ``hessian``).
+        """
+        from ..optim.convergence import LmerConvergence
+
+        info = self.optinfo
+        return LmerConvergence(optimizer=str(getattr(info, "optimizer", "")), code=int(getattr(info, "code", 0)),
+                               message=str(getattr(info, "message", "")), messages=list(self.messages),
+                               gradient=self.gradient, hessian=self.hessian)
+
+    def check(self):
+        """A plain-language report on convergence, singularity and scaling (as lmer's ``check()``).
+
+        Returns
+        -------
+        ModelCheck
+            ``str()`` is the report; ``issues`` lists the lines that report a problem.
+
+        Examples
+        --------
+        >>> import mixedmodels as mm
+        >>> g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        ...              mm.load_dataset("cbpp"), family="binomial")
+        >>> g.check().ok
+        True
+        """
+        from ..postfit.check import check
+
+        return check(self)
+
     def anova(self, *others, type: int | str = 3, **named):
         """Tests of the fixed effects: Wald chi-square per term, or likelihood-ratio tests.
 
