@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import ArgumentError, FitError
@@ -52,6 +53,7 @@ from .factor import Factorization
 __all__ = ["gradient", "objective_and_gradient", "gradient_from"]
 
 _CHUNK = 4_000_000  # doubles in one dense chunk of right-hand sides (32 MB)
+_DENSE_OPS = 4_000_000  # entries of A_r0 and A_rr below which they are handled as dense arrays
 
 
 def objective_and_gradient(core, theta, reml: bool) -> tuple[float, np.ndarray]:
@@ -143,24 +145,19 @@ def term_scores(core, f: Factorization, with_x: bool = True):
     A00 = core.A00
     Psi = np.eye(p0)[None] - W @ A00
     S = [np.sum(A00 @ Psi, axis=0)]
+    ops = _RestOps(core, f) if mz else None
     if mz:
-        lam = core.lambda_rest(f.theta)
-        Arr = core.R[:mz, :mz] if f.mode == "dense" else core._Arr
-        AWA = (core.Ar0 @ core.first_block_diag(W) @ core._Ar0T)
-        At = Arr - AWA if f.mode == "dense" else (Arr - AWA).tocsc()
-        if sp.issparse(At) and f.mode == "dense":
-            At = np.asarray(At)
-        Bhat = (lam.T @ core.Ar0 @ core.first_block_diag(Psi)).tocsc()
-        S[0] = S[0] - _gram_sum(f, Bhat, p0)
-        Chat = lam.T @ At
-        Chat = Chat.tocsc() if sp.issparse(Chat) else np.asarray(Chat)
+        At = ops.Arr - ops.times_blocks(ops.Ar0, W) @ ops.Ar0T   # A_rr - A_r0 W A_0r
+        At = _dense_or_csc(At)
+        S[0] = S[0] - _gram_sum(f, _dense_or_csc(ops.times_blocks(ops.lamT @ ops.Ar0, Psi)), p0)
+        Chat = _dense_or_csc(ops.lamT @ At)
         for (k, pk, a, b), t in zip(core._term_ranges, core.terms[1:]):
             idx = a + np.arange(t.nlev) * pk
             diag = np.array([[_entry_sum(At, idx + i, idx + j) for j in range(pk)] for i in range(pk)])
             S.append(diag - _gram_sum(f, Chat[:, a:b], pk))
     # G~ = Z'V^-1 [X y] = C - A Lambda M^-1 Lambda' C, C = Z'W[X y]
-    Gt = _zvinv_xy(core, f, Dinv)
-    beta = core.solve(f)[0] - core._beta_shift                  # beta of the held [X y]
+    Gt = _zvinv_xy(core, f, Dinv, ops)
+    beta = _beta(f, p)
     v = Gt[:, p] - Gt[:, :p] @ beta
     RXinv = core.rx_inverse(f) if with_x else None
     SX, U = [], []
@@ -176,6 +173,51 @@ def term_scores(core, f: Factorization, with_x: bool = True):
             SX.append(np.zeros((t.p, t.p)))
         off += t.q
     return S, SX, U
+
+
+def _beta(f: Factorization, p: int) -> np.ndarray:
+    """beta of the held ``[X y]`` (before the core's shift): ``R_X beta = r_Xy``, the last unknowns of
+    the back-substitution, so only the X block of the factor is needed."""
+    if not p:
+        return np.zeros(0)
+    o = f.xoff
+    return sla.solve_triangular(f.L_XX, f.Ls[-1, o: o + p], lower=True, trans="T", check_finite=False)
+
+
+class _RestOps:
+    """The blocks of the terms after the first at f: ``Lambda_r'``, ``A_r0``, ``A_0r``, ``A_rr``,
+    ``A_rX``, dense arrays where they are small (scipy.sparse's per-call overhead would dominate a
+    small model's gradient), else sparse."""
+
+    def __init__(self, core, f: Factorization):
+        mz, q0 = core.mz, core.l0 * core.p0
+        self.p0, self.l0 = core.p0, core.l0
+        self.core = core
+        self.dense = f.mode == "dense" and mz * (q0 + mz) <= _DENSE_OPS
+        if self.dense:
+            Ar0 = core._Ar0d if core._Ar0d is not None else core.Ar0.toarray()
+            lam = np.zeros((mz, mz))
+            rr, cc, ii = core._lam_pattern
+            lam[rr, cc] = f.theta[ii]
+            self.lamT, self.lam, self.Ar0, self.Ar0T = lam.T, lam, Ar0, Ar0.T
+        else:
+            lam = core.lambda_rest(f.theta)
+            self.lamT, self.lam, self.Ar0, self.Ar0T = lam.T.tocsr(), lam, core.Ar0, core._Ar0T
+        if f.mode == "dense":
+            self.Arr, self.ArX = core.R[:mz, :mz], core.R[:mz, mz:]
+        else:
+            self.Arr, self.ArX = core._Arr, core._ArX
+
+    def times_blocks(self, A, G: np.ndarray):
+        """``A blockdiag(G_l)`` for A with l0 p0 columns (dense or sparse), G (l0, p0, p0)."""
+        if sp.issparse(A):
+            return A @ self.core.first_block_diag(G)
+        m = A.shape[0]
+        return np.einsum("mla,lab->mlb", A.reshape(m, self.l0, self.p0), G).reshape(m, -1)
+
+
+def _dense_or_csc(A):
+    return A.tocsc() if sp.issparse(A) else np.asarray(A)
 
 
 def _entry_sum(A, rows: np.ndarray, cols: np.ndarray) -> float:
@@ -201,7 +243,7 @@ def _gram_sum(f: Factorization, B, p: int) -> np.ndarray:
     return out
 
 
-def _zvinv_xy(core, f: Factorization, Dinv: np.ndarray) -> np.ndarray:
+def _zvinv_xy(core, f: Factorization, Dinv: np.ndarray, ops) -> np.ndarray:
     r"""``Z'V^-1 [X y] = C - A_ZZ Lambda M^-1 Lambda' C`` ((q0 + mz) x (p+1)), C = Z'W[X y].
 
     ``M^-1`` by block elimination of the first term: ``z_r = S_rr^-1 (x_r - B D^-1 x_0)``,
@@ -214,17 +256,15 @@ def _zvinv_xy(core, f: Factorization, Dinv: np.ndarray) -> np.ndarray:
     y0 = Dinv @ x0
     w0 = np.einsum("ab,lbc->lac", T0, y0).reshape(l0 * p0, p1)   # Lambda_0 D^-1 x_0
     out = C0.reshape(l0 * p0, p1).copy()
-    if mz:
-        lam = core.lambda_rest(f.theta)
-        ArX = core.R[:mz, mz:] if f.mode == "dense" else core._ArX
-        Arr = core.R[:mz, :mz] if f.mode == "dense" else core._Arr
-        zr = f.solve_rr(lam.T @ (ArX - core.Ar0 @ w0))
-        wr = lam @ zr                                            # Lambda_r z_r
-        back = (core._Ar0T @ wr).reshape(l0, p0, p1)             # A_0r Lambda_r z_r
-        z0 = Dinv @ (x0 - np.einsum("ab,lac->lbc", T0, back))
-        w0 = np.einsum("ab,lbc->lac", T0, z0).reshape(l0 * p0, p1)   # Lambda_0 z_0
-        out -= (core.A00 @ w0.reshape(l0, p0, p1)).reshape(l0 * p0, p1) + core._Ar0T @ wr
-        rest = ArX - core.Ar0 @ w0 - Arr @ wr
-        return np.vstack([out, np.asarray(rest)])
-    out -= (core.A00 @ w0.reshape(l0, p0, p1)).reshape(l0 * p0, p1)
-    return out
+    if not mz:
+        out -= (core.A00 @ w0.reshape(l0, p0, p1)).reshape(l0 * p0, p1)
+        return out
+    ArX, Arr = ops.ArX, ops.Arr
+    zr = f.solve_rr(ops.lamT @ (ArX - ops.Ar0 @ w0))
+    wr = ops.lam @ zr                                            # Lambda_r z_r
+    back = np.asarray(ops.Ar0T @ wr)                              # A_0r Lambda_r z_r
+    z0 = Dinv @ (x0 - np.einsum("ab,lac->lbc", T0, back.reshape(l0, p0, p1)))
+    w0 = np.einsum("ab,lbc->lac", T0, z0).reshape(l0 * p0, p1)   # Lambda_0 z_0
+    out -= (core.A00 @ w0.reshape(l0, p0, p1)).reshape(l0 * p0, p1) + back
+    rest = ArX - ops.Ar0 @ w0 - Arr @ wr
+    return np.vstack([out, np.asarray(rest)])
