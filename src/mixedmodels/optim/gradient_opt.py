@@ -49,7 +49,8 @@ def lbfgs_minimize(fun_and_grad, x0, lower, *, ftol_abs: float, maxeval: int, f_
     nevals : int
         Calls of ``fun_and_grad`` (each one factorization).
     code : int
-        NLopt's codes: 1 converged (success), 5 maxeval reached, -1 failure.
+        NLopt's codes: 1 converged (success), 5 maxeval reached, -4 rounding limited (the line
+        search found no lower point), -1 failure.
     message : str
         L-BFGS-B's last message, and the number of saddles left, if any.
     """
@@ -62,6 +63,8 @@ def lbfgs_minimize(fun_and_grad, x0, lower, *, ftol_abs: float, maxeval: int, f_
 
     def fg(x):
         nonlocal nevals
+        if nevals >= maxeval:       # L-BFGS-B checks maxfun only between iterations
+            raise _Spent
         nevals += 1
         v, g = fun_and_grad(x)
         if not math.isfinite(v):
@@ -78,22 +81,31 @@ def lbfgs_minimize(fun_and_grad, x0, lower, *, ftol_abs: float, maxeval: int, f_
         if left <= 0:
             status = 1
             break
-        r = minimize(fg, x, jac=True, method="L-BFGS-B", bounds=bounds,
-                     options={"ftol": ftol, "gtol": _PGTOL, "maxfun": left, "maxiter": left,
-                              "maxcor": 20})
-        message, status = str(r.message), int(r.status)
-        x = best[0].copy()
-        if status != 0 or restarts >= _RESTARTS:
+        try:
+            r = minimize(fg, x, jac=True, method="L-BFGS-B", bounds=bounds,
+                         options={"ftol": ftol, "gtol": _PGTOL, "maxfun": left, "maxiter": left,
+                                  "maxcor": 20})
+            message, status = str(r.message), int(r.status)
+            x = best[0].copy()
+            if status not in (0, 2) or restarts >= _RESTARTS:
+                break
+            start = _off_saddles(fg, x, best[1], lower)
+        except _Spent:
+            message, status = "maximum number of evaluations reached", 1
             break
-        start = _off_saddles(fg, x, best[1], lower)
         if start is None:
             break
         restarts += 1
         x = start
     if restarts:
         message += f" (left {restarts} saddle(s) on the bounds)"
-    code = 1 if status == 0 else (5 if status == 1 else -1)
+    # status 2: the line search found no lower point, rounding near the optimum (NLopt's roundoff-limited)
+    code = {0: 1, 1: 5, 2: -4}.get(status, -1)
     return best[0], best[1], nevals, code, message
+
+
+class _Spent(Exception):
+    """The evaluation budget is spent (raised through scipy's L-BFGS-B to stop it at once)."""
 
 
 def _off_saddles(fg, x, fx, lower):
