@@ -197,15 +197,17 @@ def test_lbfgs_reaches_bobyqas_criterion(kind, reml):
         assert g.theta[0] == 0.0 and g.is_singular
 
 
-def test_lbfgs_needs_a_gradient_and_counts_its_evaluations():
+def test_lbfgs_without_a_gradient_is_bobyqa_and_counts_its_evaluations():
+    """Refits with no gradient (ranova, profiles, influence) under an lbfgs model's control run BOBYQA
+    and say so; with one, evaluations are counted and maxeval is a hard limit."""
     from mixedmodels.errors import ConvergenceWarning
     from mixedmodels.optim.nlopt import check_control, minimize_theta
 
     assert check_control({"optimizer": "lbfgs"}) == {"optimizer": "lbfgs"}
     m = _fit("vector")
-    with pytest.raises(ArgumentError, match="needs the gradient"):
-        minimize_theta(lambda t: m.core.objective(t, True), m.core.layout.start(), m.core.layout.lower(),
-                       {"optimizer": "lbfgs"})
+    _, v, info = minimize_theta(lambda t: m.core.objective(t, True), m.core.layout.start(), m.core.layout.lower(),
+                                {"optimizer": "lbfgs"})
+    assert info.optimizer == "bobyqa" and v == pytest.approx(m.objective, abs=1e-6)
     calls = []
 
     def fg(t):

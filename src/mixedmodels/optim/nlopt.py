@@ -133,6 +133,9 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion", fun_
     fun_and_grad : callable, optional
         ``fun_and_grad(theta) -> (value, gradient)``, for ``control={"optimizer": "lbfgs"}``
         (L-BFGS-B with the exact gradient, :func:`~mixedmodels.optim.gradient_opt.lbfgs_minimize`).
+        Without it "lbfgs" runs BOBYQA (and ``info.optimizer`` says so): the refits that minimize
+        a criterion with no gradient (profiles, ranova, influence) under a model's control reach
+        the same optimum that way.
 
     Returns
     -------
@@ -147,12 +150,14 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion", fun_
     Raises
     ------
     ArgumentError
-        For unknown settings or optimizer, or "lbfgs" without ``fun_and_grad``.
+        For unknown settings or optimizer.
     FitError
         When ``fun(x0)`` is not finite, or NLopt fails.
     """
     ctl = _settings(control)
     name = str(ctl["optimizer"]).lower()
+    if name in GRADIENT_OPTIMIZERS and fun_and_grad is None:
+        name = "bobyqa"
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
     f0 = fun(x0)
@@ -210,9 +215,6 @@ def _gradient_run(fun_and_grad, x0, f0, lower, ctl, what):
     """L-BFGS-B with the exact gradient (optim/gradient_opt.py): (x, f(x), evaluations, code, message)."""
     from .gradient_opt import lbfgs_minimize
 
-    if fun_and_grad is None:
-        raise ArgumentError(f"control['optimizer'] = 'lbfgs' needs the gradient of {what}, which only lmer's "
-                            "own fit provides; use 'bobyqa' here")
     try:
         return lbfgs_minimize(fun_and_grad, x0, lower, ftol_abs=float(ctl["ftol_abs"]),
                               maxeval=check_maxeval(ctl["maxeval"]), f_scale=f0)
