@@ -84,7 +84,8 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
     """Fit a linear mixed model with lme4's formula syntax, by REML (default) or ML.
 
     ``control`` takes optimizer settings: ``optimizer`` ("bobyqa", "nelder_mead", "sbplx", "cobyla",
-    "praxis", or "lbfgs": L-BFGS-B with the exact gradient), ``ftol_abs``, ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
+    "praxis", or "lbfgs": L-BFGS-B with the exact gradient of the criterion), ``ftol_abs``,
+    ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
     ``weights`` and ``offset`` are arrays (one value per row of ``data``) or column names.
     ``start``: starting theta for the optimizer, a vector or ``{"theta": [...]}`` in lme4's order
     (``getME(m, "theta")``); default lme4's (1 on the diagonals, 0 below).

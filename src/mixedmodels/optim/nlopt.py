@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import ArgumentError, ConvergenceWarning, FitError, warn
 
-__all__ = ["OptInfo", "minimize_theta", "nlopt_minimize", "DEFAULT_CONTROL", "MAX_EVALS", "OPTIMIZERS", "GRADIENT_OPTIMIZERS", "check_maxeval",
+__all__ = ["OptInfo", "minimize_theta", "nlopt_minimize", "DEFAULT_CONTROL", "MAX_EVALS", "OPTIMIZERS",
+           "GRADIENT_OPTIMIZERS", "check_maxeval",
            "check_setting_number", "unknown_settings_error", "check_vector", "check_start", "check_control"]
 
 DEFAULT_CONTROL = {
