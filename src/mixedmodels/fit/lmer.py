@@ -84,7 +84,8 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
     """Fit a linear mixed model with lme4's formula syntax, by REML (default) or ML.
 
     ``control`` takes optimizer settings: ``optimizer`` ("bobyqa", "nelder_mead", "sbplx", "cobyla",
-    "praxis"), ``ftol_abs``, ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
+    "praxis", or "lbfgs": L-BFGS-B with the exact gradient of the criterion), ``ftol_abs``,
+    ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
     ``weights`` and ``offset`` are arrays (one value per row of ``data``) or column names.
     ``start``: starting theta for the optimizer, a vector or ``{"theta": [...]}`` in lme4's order
     (``getME(m, "theta")``); default lme4's (1 on the diagonals, 0 below).
@@ -178,7 +179,8 @@ def _restart_if_unconverged(res: LmerResult) -> LmerResult:
         return res
     theta, value, again = minimize_theta(lambda th: res.core.objective(th, res.reml), res.theta,
                                          res.core.layout.lower(), res.control,
-                                         what="the REML criterion" if res.reml else "the deviance")
+                                         what="the REML criterion" if res.reml else "the deviance",
+                                         fun_and_grad=_with_gradient(res.core, res.reml))
     if not value < res.objective:
         return res
     info = replace(again, nevals=info.nevals + again.nevals)
@@ -194,13 +196,21 @@ def _weights_label(frame, weights) -> str | None:
     return weights_label(weights)
 
 
+def _with_gradient(core, reml: bool):
+    """The criterion and its exact gradient in theta (core/gradient.py), for control={'optimizer': 'lbfgs'}."""
+    from ..core.gradient import objective_and_gradient
+
+    return lambda th: objective_and_gradient(core, th, reml)
+
+
 def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, warn=True,
               theta0=None, weights_name=None) -> LmerResult:
     layout = core.layout
     x0 = layout.start() if theta0 is None else theta0
     try:
         theta, _, info = minimize_theta(lambda th: core.objective(th, REML), x0, layout.lower(),
-                                        control, what="the REML criterion" if REML else "the deviance")
+                                        control, what="the REML criterion" if REML else "the deviance",
+                                        fun_and_grad=_with_gradient(core, REML))
     except FitError as e:
         if "starting values" in str(e) and theta0 is None:
             _explain_start(terms)

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import ArgumentError, ConvergenceWarning, FitError, warn
 
-__all__ = ["OptInfo", "minimize_theta", "nlopt_minimize", "DEFAULT_CONTROL", "MAX_EVALS", "OPTIMIZERS", "check_maxeval",
+__all__ = ["OptInfo", "minimize_theta", "nlopt_minimize", "DEFAULT_CONTROL", "MAX_EVALS", "OPTIMIZERS",
+           "GRADIENT_OPTIMIZERS", "check_maxeval",
            "check_setting_number", "unknown_settings_error", "check_vector", "check_start", "check_control"]
 
 DEFAULT_CONTROL = {
@@ -32,6 +33,8 @@ DEFAULT_CONTROL = {
 _ALGORITHMS = {"bobyqa": "LN_BOBYQA", "nelder_mead": "LN_NELDERMEAD", "cobyla": "LN_COBYLA",
                "sbplx": "LN_SBPLX", "praxis": "LN_PRAXIS"}
 OPTIMIZERS = tuple(sorted(_ALGORITHMS))
+# optimizers that need the criterion's gradient (minimize_theta's fun_and_grad): lmer's only
+GRADIENT_OPTIMIZERS = ("lbfgs",)
 MAX_EVALS = 2**31 - 1  # NLopt keeps maxeval in a C int: a larger one overflows inside nlopt
 
 
@@ -115,7 +118,7 @@ def nlopt_minimize(objective, x0, lower, upper=None, *, ftol_abs: float, xtol_ab
     return x, int(opt.last_optimize_result())
 
 
-def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
+def minimize_theta(fun, x0, lower, control=None, what="the REML criterion", fun_and_grad=None):
     """Minimize a profiled criterion ``fun(theta)`` from ``x0`` within the lower bounds, as lme4.
 
     Parameters
@@ -128,6 +131,12 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
         Settings overriding ``DEFAULT_CONTROL`` (optimizer, tolerances, maxeval, boundary_tol).
     what : str, optional
         The criterion's name, for messages.
+    fun_and_grad : callable, optional
+        ``fun_and_grad(theta) -> (value, gradient)``, for ``control={"optimizer": "lbfgs"}``
+        (L-BFGS-B with the exact gradient, :func:`~mixedmodels.optim.gradient_opt.lbfgs_minimize`).
+        Without it "lbfgs" runs BOBYQA (and ``info.optimizer`` says so): the refits that minimize
+        a criterion with no gradient (profiles, ranova, influence) under a model's control reach
+        the same optimum that way.
 
     Returns
     -------
@@ -148,12 +157,32 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
     """
     ctl = _settings(control)
     name = str(ctl["optimizer"]).lower()
+    if name in GRADIENT_OPTIMIZERS and fun_and_grad is None:
+        name = "bobyqa"
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
     f0 = fun(x0)
     if not math.isfinite(f0):
         raise FitError(f"{what} is not finite at the starting values theta={x0.tolist()}; check the data for "
                        "constant or collinear columns")
+    if name in GRADIENT_OPTIMIZERS:
+        x, fx, nevals, code, message = _gradient_run(fun_and_grad, x0, f0, lower, ctl, what)
+        x, fx = _onto_bounds(fun, x, fx, lower, float(ctl["boundary_tol"]))
+    else:
+        x, fx, nevals, code = _nlopt_run(fun, x0, f0, lower, ctl, name, what)
+        message = _MESSAGES.get(int(code), str(code))
+    converged = code in (1, 2, 3, 4) or code == _ROUNDOFF_LIMITED
+    info = OptInfo(name, nevals, int(code), message, converged)
+    if not converged:
+        warn(f"the optimizer ({name}) stopped without converging: {info.message} after {nevals} "
+             "evaluations; try control={'maxeval': ...} larger, another optimizer "
+             "(control={'optimizer': 'nelder_mead'}), or rescaling predictors",
+             ConvergenceWarning, stacklevel=3)
+    return x, float(fx), info
+
+
+def _nlopt_run(fun, x0, f0, lower, ctl, name, what):
+    """NLopt from x0 (whose value f0 is known): (x, f(x), evaluations, NLopt's code), with R's ties."""
     nevals = 0
     best = [x0.copy(), f0]
     history: list[tuple[float, np.ndarray]] = [(f0, x0.copy())]
@@ -180,14 +209,18 @@ def minimize_theta(fun, x0, lower, control=None, what="the REML criterion"):
     fx = best[1] if np.array_equal(x, best[0]) else fun(x)
     x, fx = _earliest_tie(history, x, fx)
     x, fx = _onto_bounds(fun, x, fx, lower, float(ctl["boundary_tol"]))
-    converged = code in (1, 2, 3, 4) or code == _ROUNDOFF_LIMITED
-    info = OptInfo(name, nevals, int(code), _MESSAGES.get(int(code), str(code)), converged)
-    if not converged:
-        warn(f"the optimizer ({name}) stopped without converging: {info.message} after {nevals} "
-             "evaluations; try control={'maxeval': ...} larger, another optimizer "
-             "(control={'optimizer': 'nelder_mead'}), or rescaling predictors",
-             ConvergenceWarning, stacklevel=3)
-    return x, float(fx), info
+    return x, fx, nevals, code
+
+
+def _gradient_run(fun_and_grad, x0, f0, lower, ctl, what):
+    """L-BFGS-B with the exact gradient (optim/gradient_opt.py): (x, f(x), evaluations, code, message)."""
+    from .gradient_opt import lbfgs_minimize
+
+    try:
+        return lbfgs_minimize(fun_and_grad, x0, lower, ftol_abs=float(ctl["ftol_abs"]),
+                              maxeval=check_maxeval(ctl["maxeval"]), f_scale=f0)
+    except (RuntimeError, ValueError) as e:
+        raise FitError(f"the optimizer failed while minimizing {what}: {e}") from None
 
 
 def _settings(control) -> dict:
@@ -198,8 +231,9 @@ def _settings(control) -> dict:
         if unknown:
             raise unknown_settings_error(unknown, ctl)
         ctl.update(control)
-    if str(ctl["optimizer"]).lower() not in _ALGORITHMS:
-        raise ArgumentError(f"unknown optimizer {ctl['optimizer']!r}; choose one of {sorted(_ALGORITHMS)}")
+    if str(ctl["optimizer"]).lower() not in OPTIMIZERS + GRADIENT_OPTIMIZERS:
+        raise ArgumentError(f"unknown optimizer {ctl['optimizer']!r}; choose one of "
+                            f"{sorted(OPTIMIZERS + GRADIENT_OPTIMIZERS)}")
     return ctl
 
 
@@ -397,8 +431,9 @@ def check_control(control) -> dict | None:
         if key == "optimizer":
             if not isinstance(value, str):
                 raise ArgumentError(f"control['optimizer'] must be a name such as 'bobyqa', got {value!r}")
-            if value.lower() not in OPTIMIZERS:
-                raise ArgumentError(f"unknown optimizer {value!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}")
+            names = OPTIMIZERS + GRADIENT_OPTIMIZERS
+            if value.lower() not in names:
+                raise ArgumentError(f"unknown optimizer {value!r}; choose one of {', '.join(map(repr, names))}")
         elif key == "maxeval":
             check_maxeval(value)
         else:
