@@ -284,11 +284,9 @@ class ModelPlots:
         axes; with one column (a random intercept) the groups are stacked on the y axis. Arrows
         point from the own fit to the mixed model's estimate.
 
-        The own fit is the no-pooling version of the same model: per group, least squares over the
-        term's columns only, with every other fixed effect held at its estimate (an offset). For
-        ``Reaction ~ Days + (1 | Subject)`` that is each subject's intercept under the common slope,
-        ``mean(y - beta_Days Days)``, not the intercept of the subject's own line: with its own
-        slope the intercept answers another question and can land past the population value.
+        The own fit is the same model without pooling: per group, least squares over the term's
+        columns, the other fixed effects held at their estimates. For ``Reaction ~ Days + (1 |
+        Subject)`` that is ``mean(y - beta_Days Days)``, the intercept under the common slope.
         """
         m = self.m
         term = self._group_term(group)

@@ -55,7 +55,7 @@ def _check_glmer_ddf(ddf) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class GlmerResult(InformationCriteria):
+class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
     """A fitted generalized linear mixed model (lme4's ``glmerMod``)."""
 
     formula: str
@@ -377,24 +377,10 @@ class GlmerResult(InformationCriteria):
         """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
         return random_effects.ranef_table(self.terms, self._b, self._b_condvar)
 
-    @cached_property
-    def _group_labels(self) -> list[str]:
-        return random_effects.group_labels(self.terms)
-
     @property
     def templates(self) -> list[np.ndarray]:
         """The relative covariance factors at theta-hat, one lower-triangular ``T_k`` per term."""
         return self._T
-
-    @property
-    def b(self) -> list[np.ndarray]:
-        """Conditional modes ``b = Lambda u``, one (nlev, p) array per term (lme4's ``getME(m, "b")``)."""
-        return self._b
-
-    @property
-    def group_labels(self) -> list[str]:
-        """Group names as VarCorr prints them (R's make.unique)."""
-        return self._group_labels
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:

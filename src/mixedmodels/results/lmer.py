@@ -84,7 +84,7 @@ def theta_names(terms) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class LmerResult(InformationCriteria):
+class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
     """A fitted linear mixed model (lme4's ``lmerMod`` with lmerTest's inference)."""
 
     formula: str
@@ -141,16 +141,6 @@ class LmerResult(InformationCriteria):
         """The relative covariance factors at theta-hat, one lower-triangular (p_k x p_k) ``T_k`` per
         term: ``Lambda = blockdiag(I_levels (x) T_k)``, ``Cov(b_k) = sigma^2 T_k T_k'`` per level."""
         return self._factor.T
-
-    @property
-    def b(self) -> list[np.ndarray]:
-        """Conditional modes ``b = Lambda u``, one (nlev, p) array per term (lme4's ``getME(m, "b")``)."""
-        return self._b
-
-    @property
-    def group_labels(self) -> list[str]:
-        """Group names as VarCorr prints them: repeated factors get .1, .2 (R's make.unique)."""
-        return self._group_labels
 
     @property
     def nobs(self) -> int:
@@ -250,11 +240,6 @@ class LmerResult(InformationCriteria):
     def varcorr(self) -> pd.DataFrame:
         """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor."""
         return random_effects.varcorr_frame(self.terms, self._factor.T, self.sigma)
-
-    @cached_property
-    def _group_labels(self) -> list[str]:
-        """Group names as VarCorr prints them: repeated factors get .1, .2 (R's make.unique)."""
-        return random_effects.group_labels(self.terms)
 
     # ------------------------------------------------------------------ fitted values
     @cached_property

@@ -6,6 +6,8 @@ Inputs are the model's terms (design.ReTerm, lme4's order), the conditional mode
 """
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
@@ -75,3 +77,22 @@ def varcorr_frame(terms, templates, sigma: float, residual: bool = True) -> pd.D
     if residual:
         rows.append(("Residual", "", "", s2, sigma))
     return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+
+class RandomEffectsFace:
+    """Mixin of both result classes: the conditional modes and group names every concept module
+    reads. The class provides ``terms`` and ``_b`` (the modes, computed on first use)."""
+
+    @property
+    def b(self) -> list[np.ndarray]:
+        """Conditional modes ``b = Lambda u``, one (nlev, p) array per term (lme4's ``getME(m, "b")``)."""
+        return self._b
+
+    @property
+    def group_labels(self) -> list[str]:
+        """Group names as VarCorr prints them: repeated factors get .1, .2 (R's make.unique)."""
+        return self._group_labels
+
+    @cached_property
+    def _group_labels(self) -> list[str]:
+        return group_labels(self.terms)
