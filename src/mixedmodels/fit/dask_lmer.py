@@ -69,6 +69,25 @@ def partition_chunk(part: pd.DataFrame, design):
     return as_row_chunk(partition_design(part, design))
 
 
+PERSIST_FRACTION = 0.5  # of the workers' memory, that persisted chunks may take (the rest: the workers' own)
+
+
+def _fits_in_memory(nbytes: float) -> bool:
+    """Whether chunks of ``nbytes`` in all fit in :data:`PERSIST_FRACTION` of the distributed workers'
+    memory limits; True without a distributed client (a local scheduler keeps them in this process,
+    as the in-memory fit would) or where the workers have no limit."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return True
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
+    if not limits or not all(limits):
+        return True
+    return nbytes <= PERSIST_FRACTION * sum(limits)
+
+
 def _scale_problem(stats: dict, tol: float = 1e3) -> bool:
     """lme4's check.scaleX (design.fixed.scale_problem) from the columns' moments over all rows."""
     k, _, ss = stats["mom"]
@@ -132,9 +151,14 @@ def lmer_dask(formula: str, data, *, REML: bool = True, weights=None, offset=Non
     if design.nan:
         warn(f"{design.nan} row(s) left out because the response or an offset is NaN there "
              "(e.g. log or sqrt of a negative number)", DataWarning, stacklevel=3)
-    # 2. every partition coded with the global levels, persisted where it is
+    # 2. every partition coded with the global levels: persisted where it is when the chunks fit in the
+    # workers' memory, else (bigger than the cluster) formed afresh from the source in every round
     design_d = dask.delayed(design, traverse=False)
-    chunks = list(dask.persist(*[dask.delayed(partition_chunk, pure=True)(p, design_d) for p in parts]))
+    chunks = [dask.delayed(partition_chunk, pure=True)(p, design_d) for p in parts]
+    width = len(design.names) + sum(len(c) + 1 for _, c in design.term_specs) + 3
+    persisted = _fits_in_memory(design.n * width * 8.0)
+    if persisted:
+        chunks = list(dask.persist(*chunks))
     # 3. the design's checks; the columns that depend on earlier ones dropped as in memory
     stats = DaskReduce(chunks)(design_stats, combine_design_stats)
     if stats is None:
@@ -143,7 +167,8 @@ def lmer_dask(formula: str, data, *, REML: bool = True, weights=None, offset=Non
     names = [design.names[j] for j in keep]
     dropped = [nm for j, nm in enumerate(design.names) if j not in keep]
     if dropped:
-        chunks = list(dask.persist(*[dask.delayed(select_columns, pure=True)(ch, keep) for ch in chunks]))
+        chunks = [dask.delayed(select_columns, pure=True)(ch, keep) for ch in chunks]
+        chunks = list(dask.persist(*chunks)) if persisted else chunks
         stats = dict(stats, const=stats["const"][keep], x0=stats["x0"][keep], is01=stats["is01"][keep],
                      mom=(stats["mom"][0], stats["mom"][1][keep], stats["mom"][2][keep]))
         k = len(dropped)
@@ -174,7 +199,7 @@ def lmer_dask(formula: str, data, *, REML: bool = True, weights=None, offset=Non
     name = data_name or (str(data) if isinstance(data, str) else None) or "data"
     res = optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control, theta0=theta0,
                    weights_name=req.weights)
-    rows = DaskRows(chunks, n, weighted, scale_bad, partitions=len(parts))
+    rows = DaskRows(chunks, n, weighted, scale_bad, partitions=len(parts), persisted=persisted)
     from dataclasses import fields
 
     return DaskLmerResult(**{f.name: getattr(res, f.name) for f in fields(res)}, rows=rows)

@@ -25,11 +25,12 @@ class DaskRows:
     """Where a Dask fit's rows are: the persisted chunks (one per partition, in the workers' memory),
     and what the fit learnt of them."""
 
-    chunks: list                 # persisted dask.delayed RowChunk, X with the kept columns
+    chunks: list                 # dask.delayed RowChunk (persisted unless too big), X with the kept columns
     n: int
     weighted: bool
     scale_problem: bool          # lme4's check.scaleX on all the rows
     partitions: int = 0
+    persisted: bool = True       # False: chunks formed afresh from the source in each round (data beyond memory)
     notes: dict = field(default_factory=dict)
 
     def release(self) -> None:
@@ -74,7 +75,9 @@ class DaskLmerResult(LmerResult):
 
         rows = self._live_rows("the residual quantiles")
         beta, b = np.asarray(self.beta, dtype=float), [np.asarray(x, dtype=float) for x in self.b]
-        res = dask.persist(*[dask.delayed(chunk_residuals, pure=True)(ch, beta, b) for ch in rows.chunks])
+        res = [dask.delayed(chunk_residuals, pure=True)(ch, beta, b) for ch in rows.chunks]
+        if rows.persisted:  # else each round forms them afresh: the rows never held at once
+            res = dask.persist(*res)
         try:
             q = exact_quantiles(list(res), rows.n)
         finally:
