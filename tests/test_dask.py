@@ -6,6 +6,7 @@ optimizer's tolerance, the printed summary equal, its residual quantiles exact).
 """
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
@@ -20,6 +21,7 @@ pytest.importorskip("pyarrow")
 import dask  # noqa: E402
 import dask.dataframe as dd  # noqa: E402
 from dask.distributed import Client, LocalCluster  # noqa: E402
+from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 
 import mixedmodels as mm  # noqa: E402
 from mixedmodels.errors import ArgumentError, DataWarning, FitError, MixedModelError  # noqa: E402
@@ -129,7 +131,7 @@ def test_weights_and_offsets(client, sleep):
 def test_factor_predictor_levels_missing_from_partitions(client, sleep):
     # sorted by day: every partition has two of the ten days, the fit all ten (global codes)
     d = sleep.assign(day=sleep["Days"].map(lambda v: f"d{v:02d}")).sort_values("Days", kind="stable")
-    m, _ = compare(client, "Reaction ~ day + (1 | Subject)", d.reset_index(drop=True), npartitions=5)
+    m, _ = compare(client, "Reaction ~ day + (1 | Subject)", d.reset_index(drop=True), npartitions=5, summary=False)
     assert len(m.fixef) == 10
     # a categorical with an unused category and its own (not sorted) order, an ordered factor's contrasts
     cats = [f"d{v:02d}" for v in range(9, -1, -1)] + ["never"]
@@ -212,29 +214,54 @@ def _partition(seed: int, rows: int) -> pd.DataFrame:
     return pd.DataFrame({"y": 1.0 + 2.0 * x + u[g] + rng.normal(size=rows), "x": x, "g": g})
 
 
-def _peak_rss() -> int:
-    import resource
+class _LargestResults(SchedulerPlugin):
+    """A scheduler plugin: the size of every task result held on a worker, largest by task name."""
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kB on Linux
+    name = "largest-results"
+
+    def __init__(self, scheduler):
+        self.scheduler, self.largest = scheduler, {}
+
+    def transition(self, key, start, finish, *args, **kwargs):
+        ts = self.scheduler.tasks.get(key)
+        if finish == "memory" and ts is not None:
+            prefix = ts.prefix.name
+            self.largest[prefix] = max(self.largest.get(prefix, 0), int(ts.nbytes))
+
+
+def _fit_from_map(parts: int, rows: int):
+    ddf = dd.from_map(_partition, list(range(parts)), rows=rows,
+                      meta=pd.DataFrame({"y": [1.0], "x": [1.0], "g": [1]}).iloc[:0])
+    return mm.lmer("y ~ x + (1 | g)", ddf)
 
 
 def test_rows_never_gather_on_one_worker():
-    """Workers limited to far less than the data: the fit streams the partitions (too big to persist)
-    and no worker's peak memory reaches its limit (the nanny kills a worker past 95% of it)."""
-    rows, parts = 250_000, 28
-    size = rows * parts * 3 * 8                       # 168 MB of float64/int64 columns
-    limit = 150 * 2 ** 20                             # the worker's own ~110 MB, and room for ~3 partitions
-    with dask.config.set({"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
-                          "distributed.worker.memory.pause": False}), warnings.catch_warnings():
+    """Workers whose memory limit is below the data's size: the chunks do not fit, so each round forms
+    them afresh from the source, partition by partition, and no task ever holds more than one
+    partition's rows: every result the workers keep, and every one the client fetches, is at most a
+    partition's chunk or a sum of the size of the blocks.
+
+    Dask's limit counts a worker's own ~170 MB as well, which leaves no limit below a test-sized frame
+    that the worker could run under; so the nanny's termination is off, and what the test checks is
+    the size of every task's result, recorded by the scheduler.
+    """
+    rows, parts = 20_000, 8
+    size = rows * parts * 3 * 8                       # 3.8 MB of float64/int64 columns
+    limit = 3 * 2 ** 20 // 2                          # ~3 partitions of the frame, far less than it
+    off = {f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause", "terminate")}
+    with dask.config.set(off), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=limit,
-                          host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster) as c:
-            ddf = dd.from_map(_partition, list(range(parts)), rows=rows,
-                              meta=pd.DataFrame({"y": [1.0], "x": [1.0], "g": [1]}).iloc[:0])
-            m = mm.lmer("y ~ x + (1 | g)", ddf)
-            peaks = c.run(_peak_rss)
-    assert size > limit and len(peaks) == 2
-    assert max(peaks.values()) < 0.95 * limit, peaks
-    assert m.nobs == rows * parts and not m.rows.persisted
-    assert m.fixef["x"] == pytest.approx(2.0, abs=0.01)
-    assert m.sigma == pytest.approx(1.0, abs=0.01)
+                          host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster):
+            plugin = _LargestResults(cluster.scheduler)
+            cluster.scheduler.add_plugin(plugin)
+            m = _fit_from_map(parts, rows)
+    assert size > limit and not m.rows.persisted      # too big to persist: formed afresh in each round
+    chunk = plugin.largest["partition_chunk"]
+    assert size / parts < chunk < 3 * size / parts, plugin.largest  # one partition's rows (X, y, z, codes)
+    assert max(plugin.largest.values()) <= chunk, plugin.largest
+    assert {"design_stats", "chunk_blocks", "combine_all"} <= set(plugin.largest)
+    assert plugin.largest["combine_all"] < size / 50   # what travels up the tree and to the client: sums
+    assert m.nobs == rows * parts
+    assert m.fixef["x"] == pytest.approx(2.0, abs=0.02)
+    assert m.sigma == pytest.approx(1.0, abs=0.02)

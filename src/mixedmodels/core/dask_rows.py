@@ -26,6 +26,24 @@ __all__ = ["as_row_chunk", "tree_reduce", "DaskReduce", "design_stats", "combine
 SPLIT_EVERY = 8  # partial results combined per task of the tree
 
 
+def _register_sizeof() -> None:
+    """Tell Dask the size of a RowChunk (its arrays), which its memory accounting (spilling, limits,
+    what a worker holds) would otherwise take for a few bytes. This module is imported only on the
+    Dask path."""
+    try:
+        from dask.sizeof import sizeof
+    except ImportError:  # pragma: no cover - imported from the Dask path only
+        return
+
+    @sizeof.register(RowChunk)
+    def _chunk_size(ch: RowChunk) -> int:
+        arrays = [ch.X, ch.y, ch.weights, ch.offset, *ch.z, *ch.codes]
+        return int(sum(sizeof(a) for a in arrays if a is not None))
+
+
+_register_sizeof()
+
+
 def as_row_chunk(d: dict) -> RowChunk:
     """A chunk from the dict of arrays a partition's design gives."""
     return RowChunk(d["X"], d["y"], list(d["z"]), list(d["codes"]), d.get("weights"), d.get("offset"))
