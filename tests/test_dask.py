@@ -2,7 +2,8 @@
 
 Two worker processes on loopback; every comparison is with the in-memory fit of the same rows
 (the criterion and every number at the same theta to 1e-10 relative, the estimates to the
-optimizer's tolerance, the printed summary equal, its residual quantiles exact). The last test runs a cluster whose workers' memory limit is below the data's size.
+optimizer's tolerance, the printed summary equal, its residual quantiles exact). The workers' memory limit is below
+the last test's data.
 """
 from __future__ import annotations
 
@@ -29,16 +30,32 @@ from mixedmodels.errors import ArgumentError, DataWarning, FitError, MixedModelE
 REL = 1e-10
 
 
+LIMIT = 3 * 2 ** 20 // 2  # each worker's memory limit: ~3 partitions of the last test's frame, far less than it
+
+
 @pytest.fixture(scope="module")
-def client():
-    with warnings.catch_warnings():
+def cluster():
+    """Two worker processes on loopback, with a memory limit below the last test's data.
+
+    Dask's limit counts a worker's own ~170 MB as well, which leaves no limit below a test-sized
+    frame that a worker could run under; so spilling, pausing and the nanny's termination are off,
+    and the limit serves the fit's choice (persist the chunks, or form them afresh in each round).
+    The small frames of the other tests fit in it and are persisted.
+    """
+    off = {f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause", "terminate")}
+    with dask.config.set(off), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # distributed's own start-up notes
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1.5GB",
-                               host="127.0.0.1", dashboard_address=None)
-        c = Client(cluster)
+        cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=LIMIT,
+                          host="127.0.0.1", dashboard_address=None)
+    yield cl
+    cl.close()
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    c = Client(cluster)
     yield c
     c.close()
-    cluster.close()
 
 
 def _close(a, b, what, rel=REL):
@@ -235,28 +252,22 @@ def _fit_from_map(parts: int, rows: int):
     return mm.lmer("y ~ x + (1 | g)", ddf)
 
 
-def test_rows_never_gather_on_one_worker():
+def test_rows_never_gather_on_one_worker(cluster, client):
     """Workers whose memory limit is below the data's size: the chunks do not fit, so each round forms
     them afresh from the source, partition by partition, and no task ever holds more than one
     partition's rows: every result the workers keep, and every one the client fetches, is at most a
-    partition's chunk or a sum of the size of the blocks.
-
-    Dask's limit counts a worker's own ~170 MB as well, which leaves no limit below a test-sized frame
-    that the worker could run under; so the nanny's termination is off, and what the test checks is
-    the size of every task's result, recorded by the scheduler.
+    partition's chunk or a sum of the size of the blocks (recorded by the scheduler).
     """
     rows, parts = 20_000, 8
     size = rows * parts * 3 * 8                       # 3.8 MB of float64/int64 columns
-    limit = 3 * 2 ** 20 // 2                          # ~3 partitions of the frame, far less than it
-    off = {f"distributed.worker.memory.{k}": False for k in ("target", "spill", "pause", "terminate")}
-    with dask.config.set(off), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=limit,
-                          host="127.0.0.1", dashboard_address=None) as cluster, Client(cluster):
-            plugin = _LargestResults(cluster.scheduler)
-            cluster.scheduler.add_plugin(plugin)
+    plugin = _LargestResults(cluster.scheduler)
+    cluster.scheduler.add_plugin(plugin)
+    try:
+        with client.as_current():
             m = _fit_from_map(parts, rows)
-    assert size > limit and not m.rows.persisted      # too big to persist: formed afresh in each round
+    finally:
+        cluster.scheduler.remove_plugin(name=plugin.name)
+    assert size > LIMIT and not m.rows.persisted      # too big to persist: formed afresh in each round
     chunk = plugin.largest["partition_chunk"]
     assert size / parts < chunk < 3 * size / parts, plugin.largest  # one partition's rows (X, y, z, codes)
     assert max(plugin.largest.values()) <= chunk, plugin.largest
