@@ -197,8 +197,9 @@ def test_what_needs_rows_says_so(client, sleep):
         ddf = dd.from_pandas(sleep, npartitions=2)
         m = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf)
         for call in (lambda: m.residuals, lambda: m.fitted, lambda: m.resid(), lambda: m.hatvalues(),
-                     lambda: m.refit(REML=False), lambda: m.predict(), lambda: m.confint(method="profile")):
-            with pytest.raises(FitError, match="rows in memory|refits the model"):
+                     lambda: m.refit(REML=False), lambda: m.predict(), lambda: m.confint(method="profile"),
+                     lambda: m.icc(), lambda: m.summary(ddf="Kenward-Roger"), lambda: m.check()):
+            with pytest.raises(FitError, match="rows in memory|refits the model"):  # never a number from no rows
                 call()
         m2 = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf)
         m2.rows.release()
@@ -206,6 +207,8 @@ def test_what_needs_rows_says_so(client, sleep):
             m2.summary()
         ci = m.confint(method="Wald")
         ref = mm.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+        np.testing.assert_allclose(np.asarray(m.predict(sleep.iloc[:7]), dtype=float),
+                                   np.asarray(ref.predict(sleep.iloc[:7]), dtype=float), rtol=1e-6)
         np.testing.assert_allclose(ci.to_numpy(dtype=float), ref.confint(method="Wald").to_numpy(dtype=float),
                                    rtol=1e-8, equal_nan=True)
         with pytest.raises(ArgumentError, match=r"poly\(\) is not supported from Dask"):

@@ -93,11 +93,10 @@ class DaskLmerResult(LmerResult):
     def summary(self, ddf: str = "Satterthwaite"):
         """lmerTest's summary, as in memory; the scaled residuals' quantiles computed on the cluster
         (:attr:`residual_quantiles`), exactly."""
-        from ..inference.ddf import normalize_ddf
         from ..report.lme4_print import LmerSummary, render_lmer_summary
         from ..report.summary import Summary, fit_messages, fixef_correlation, varcorr_groups, weights_name
 
-        ddf = normalize_ddf(ddf)
+        ddf = self._check_ddf(ddf)
         sigma = self.sigma
         warns = []
         k = len(self.fixed.dropped)
@@ -160,6 +159,31 @@ class DaskLmerResult(LmerResult):
     emmeans = _rows_needed("emmeans()")
     save = _rows_needed("save()")
     profile = _rows_needed("profile()")
+    icc = _rows_needed("icc()")
+
+    def _check_ddf(self, ddf: str) -> str:
+        from ..inference.ddf import normalize_ddf
+
+        ddf = normalize_ddf(ddf)
+        if ddf == "Kenward-Roger":
+            raise FitError("Kenward-Roger's ddf needs the model's rows in memory (Z and X), which a fit to a "
+                           "Dask frame does not hold; use ddf='Satterthwaite' or 'lme4', or fit in memory: "
+                           "mm.lmer(formula, ddf.compute())")
+        return ddf
+
+    def coef_table(self, ddf: str = "Satterthwaite", conf_int: float | None = None):
+        """The fixed-effects table as in memory (Satterthwaite or lme4; Kenward-Roger needs the rows)."""
+        return super().coef_table(self._check_ddf(ddf), conf_int)
+
+    def anova(self, type: int | str = 3, ddf: str = "Satterthwaite"):
+        """lmerTest's ANOVA table as in memory, for fixed parts without interactions (R's coding of an
+        interaction whose margin is missing reads the rows of X, which a Dask fit does not hold)."""
+        ddf = self._check_ddf(ddf)
+        if any(":" in nm for nm in self.fixed.all_names or self.fixed.names):
+            raise FitError("anova() of a fixed part with interactions needs the model's rows in memory, which a "
+                           "fit to a Dask frame does not hold; use coef_table(), or fit in memory: "
+                           "mm.lmer(formula, ddf.compute())")
+        return super().anova(type=type, ddf=ddf)
 
     def predict(self, newdata=None, **kwargs):
         """Predictions on ``newdata`` (a pandas frame) as in memory; without it (the fitted values)
