@@ -74,10 +74,16 @@ class DaskReduce:
         self.chunks = list(chunks)
 
     def __call__(self, f, combine, *args):
+        return self.many((f, combine, *args))[0]
+
+    def many(self, *passes):
+        """Several passes ``(f, combine, *args)`` in one ``dask.compute``: each chunk is formed (or
+        read) once for all of them."""
         import dask
 
-        maps = [dask.delayed(f, pure=True)(ch, *args) for ch in self.chunks]
-        return dask.compute(tree_reduce(maps, combine))[0]
+        trees = [tree_reduce([dask.delayed(f, pure=True)(ch, *args) for ch in self.chunks], combine)
+                 for f, combine, *args in passes]
+        return list(dask.compute(*trees))
 
 
 def _moments(X: np.ndarray):

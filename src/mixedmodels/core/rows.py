@@ -216,7 +216,7 @@ def blocks_from_rows(terms, layout, source: Iterable[RowChunk]) -> CrossBlocks:
     return blocks_from_passes(terms, layout, p, local_reduce(source))
 
 
-def blocks_from_passes(terms, layout, p: int, reduce) -> CrossBlocks:
+def blocks_from_passes(terms, layout, p: int, reduce, stats: dict | None = None) -> CrossBlocks:
     """The blocks from map-reduce passes over chunks of rows.
 
     Parameters
@@ -230,12 +230,15 @@ def blocks_from_passes(terms, layout, p: int, reduce) -> CrossBlocks:
         ``reduce(f, combine, *args)``: ``f(chunk, *args)`` on every chunk, combined pairwise by
         ``combine`` (associative: sums, maxima) in any tree; :func:`local_reduce` folds an in-memory
         source, a cluster runs the maps where the chunks live and tree-reduces the partial results.
+    stats : dict, optional
+        The first pass's result (``reduce(chunk_stats, combine_stats)``), where the caller has it
+        already (a cluster computes it in the round of its own checks).
 
     Returns
     -------
     CrossBlocks
     """
-    st = reduce(chunk_stats, combine_stats)
+    st = reduce(chunk_stats, combine_stats) if stats is None else stats
     if st is None:
         st = dict(n=0, sy=0.0, ylo=math.inf, yhi=-math.inf, sr=0.0, x0=None, const=np.ones(p, dtype=bool),
                   XtX=np.zeros((p, p)), Xsum=np.zeros(p), ldW=0.0)

@@ -7,7 +7,7 @@ The rows stay where Dask has them; what reaches the client is small:
    factor and factor predictor, the moments of ``scale()``/``center()``;
 2. each partition coded with the global levels to a :class:`~mixedmodels.core.rows.RowChunk`,
    persisted in the workers' memory;
-3. the checks of the design as one reduce (:func:`~mixedmodels.core.dask_rows.design_stats`: the
+3. the checks of the design in one round with the blocks' first pass (:func:`~mixedmodels.core.dask_rows.design_stats`: the
    distributed QR of X for the rank check, the columns' spread for lme4's scale check, the
    response's range), the rank-deficient columns dropped where the chunks live;
 4. the passes of :func:`~mixedmodels.core.rows.blocks_from_passes` as map-reduce rounds on the
@@ -25,7 +25,7 @@ from ..core.dask_rows import (DaskReduce, as_row_chunk, combine_design_stats, de
                               tree_reduce)
 from ..core.layout import ThetaLayout
 from ..core.lmm import LmmCore
-from ..core.rows import blocks_from_passes
+from ..core.rows import blocks_from_passes, chunk_stats, combine_stats
 from ..design.dask_frame import (combine_levels, dask_request, global_design, level_summary, partition_design)
 from ..design.fixed import FixedDesign, independent_columns
 from ..design.frame import ModelFrame
@@ -160,13 +160,14 @@ def lmer_dask(formula: str, data, *, REML: bool = True, weights=None, offset=Non
     if persisted:
         chunks = list(dask.persist(*chunks))
     # 3. the design's checks; the columns that depend on earlier ones dropped as in memory
-    stats = DaskReduce(chunks)(design_stats, combine_design_stats)
+    stats, first = DaskReduce(chunks).many((design_stats, combine_design_stats), (chunk_stats, combine_stats))
     if stats is None:
         raise DataError("no rows left after dropping the rows with missing values; check the data")
     keep = independent_columns(stats["R"])
     names = [design.names[j] for j in keep]
     dropped = [nm for j, nm in enumerate(design.names) if j not in keep]
     if dropped:
+        first = None  # the first pass again, on the columns kept
         chunks = [dask.delayed(select_columns, pure=True)(ch, keep) for ch in chunks]
         chunks = list(dask.persist(*chunks)) if persisted else chunks
         stats = dict(stats, const=stats["const"][keep], x0=stats["x0"][keep], is01=stats["is01"][keep],
@@ -186,7 +187,7 @@ def lmer_dask(formula: str, data, *, REML: bool = True, weights=None, offset=Non
     # 4. the blocks as map-reduce rounds on the chunks; the core and the optimizer as in memory
     layout = ThetaLayout([t.p for t in terms])
     core = LmmCore.__new__(LmmCore)
-    core._setup(terms, layout, blocks_from_passes(terms, layout, p, DaskReduce(chunks)), "auto")
+    core._setup(terms, layout, blocks_from_passes(terms, layout, p, DaskReduce(chunks), first), "auto")
     theta0 = check_start(start, terms, core.layout.lower())["theta"]
     if core.n <= core.p:
         raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
