@@ -6,10 +6,10 @@ The rows stay where Dask has them; what reaches the client is small:
    :mod:`mixedmodels.design.dask_frame`): the rows kept by na.omit, the levels of every grouping
    factor and factor predictor, the moments of ``scale()``/``center()``;
 2. each partition coded with the global levels to a :class:`~mixedmodels.core.rows.RowChunk`,
-   persisted in the workers' memory;
-3. the checks of the design in one round with the blocks' first pass (:func:`~mixedmodels.core.dask_rows.design_stats`: the
-   distributed QR of X for the rank check, the columns' spread for lme4's scale check, the
-   response's range), the rank-deficient columns dropped where the chunks live;
+   persisted in the workers' memory (or, when they do not fit, formed afresh in every round);
+3. the checks of the design (:func:`~mixedmodels.core.dask_rows.design_stats`: the distributed QR
+   of X for the rank check, the columns' spread for lme4's scale check, the response's range), in
+   one round with the blocks' first pass; the rank-deficient columns dropped where the chunks live;
 4. the passes of :func:`~mixedmodels.core.rows.blocks_from_passes` as map-reduce rounds on the
    persisted chunks; the core is set up from the summed blocks and the optimizer runs on the client,
    exactly as in memory.
