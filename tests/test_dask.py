@@ -189,7 +189,9 @@ def test_parquet_path(client, sleep, tmp_path):
             _close(m.objective, ref.objective, "criterion")
     assert m.rows.partitions == 3
     with pytest.raises(mm.errors.DataError, match="cannot read the Parquet data"):
-        mm.lmer("Reaction ~ Days + (1 | Subject)", str(tmp_path / "nothing-here"))
+        mm.lmer("Reaction ~ Days + (1 | Subject)", str(tmp_path / "nothing-here" / "*.parquet"))
+    with pytest.raises(mm.errors.DataError, match="must be a pandas or polars DataFrame, got str"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", "sleepstudy")  # a name, not a path: as before
 
 
 def test_what_needs_rows_says_so(client, sleep):

@@ -42,11 +42,22 @@ _STATEFUL = ("scale", "center")        # replayed with the state of all the rows
 _UNSUPPORTED = ("poly", "bs")          # their state (orthogonal polynomials, knots) is not merged yet
 
 
+_PARQUET = (".parquet", ".parq", ".pq")
+
+
 def is_dask_data(data) -> bool:
-    """Whether ``data`` is a Dask DataFrame or a Parquet path (a string or path: a file, a directory or
-    a glob), without importing Dask."""
+    """Whether ``data`` is a Dask DataFrame or a Parquet path, without importing Dask.
+
+    A path (a string or ``os.PathLike``) is taken for Parquet data when it names Parquet files
+    (``.parquet``, ``.parq``, ``.pq``), is a glob (``*``), a URL (``s3://...``) or an existing
+    directory; any other string is left to the in-memory path (which refuses it as data).
+    """
     if isinstance(data, (str, os.PathLike)):
-        return True
+        text = os.fspath(data)
+        if not isinstance(text, str):
+            return False
+        return (text.lower().rstrip("/").endswith(_PARQUET) or "*" in text or "://" in text
+                or os.path.isdir(text))
     return type(data).__module__.split(".")[0] == "dask" and hasattr(data, "to_delayed")
 
 

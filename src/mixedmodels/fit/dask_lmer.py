@@ -58,9 +58,13 @@ def as_dask_frame(data):
 
     if isinstance(data, (str, os.PathLike)):
         try:
-            return dd.read_parquet(os.fspath(data))
+            ddf = dd.read_parquet(os.fspath(data))
         except Exception as e:  # a missing file, not Parquet: say which path
             raise DataError(f"cannot read the Parquet data {os.fspath(data)!r}: {e}") from None
+        if not len(ddf.columns):  # a glob that matches nothing reads as a frame without columns
+            raise DataError(f"cannot read the Parquet data {os.fspath(data)!r}: no Parquet files with columns "
+                            "there; check the path")
+        return ddf
     return data
 
 
