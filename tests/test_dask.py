@@ -7,7 +7,6 @@ the last test's data.
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
 import warnings

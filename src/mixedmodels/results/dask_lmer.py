@@ -31,7 +31,6 @@ class DaskRows:
     scale_problem: bool          # lme4's check.scaleX on all the rows
     partitions: int = 0
     persisted: bool = True       # False: chunks formed afresh from the source in each round (data beyond memory)
-    notes: dict = field(default_factory=dict)
 
     def release(self) -> None:
         """Drop the references to the persisted chunks (the cluster frees their memory)."""
