@@ -15,6 +15,12 @@ cancellation they avoid:
 
 The result equals :func:`~mixedmodels.core.blocks.form_blocks` on the stacked rows to rounding
 (the sums are taken in another order).
+
+Each pass is a map, a chunk's partial sums (:func:`chunk_stats`, :func:`ones_error`,
+:func:`xy_cross`, :func:`chunk_blocks`), and an associative reduce of two partial results
+(:func:`combine_stats`, ``np.maximum``, ``np.add``, :func:`combine_blocks`):
+:func:`blocks_from_passes` takes any ``reduce`` that runs them, an in-memory fold
+(:func:`local_reduce`) or a cluster's tree of tasks where the chunks live.
 """
 from __future__ import annotations
 
@@ -27,7 +33,9 @@ import numpy as np
 
 from .blocks import (CENTRE_RATIO, CrossBlocks, intercepts_only, shift_coef, z_blocks)
 
-__all__ = ["RowChunk", "RowSource", "ArraySource", "blocks_from_rows"]
+__all__ = ["RowChunk", "RowSource", "ArraySource", "blocks_from_rows", "blocks_from_passes", "local_reduce",
+           "chunk_stats", "combine_stats", "ones_error", "xy_cross", "chunk_blocks", "combine_blocks",
+           "term_shapes"]
 
 # what z_blocks reads of a term, for the rows of one chunk
 _ChunkTerm = namedtuple("_ChunkTerm", "nlev p q codes z")
@@ -101,54 +109,69 @@ def _centre(total: float, n: int, lo: float, hi: float) -> float:
     return c if math.isfinite(c) and abs(c) > CENTRE_RATIO * spread else 0.0
 
 
-def _first_pass(source: Iterable[RowChunk], p: int) -> dict:
-    """Count, sum and range of y (less offset), the sum of the raw y, constant columns of X, X'X and
-    the column sums of X (unweighted, for ones_coef), sum log w."""
-    st = dict(n=0, sy=0.0, ylo=math.inf, yhi=-math.inf, sr=0.0,
-              x0=None, const=np.ones(p, dtype=bool), XtX=np.zeros((p, p)), Xsum=np.zeros(p), ldW=0.0)
-    for ch in source:
-        X = np.asarray(ch.X, dtype=float)
-        if not X.shape[0]:
-            continue
-        yy, yr = _response(ch), np.asarray(ch.y, dtype=float)
-        st["n"] += X.shape[0]
-        st["sy"] += float(yy.sum()); st["ylo"] = min(st["ylo"], float(yy.min())); st["yhi"] = max(st["yhi"], float(yy.max()))
-        st["sr"] += float(yr.sum())
-        if st["x0"] is None:
-            st["x0"] = X[0].copy()
-        st["const"] &= np.all(X == st["x0"], axis=0)
-        st["XtX"] += X.T @ X
-        st["Xsum"] += X.sum(axis=0)
-        if ch.weights is not None:
-            w = np.asarray(ch.weights, dtype=float)
-            st["ldW"] += float(np.sum(np.log(w[w > 0])))
-    return st
+def chunk_stats(ch: RowChunk) -> dict | None:
+    """The first pass's map: one chunk's count, sum and range of y (less offset), the sum of the raw
+    y, its first row of X and which columns are constant in it, X'X, the column sums of X
+    (unweighted, for ones_coef), sum log w; None for a chunk without rows."""
+    X = np.asarray(ch.X, dtype=float)
+    if not X.shape[0]:
+        return None
+    yy, yr = _response(ch), np.asarray(ch.y, dtype=float)
+    ldW = 0.0
+    if ch.weights is not None:
+        w = np.asarray(ch.weights, dtype=float)
+        ldW = float(np.sum(np.log(w[w > 0])))
+    return dict(n=X.shape[0], sy=float(yy.sum()), ylo=float(yy.min()), yhi=float(yy.max()), sr=float(yr.sum()),
+                x0=X[0].copy(), const=np.all(X == X[0], axis=0), XtX=X.T @ X, Xsum=X.sum(axis=0), ldW=ldW)
 
 
-def _ones_coef(source, st: dict, p: int) -> np.ndarray | None:
-    """ones_coef over chunks: a with X a == 1, from the constant columns or least squares (one
-    more pass checks the candidates)."""
+def combine_stats(a: dict | None, b: dict | None) -> dict | None:
+    """The first pass's reduce: two chunks' (or sums') statistics as those of their rows together; a
+    column is constant over both when it is in each and their first rows agree."""
+    if a is None or b is None:
+        return a if b is None else b
+    return dict(n=a["n"] + b["n"], sy=a["sy"] + b["sy"], ylo=min(a["ylo"], b["ylo"]), yhi=max(a["yhi"], b["yhi"]),
+                sr=a["sr"] + b["sr"], x0=a["x0"], const=a["const"] & b["const"] & (a["x0"] == b["x0"]),
+                XtX=a["XtX"] + b["XtX"], Xsum=a["Xsum"] + b["Xsum"], ldW=a["ldW"] + b["ldW"])
+
+
+def ones_candidates(st: dict, p: int) -> list | None:
+    """The candidates of ones_coef (a with X a == 1) from the first pass: from a constant column, or
+    least squares (rounded and not); None when there is none."""
     if not st["n"] or not p:
         return None
     const = np.flatnonzero(st["const"] & (st["x0"] != 0))
     if const.size:
         a = np.zeros(p)
         a[const[0]] = 1.0 / st["x0"][const[0]]
-        cands = [a]
-    else:
-        a = shift_coef(st["XtX"], st["Xsum"])
-        if a is None:
-            return None
-        cands = [np.round(a * 2.0 ** 20) / 2.0 ** 20, a]
-    worst = np.zeros(len(cands))
-    for ch in source:
-        X = np.asarray(ch.X, dtype=float)
-        if X.shape[0]:
-            worst = np.maximum(worst, [np.max(np.abs(X @ c - 1.0)) for c in cands])
+        return [a]
+    a = shift_coef(st["XtX"], st["Xsum"])
+    return None if a is None else [np.round(a * 2.0 ** 20) / 2.0 ** 20, a]
+
+
+def ones_error(ch: RowChunk, cands: list) -> np.ndarray:
+    """The check pass's map: the largest ``|X c - 1|`` of each candidate on a chunk (its reduce:
+    ``np.maximum``)."""
+    X = np.asarray(ch.X, dtype=float)
+    if not X.shape[0]:
+        return np.zeros(len(cands))
+    return np.array([np.max(np.abs(X @ c - 1.0)) for c in cands])
+
+
+def pick_ones(cands: list | None, worst) -> np.ndarray | None:
+    """The first candidate exact to rounding, or None."""
+    if cands is None:
+        return None
     for c, e in zip(cands, worst):
         if e <= 8 * np.finfo(float).eps:
             return c
     return None
+
+
+def xy_cross(ch: RowChunk, c: float) -> np.ndarray:
+    """The second pass's map: a chunk's ``[X y-c]'W[X y-c]`` (its reduce: a sum)."""
+    Xy, _ = _weighted_xy(ch, c, None)
+    return Xy.T @ Xy
 
 
 def _weighted_xy(ch: RowChunk, c: float, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -166,6 +189,18 @@ def _weighted_xy(ch: RowChunk, c: float, b: np.ndarray | None) -> tuple[np.ndarr
     return Xy, sw
 
 
+def local_reduce(source: Iterable[RowChunk]):
+    """A reduce over an in-memory row source: ``reduce(f, combine, *args)`` folds ``combine`` over
+    ``f(chunk, *args)``, chunk by chunk in order (the sums the in-memory core always took)."""
+    def reduce(f, combine, *args):
+        out, first = None, True
+        for ch in source:
+            v = f(ch, *args)
+            out, first = (v if first else combine(out, v)), False
+        return out
+    return reduce
+
+
 def blocks_from_rows(terms, layout, source: Iterable[RowChunk]) -> CrossBlocks:
     """The blocks of :func:`~mixedmodels.core.blocks.form_blocks` from a row source (see the
     module's docstring for the passes)."""
@@ -178,19 +213,49 @@ def blocks_from_rows(terms, layout, source: Iterable[RowChunk]) -> CrossBlocks:
         break
     if p is None:
         raise ValueError("the row source yielded no chunk")
-    st = _first_pass(source, p)
+    return blocks_from_passes(terms, layout, p, local_reduce(source))
+
+
+def blocks_from_passes(terms, layout, p: int, reduce, stats: dict | None = None) -> CrossBlocks:
+    """The blocks from map-reduce passes over chunks of rows.
+
+    Parameters
+    ----------
+    terms : list of ReTerm (or objects with nlev, p, q)
+        The terms' structure; their codes and z are the chunks'.
+    layout : ThetaLayout
+    p : int
+        The number of columns of X.
+    reduce : callable
+        ``reduce(f, combine, *args)``: ``f(chunk, *args)`` on every chunk, combined pairwise by
+        ``combine`` (associative: sums, maxima) in any tree; :func:`local_reduce` folds an in-memory
+        source, a cluster runs the maps where the chunks live and tree-reduces the partial results.
+    stats : dict, optional
+        The first pass's result (``reduce(chunk_stats, combine_stats)``), where the caller has it
+        already (a cluster computes it in the round of its own checks).
+
+    Returns
+    -------
+    CrossBlocks
+    """
+    st = reduce(chunk_stats, combine_stats) if stats is None else stats
+    if st is None:
+        st = dict(n=0, sy=0.0, ylo=math.inf, yhi=-math.inf, sr=0.0, x0=None, const=np.ones(p, dtype=bool),
+                  XtX=np.zeros((p, p)), Xsum=np.zeros(p), ldW=0.0)
     n = st["n"]
     c = _centre(st["sy"], n, st["ylo"], st["yhi"])
-    a = _ones_coef(source, st, p) if c else None
+    a = None
+    if c:
+        cands = ones_candidates(st, p)
+        a = None if cands is None else pick_ones(cands, reduce(ones_error, np.maximum, cands))
     beta_shift = c * a if a is not None else np.zeros(p)
     c = c if a is not None else 0.0
-    AXX = np.zeros((p + 1, p + 1))
-    for ch in source:
-        Xy, _ = _weighted_xy(ch, c, None)
-        AXX += Xy.T @ Xy
+    AXX = reduce(xy_cross, np.add, c)
     y_ss = float(AXX[p, p])
     b = shift_coef(AXX[:p, :p], AXX[:p, p]) if p and AXX[p, p] > 0 else None
-    A = _sum_blocks(terms, source, c, b, p, st["sr"] / n if n else 0.0)
+    shapes = term_shapes(terms)
+    A = finish_blocks(reduce(chunk_blocks, combine_blocks, shapes, c, b, st["sr"] / n if n else 0.0,
+                                     intercepts_only(terms)), b, p)
     cols = list(range(p + 1))
     if b is not None and A["AXX"][p + 1, p + 1] < AXX[p, p]:
         cols[p] = p + 1
@@ -202,30 +267,51 @@ def blocks_from_rows(terms, layout, source: Iterable[RowChunk]) -> CrossBlocks:
                        sel(A["ArX"]), AXXn)
 
 
-def _sum_blocks(terms, source, c: float, b, p: int, ybar: float) -> dict:
-    """The third pass: every block summed over chunks, and the sums of the moment start."""
-    out = dict(A00=None, C0=None, Ar0=None, Arr=None, ArX=None, AXX=None)
-    mom = None
-    if intercepts_only(terms):
-        mom = dict(levels=[[np.zeros(t.nlev), np.zeros(t.nlev)] for t in terms], sy=0.0, ssy=0.0)
-    for ch in source:
-        Xy, sw = _weighted_xy(ch, c, b)
-        if not Xy.shape[0]:
-            continue
-        cts = [_ChunkTerm(t.nlev, t.p, t.q, np.asarray(cd, dtype=np.int64), np.asarray(z, dtype=float))
-               for t, cd, z in zip(terms, ch.codes, ch.z)]
-        parts = dict(zip(("A00", "C0", "Ar0", "Arr", "ArX"), z_blocks(cts, Xy, sw)))
-        parts["AXX"] = Xy.T @ Xy
-        for k, v in parts.items():
-            if v is not None:
-                out[k] = v if out[k] is None else out[k] + v
-        if mom is not None:
-            yr = np.asarray(ch.y, dtype=float) - ybar
-            mom["sy"] += float(yr.sum())
-            mom["ssy"] += float(yr @ yr)
-            for (cnt, sums), ct in zip(mom["levels"], cts):
-                cnt += np.bincount(ct.codes, minlength=ct.nlev)
-                sums += np.bincount(ct.codes, weights=yr, minlength=ct.nlev)
+def term_shapes(terms) -> list[tuple[int, int, int]]:
+    """(nlev, p, q) of each term: all that a chunk's map needs of the terms besides its own rows."""
+    return [(int(t.nlev), int(t.p), int(t.q)) for t in terms]
+
+
+_BLOCKS = ("A00", "C0", "Ar0", "Arr", "ArX", "AXX")
+
+
+def chunk_blocks(ch: RowChunk, shapes, c: float, b, ybar: float, moments: bool) -> dict | None:
+    """The third pass's map: a chunk's every block and (with ``moments``: intercept-only terms) its
+    sums of lme4's moment start; None for a chunk without rows."""
+    Xy, sw = _weighted_xy(ch, c, b)
+    if not Xy.shape[0]:
+        return None
+    cts = [_ChunkTerm(nl, pt, q, np.asarray(cd, dtype=np.int64), np.asarray(z, dtype=float))
+           for (nl, pt, q), cd, z in zip(shapes, ch.codes, ch.z)]
+    out = dict(zip(_BLOCKS[:5], z_blocks(cts, Xy, sw)))
+    out["AXX"] = Xy.T @ Xy
+    out["mom"] = None
+    if moments:
+        yr = np.asarray(ch.y, dtype=float) - ybar
+        out["mom"] = dict(levels=[[np.bincount(ct.codes, minlength=ct.nlev).astype(float),
+                                   np.bincount(ct.codes, weights=yr, minlength=ct.nlev)] for ct in cts],
+                          sy=float(yr.sum()), ssy=float(yr @ yr))
+    return out
+
+
+def combine_blocks(a: dict | None, b: dict | None) -> dict | None:
+    """The third pass's reduce: the sums of two chunks' blocks."""
+    if a is None or b is None:
+        return a if b is None else b
+    out = {k: (a[k] if b[k] is None else b[k] if a[k] is None else a[k] + b[k]) for k in _BLOCKS}
+    ma, mb = a["mom"], b["mom"]
+    out["mom"] = None if ma is None or mb is None else dict(
+        levels=[[ca + cb, sa + sb] for (ca, sa), (cb, sb) in zip(ma["levels"], mb["levels"])],
+        sy=ma["sy"] + mb["sy"], ssy=ma["ssy"] + mb["ssy"])
+    return out
+
+
+def finish_blocks(out: dict | None, b, p: int) -> dict:
+    """The summed blocks in the layout the core reads: sparse blocks as CSR, and without the shift b
+    a copy of y as the (unused) last column."""
+    if out is None:
+        raise ValueError("the row source has no rows")
+    out = dict(out)
     for k in ("Ar0", "Arr"):
         if out[k] is not None:
             out[k] = out[k].tocsr()
@@ -235,7 +321,6 @@ def _sum_blocks(terms, source, c: float, b, p: int, ybar: float) -> dict:
                 out[k] = np.concatenate([out[k], out[k][..., -1:]], axis=-1)
         out["AXX"] = np.pad(out["AXX"], ((0, 1), (0, 1)))
         out["AXX"][p + 1, p + 1] = np.inf
-    out["mom"] = mom
     return out
 
 

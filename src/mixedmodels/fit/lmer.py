@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..core.lmm import LmmCore
+from ..design.dask_frame import is_dask_data
 from ..design.fixed import fixed_design, warn_fixed_design
 from ..design.frame import check_new_response, model_frame
 from ..design.random import check_terms, random_terms
@@ -89,7 +90,17 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
     ``weights`` and ``offset`` are arrays (one value per row of ``data``) or column names.
     ``start``: starting theta for the optimizer, a vector or ``{"theta": [...]}`` in lme4's order
     (``getME(m, "theta")``); default lme4's (1 on the diagonals, 0 below).
+
+    ``data`` may be a ``dask.dataframe.DataFrame`` or a Parquet path (a file, directory or glob,
+    read with ``dask.dataframe.read_parquet``): the design and the crossproduct blocks are then
+    formed on the cluster, partition by partition, and a :class:`~mixedmodels.results.dask_lmer.DaskLmerResult`
+    is returned (``weights``/``offset`` as column names; see :mod:`mixedmodels.fit.dask_lmer`).
     """
+    if is_dask_data(data):  # imports dask only now
+        from .dask_lmer import lmer_dask
+
+        return lmer_dask(formula, data, REML=REML, weights=weights, offset=offset, control=control,
+                         data_name=data_name, start=start, optimize=_optimize)
     if not isinstance(REML, (bool, np.bool_)):
         raise ArgumentError(f"REML must be True or False, got {REML!r}")
     check_control(control)
