@@ -17,6 +17,7 @@ from ..errors import ArgumentError, DataError, FitError, SingularFitWarning, war
 from ..formula.parse import parse_formula
 from ..optim.nlopt import check_control, check_start, minimize_theta
 from ..results.lmer import LmerResult
+from ..threads import fit_threads
 
 __all__ = ["lmer", "lmer_stages", "fit_core"]
 
@@ -98,8 +99,11 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
         raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
     _check_response(parsed, frame, fixed, core)
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
-    return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control, theta0=theta0,
-                     weights_name=_weights_label(frame, weights))
+    # the core factors its (mz + p + 1)-square Schur block at every evaluation: on one BLAS thread
+    # when that is small (mixedmodels.threads), the caller's thread counts restored after
+    with fit_threads(core.mz + core.p + 1):
+        return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control,
+                         theta0=theta0, weights_name=_weights_label(frame, weights))
 
 
 def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
