@@ -6,25 +6,25 @@ glmer's dense PIRLS the whole ``q + p + 1`` system. Below a few thousand rows an
 factor takes micro- to milliseconds, and OpenBLAS's worker threads gain little on it; on a busy
 machine they lose a great deal, since each call waits for threads that are not scheduled (on a
 2-core machine kept busy by two other processes, a 403-row Poisson glmer took 85 s with the
-default threads and 6 s with one). So :func:`fit_threads` runs the fit with one BLAS thread when
-its largest dense block is smaller than :data:`SMALL_BLOCK`, and leaves BLAS as it is otherwise.
+default threads and 6 s with one). So a fit runs inside :func:`fit_threads`: on one BLAS thread
+from its start, and on the caller's threads again from the moment it finds its largest dense
+block to be :data:`SMALL_BLOCK` or more (:meth:`FitThreads.block`).
 
 What the user chose is kept: where one of the thread-count variables (``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS``, ...) is set, BLAS is left alone; the limit only ever lowers the thread count
 (to 1), so a limit the caller set with ``threadpoolctl.threadpool_limits`` is never raised; and the
 thread counts in force before the fit are restored after it (threadpoolctl restores them), also
-when the fit raises. The BLAS thread count is one per process: while fits run in several Python
-threads at once, threadpoolctl lets the first of them hold it.
+when the fit raises.
 
 :data:`SMALL_BLOCK` is a module constant, not read from the environment; set
-``mixedmodels.threads.SMALL_BLOCK = 0`` to leave BLAS's threads alone in every fit.
+``mixedmodels.threads.SMALL_BLOCK = 0`` to run every fit's optimization on the caller's threads.
 """
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 
-__all__ = ["SMALL_BLOCK", "USER_VARIABLES", "fit_threads", "limits_blas", "pirls_block"]
+__all__ = ["SMALL_BLOCK", "USER_VARIABLES", "FitThreads", "fit_threads", "pirls_block", "user_set_threads"]
 
 #: the side of the largest dense block below which a fit runs BLAS on one thread. Measured on a
 #: 2-core machine (the core's step, a numpy product and LAPACK ``dpotrf``, at sizes 25 to 2500):
@@ -41,23 +41,16 @@ USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", 
 _controller = None   # threadpoolctl's view of the loaded BLAS libraries, found once per process
 
 
-def limits_blas(block: int) -> bool:
-    """Whether a fit whose largest dense block is ``block`` square runs BLAS on one thread.
-
-    Parameters
-    ----------
-    block : int
-        The side of the largest dense matrix the fit factors.
+def user_set_threads() -> bool:
+    """Whether the user set the BLAS thread count by one of :data:`USER_VARIABLES`.
 
     Returns
     -------
     bool
-        True when ``block < SMALL_BLOCK`` and none of :data:`USER_VARIABLES` is set (read at the
-        call, so a variable set after import counts).
+        True when one of them is set and not empty (read at the call, so a variable set after
+        import counts).
     """
-    if block >= SMALL_BLOCK:
-        return False
-    return not any(os.environ.get(v) for v in USER_VARIABLES)
+    return any(os.environ.get(v) for v in USER_VARIABLES)
 
 
 def pirls_block(qs, p: int, dense_max: int) -> int:
@@ -97,28 +90,60 @@ def _blas_controller():
     return _controller
 
 
-@contextmanager
-def fit_threads(block: int):
-    """Run the body with one BLAS thread if :func:`limits_blas` says so; restore the counts after.
+class FitThreads:
+    """The BLAS thread limit of one fit, as :func:`fit_threads` yields it.
 
-    Parameters
-    ----------
-    block : int
-        The side of the largest dense matrix the fit factors (``mz + p + 1`` for lmer, ``q + p + 1``
-        for glmer's dense PIRLS).
+    The fit starts on one BLAS thread (unless the user set a thread-count variable); once it knows
+    the side of its largest dense block it calls :meth:`block`, which gives the caller's thread
+    counts back for the rest of the fit when the block is not small.
+    """
+
+    def __init__(self, limiter):
+        self._limiter = limiter
+        self.limited = limiter is not None  # whether BLAS runs on one thread now
+
+    def block(self, side: int) -> bool:
+        """Keep one BLAS thread for the rest of the fit if its largest dense block is small.
+
+        Parameters
+        ----------
+        side : int
+            The side of the largest dense matrix the fit factors (``mz + p + 1`` for lmer,
+            :func:`pirls_block` for glmer).
+
+        Returns
+        -------
+        bool
+            Whether the fit goes on with one BLAS thread.
+        """
+        if self.limited and side >= SMALL_BLOCK:
+            self._limiter.restore_original_limits()
+            self.limited = False
+        return self.limited
+
+
+@contextmanager
+def fit_threads():
+    """One BLAS thread for a fit, the caller's thread counts restored after it (also on error).
 
     Yields
     ------
-    None
+    FitThreads
+        Its :meth:`~FitThreads.block` decides, once the model's size is known, whether the rest
+        of the fit keeps the one thread.
 
     Notes
     -----
-    threadpoolctl's limiter, entered in the fitting thread, restores the counts it found when the
-    body ends or raises; while it holds OpenBLAS's process-wide pool, limits set from other Python
-    threads are ignored (threadpoolctl's rule), and nested fits set and restore the same single thread.
+    The stages before the size is known (the model frame, X and its rank check, the crossproducts)
+    are passes over the rows whose dense parts are ``p``-wide, where worker threads gain little
+    and on a busy machine lose much (InstEval's stages: 3.4 s on one thread, 7 to 17 s with two
+    under load). Where a thread-count variable is set (:data:`USER_VARIABLES`) BLAS is left alone.
+    threadpoolctl's limiter, entered in the fitting thread, restores the counts it found; while it
+    holds OpenBLAS's process-wide pool, limits set from other Python threads are ignored
+    (threadpoolctl's rule), and a fit inside a fit sets and restores the same single thread.
     """
-    if not limits_blas(block):
-        yield
+    if user_set_threads():
+        yield FitThreads(None)
         return
-    with _blas_controller().limit(limits=1, user_api="blas"):
-        yield
+    with _blas_controller().limit(limits=1, user_api="blas") as limiter:
+        yield FitThreads(limiter)

@@ -385,11 +385,12 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
         return lmer(formula, data, weights=weights, offset=offset, control=control, data_name=data_name,
                     start=start)
     split_control(control)
-    setup = glmer_setup(formula, data, fam, weights, offset, data_name)
-    check_agq_terms(nagq, setup.terms)
-    # PIRLS factors a (q + p + 1)- or Schur-block-square system at every step: on one BLAS thread
-    # when that is small (mixedmodels.threads), the caller's thread counts restored after
-    with fit_threads(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX)):
+    # one BLAS thread (mixedmodels.threads) for the passes over the rows, and for the fit while the
+    # system PIRLS factors at every step is small
+    with fit_threads() as threads:
+        setup = glmer_setup(formula, data, fam, weights, offset, data_name)
+        check_agq_terms(nagq, setup.terms)
+        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX))
         return fit_setup(setup, fam, nagq, control, start)
 
 

@@ -169,13 +169,14 @@ def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=No
     split_control(control)
     _check_nb_options(tol, theta_start, interval)
     pois = _families.Poisson(link=link)
-    setup = glmer_setup(formula, data, pois, weights, offset, data_name)
-    check_agq_terms(nagq, setup.terms)
-    if nagq == 0:
-        raise ArgumentError("glmer_nb() needs nAGQ >= 1 (lme4's refits over (theta, beta))")
-    # every fit below factors PIRLS's system at every step: on one BLAS thread when it is small
-    # (mixedmodels.threads), the caller's thread counts restored after
-    with fit_threads(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX)):
+    # one BLAS thread (mixedmodels.threads) for the passes over the rows, and for the fits while the
+    # system PIRLS factors at every step is small
+    with fit_threads() as threads:
+        setup = glmer_setup(formula, data, pois, weights, offset, data_name)
+        check_agq_terms(nagq, setup.terms)
+        if nagq == 0:
+            raise ArgumentError("glmer_nb() needs nAGQ >= 1 (lme4's refits over (theta, beta))")
+        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX))
         if theta_start is None:
             with silenced():
                 g0 = fit_setup(setup, pois, nagq, control, warn=False)

@@ -93,15 +93,17 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
     if not isinstance(REML, (bool, np.bool_)):
         raise ArgumentError(f"REML must be True or False, got {REML!r}")
     check_control(control)
-    parsed, frame, fixed, terms, core = lmer_stages(formula, data, weights=weights, offset=offset)
-    theta0 = check_start(start, terms, core.layout.lower())["theta"]
-    if core.n <= core.p:
-        raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
-    _check_response(parsed, frame, fixed, core)
-    name = data_name or getattr(data, "attrs", {}).get("name") or "data"
-    # the core factors its (mz + p + 1)-square Schur block at every evaluation: on one BLAS thread
-    # when that is small (mixedmodels.threads), the caller's thread counts restored after
-    with fit_threads(core.mz + core.p + 1):
+    # one BLAS thread (mixedmodels.threads) for the passes over the rows, and for the optimization
+    # while the (mz + p + 1)-square Schur block it factors at every evaluation is small
+    with fit_threads() as threads:
+        parsed, frame, fixed, terms, core = lmer_stages(formula, data, weights=weights, offset=offset)
+        theta0 = check_start(start, terms, core.layout.lower())["theta"]
+        if core.n <= core.p:
+            raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual "
+                                "variance")
+        _check_response(parsed, frame, fixed, core)
+        name = data_name or getattr(data, "attrs", {}).get("name") or "data"
+        threads.block(core.mz + core.p + 1)
         return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control,
                          theta0=theta0, weights_name=_weights_label(frame, weights))
 
