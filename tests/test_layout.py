@@ -2,12 +2,13 @@
 
 The layers, bottom to top (README, Architecture)::
 
-    errors, arguments, version, progress, rformat, datasets < formula < design < core < optim < glmm
+    errors, arguments, version, progress, rformat, threads, datasets < formula < design < core < optim < glmm
         < postfit < report < inference < io < results < fit < linear < cli < __init__, __main__
 
 The bottom layer holds what every stage may use: the errors and warnings, the shared argument
-checks, the version, the progress bars of long loops, R's number formatting; and ``datasets/``, a
-leaf (bundled data frames; it imports only errors) used by cli and ``__init__``.
+checks, the version, the progress bars of long loops, R's number formatting, a fit's BLAS thread
+limit; and ``datasets/``, a leaf (bundled data frames; it imports only errors) used by cli and
+``__init__``.
 
 The concept modules below results/ (postfit/, report/, inference/, io/) take a fit as an argument
 and read it through its attributes and methods, never importing a result class; a result object's
@@ -40,7 +41,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / PKG
 MAX_LINES = 600
 
 LAYERS = [
-    ("errors", "arguments", "datasets", "version", "progress", "rformat"),
+    ("errors", "arguments", "datasets", "version", "progress", "rformat", "threads"),
     ("formula",),
     ("design",),
     ("core",),

@@ -48,7 +48,7 @@ import numpy as np
 from ..errors import ArgumentError, ConvergenceWarning, FitError, collected, warn as _warn
 from ..glmm import families as _families
 from ..glmm.deviance import Stage1Deviance, Stage2Deviance
-from ..glmm.pirls import GlmmModel, PirlsError, PirlsResult
+from ..glmm.pirls import DENSE_MAX, GlmmModel, PirlsError, PirlsResult
 from ..optim.bobyqa import bobyqa as powell_bobyqa
 # lme4's checkConv and deriv12 live in convergence.py, shared with lmer (deriv12 stays importable here)
 from ..optim.convergence import conv_messages, deriv12, warn_messages
@@ -57,6 +57,7 @@ from ..optim.nlopt import (DEFAULT_CONTROL, OPTIMIZERS, OptInfo, check_maxeval, 
                            minimize_theta, unknown_settings_error)
 from ..optim.scales import column_scales
 from ..results.glmer import GlmerResult
+from ..threads import fit_threads, pirls_block
 from .glmer_setup import GlmerSetup, family_model, glmer_setup
 
 __all__ = ["glmer", "deriv12", "GlmerFit", "fit_glmm", "fit_setup", "glmer_result", "convergence_messages",
@@ -396,9 +397,13 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
         return lmer(formula, data, weights=weights, offset=offset, control=control, data_name=data_name,
                     start=start)
     split_control(control)
-    setup = glmer_setup(formula, data, fam, weights, offset, data_name)
-    check_agq_terms(nagq, setup.terms)
-    return fit_setup(setup, fam, nagq, control, start)
+    # one BLAS thread (mixedmodels.threads) for the passes over the rows, and for the fit while the
+    # system PIRLS factors at every step is small
+    with fit_threads() as threads:
+        setup = glmer_setup(formula, data, fam, weights, offset, data_name)
+        check_agq_terms(nagq, setup.terms)
+        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX))
+        return fit_setup(setup, fam, nagq, control, start)
 
 
 def check_nagq(nAGQ) -> int:

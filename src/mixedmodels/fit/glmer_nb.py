@@ -19,9 +19,10 @@ from scipy import optimize, special
 from ..errors import ArgumentError, ConvergenceWarning, FitError, silenced, warn as _warn
 from ..glmm import families as _families
 from ..glmm.deviance import Stage2Deviance
-from ..glmm.pirls import PirlsError
+from ..glmm.pirls import DENSE_MAX, PirlsError
 from ..optim.nelder_mead import nelder_mead
 from ..results.glmer import GlmerResult
+from ..threads import fit_threads, pirls_block
 from .glmer import (GlmerFit, check_agq_terms, check_nagq, convergence_messages, fit_setup, glmer_result,
                     record_warnings, split_control)
 from .glmer_setup import GlmerSetup, family_model, glmer_setup
@@ -168,43 +169,47 @@ def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=No
     split_control(control)
     _check_nb_options(tol, theta_start, interval)
     pois = _families.Poisson(link=link)
-    setup = glmer_setup(formula, data, pois, weights, offset, data_name)
-    check_agq_terms(nagq, setup.terms)
-    if nagq == 0:
-        raise ArgumentError("glmer_nb() needs nAGQ >= 1 (lme4's refits over (theta, beta))")
-    if theta_start is None:
+    # one BLAS thread (mixedmodels.threads) for the passes over the rows, and for the fits while the
+    # system PIRLS factors at every step is small
+    with fit_threads() as threads:
+        setup = glmer_setup(formula, data, pois, weights, offset, data_name)
+        check_agq_terms(nagq, setup.terms)
+        if nagq == 0:
+            raise ArgumentError("glmer_nb() needs nAGQ >= 1 (lme4's refits over (theta, beta))")
+        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX))
+        if theta_start is None:
+            with silenced():
+                g0 = fit_setup(setup, pois, nagq, control, warn=False)
+            th = theta_ml(g0.model.y, g0.pirls.mu, weights=g0.model.pw, limit=20, eps=2 * tol)
+            if not (th > 0 and math.isfinite(th)):
+                raise FitError(f"the initial estimate of the negative binomial theta is {th}; the counts show no "
+                               "overdispersion beyond the Poisson model")
+        else:
+            th = float(theta_start)
         with silenced():
-            g0 = fit_setup(setup, pois, nagq, control, warn=False)
-        th = theta_ml(g0.model.y, g0.pirls.mu, weights=g0.model.pw, limit=20, eps=2 * tol)
-        if not (th > 0 and math.isfinite(th)):
-            raise FitError(f"the initial estimate of the negative binomial theta is {th}; the counts show no "
-                           "overdispersion beyond the Poisson model")
-    else:
-        th = float(theta_start)
-    with silenced():
-        g1 = fit_setup(setup, _families.NegativeBinomial(th, link=link), nagq, control, warn=False)
-    lo, hi = (math.log(th) - 3.0, math.log(th) + 3.0) if interval is None else tuple(map(float, interval))
-    state = {"last": g1, "fits": {}}
+            g1 = fit_setup(setup, _families.NegativeBinomial(th, link=link), nagq, control, warn=False)
+        lo, hi = (math.log(th) - 3.0, math.log(th) + 3.0) if interval is None else tuple(map(float, interval))
+        state = {"last": g1, "fits": {}}
 
-    def nbfun(logt: float) -> float:
-        with silenced():
-            try:
-                g = _refit_nb(setup, state["last"], math.exp(logt), link, nagq, control)
-            except (FitError, PirlsError):
-                return math.inf
-        state["last"] = g
-        state["fits"][logt] = g
-        return -2.0 * g.loglik
+        def nbfun(logt: float) -> float:
+            with silenced():
+                try:
+                    g = _refit_nb(setup, state["last"], math.exp(logt), link, nagq, control)
+                except (FitError, PirlsError):
+                    return math.inf
+            state["last"] = g
+            state["fits"][logt] = g
+            return -2.0 * g.loglik
 
-    xmin, _ = r_optimize(nbfun, lo, hi, tol)
-    g = state["fits"].get(xmin)
-    if g is None:  # R insists that the last evaluation was the minimum; refit there if it was not
-        nbfun(xmin)
-        g = state["fits"][xmin]
-    if abs(xmin - lo) < 10 * tol or abs(xmin - hi) < 10 * tol:
-        _warn(f"the negative binomial theta estimate {math.exp(xmin):.4g} is at the edge of the search "
-              f"interval [{math.exp(lo):.4g}, {math.exp(hi):.4g}]; give a wider interval", ConvergenceWarning,
-              stacklevel=2)
-    # the fit's messages were computed when it was built; now they are issued, once
-    convergence_messages(g.theta, g.model, g.optinfo, g.gradient, g.hessian, g.control, warn=True, stacklevel=3)
-    return g
+        xmin, _ = r_optimize(nbfun, lo, hi, tol)
+        g = state["fits"].get(xmin)
+        if g is None:  # R insists that the last evaluation was the minimum; refit there if it was not
+            nbfun(xmin)
+            g = state["fits"][xmin]
+        if abs(xmin - lo) < 10 * tol or abs(xmin - hi) < 10 * tol:
+            _warn(f"the negative binomial theta estimate {math.exp(xmin):.4g} is at the edge of the search "
+                  f"interval [{math.exp(lo):.4g}, {math.exp(hi):.4g}]; give a wider interval", ConvergenceWarning,
+                  stacklevel=2)
+        # the fit's messages were computed when it was built; now they are issued, once
+        convergence_messages(g.theta, g.model, g.optinfo, g.gradient, g.hessian, g.control, warn=True, stacklevel=3)
+        return g

@@ -18,6 +18,7 @@ from ..errors import ArgumentError, DataError, FitError, SingularFitWarning, war
 from ..formula.parse import parse_formula
 from ..optim.nlopt import check_control, check_start, minimize_theta
 from ..results.lmer import LmerResult
+from ..threads import fit_threads
 
 __all__ = ["lmer", "lmer_stages", "fit_core"]
 
@@ -104,14 +105,19 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
     if not isinstance(REML, (bool, np.bool_)):
         raise ArgumentError(f"REML must be True or False, got {REML!r}")
     check_control(control)
-    parsed, frame, fixed, terms, core = lmer_stages(formula, data, weights=weights, offset=offset)
-    theta0 = check_start(start, terms, core.layout.lower())["theta"]
-    if core.n <= core.p:
-        raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual variance")
-    _check_response(parsed, frame, fixed, core)
-    name = data_name or getattr(data, "attrs", {}).get("name") or "data"
-    return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control, theta0=theta0,
-                     weights_name=_weights_label(frame, weights))
+    # one BLAS thread (mixedmodels.threads) for the passes over the rows, and for the optimization
+    # while the (mz + p + 1)-square Schur block it factors at every evaluation is small
+    with fit_threads() as threads:
+        parsed, frame, fixed, terms, core = lmer_stages(formula, data, weights=weights, offset=offset)
+        theta0 = check_start(start, terms, core.layout.lower())["theta"]
+        if core.n <= core.p:
+            raise ArgumentError(f"{core.n} observations cannot estimate {core.p} fixed effects and a residual "
+                                "variance")
+        _check_response(parsed, frame, fixed, core)
+        name = data_name or getattr(data, "attrs", {}).get("name") or "data"
+        threads.block(core.mz + core.p + 1)
+        return _optimize(parsed.text, bool(REML), str(name), parsed, frame, fixed, terms, core, control,
+                         theta0=theta0, weights_name=_weights_label(frame, weights))
 
 
 def fit_core(m: LmerResult, REML: bool, y=None, control=None) -> LmerResult:
