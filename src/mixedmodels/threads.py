@@ -65,7 +65,7 @@ def pirls_block(qs, p: int, dense_max: int) -> int:
         The number of fixed effects.
     dense_max : int
         The largest ``q + p + 1`` that PIRLS factors as one dense system
-        (:data:`mixedmodels.glmm.pirls.DENSE_MAX`).
+        (:data:`mixedmodels.core.limits.PLS_DENSE_MAX`).
 
     Returns
     -------

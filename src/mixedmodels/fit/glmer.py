@@ -48,7 +48,8 @@ import numpy as np
 from ..errors import ArgumentError, ConvergenceWarning, FitError, collected, warn as _warn
 from ..glmm import families as _families
 from ..glmm.deviance import Stage1Deviance, Stage2Deviance
-from ..glmm.pirls import DENSE_MAX, GlmmModel, PirlsError, PirlsResult
+from ..core.limits import PLS_DENSE_MAX
+from ..glmm.pirls import GlmmModel, PirlsError, PirlsResult
 from ..optim.bobyqa import bobyqa as powell_bobyqa
 # lme4's checkConv and deriv12 live in convergence.py, shared with lmer (deriv12 stays importable here)
 from ..optim.convergence import conv_messages, deriv12, warn_messages
@@ -402,7 +403,7 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
     with fit_threads() as threads:
         setup = glmer_setup(formula, data, fam, weights, offset, data_name)
         check_agq_terms(nagq, setup.terms)
-        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX))
+        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], PLS_DENSE_MAX))
         return fit_setup(setup, fam, nagq, control, start)
 
 

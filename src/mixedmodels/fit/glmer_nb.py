@@ -16,10 +16,11 @@ import numbers
 import numpy as np
 from scipy import optimize, special
 
+from ..core.limits import PLS_DENSE_MAX
 from ..errors import ArgumentError, ConvergenceWarning, FitError, silenced, warn as _warn
 from ..glmm import families as _families
 from ..glmm.deviance import Stage2Deviance
-from ..glmm.pirls import DENSE_MAX, PirlsError
+from ..glmm.pirls import PirlsError
 from ..optim.nelder_mead import nelder_mead
 from ..results.glmer import GlmerResult
 from ..threads import fit_threads, pirls_block
@@ -176,7 +177,7 @@ def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=No
         check_agq_terms(nagq, setup.terms)
         if nagq == 0:
             raise ArgumentError("glmer_nb() needs nAGQ >= 1 (lme4's refits over (theta, beta))")
-        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], DENSE_MAX))
+        threads.block(pirls_block([t.q for t in setup.terms], setup.fixed.X.shape[1], PLS_DENSE_MAX))
         if theta_start is None:
             with silenced():
                 g0 = fit_setup(setup, pois, nagq, control, warn=False)
