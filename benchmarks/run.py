@@ -238,7 +238,7 @@ BENCHES = [
           r_reps=3, r_data="lme4::VerbAgg"),
     Bench("guimmun", "glmer guImmun binomial (1|mom)+(1|comm)", "r:guimmun",
           "immun ~ kid2p + mom25p + ord + ethn + momEd + husEd + momWork + rural + pcInd81 + (1 | mom) + (1 | comm)",
-          kind="glmer", reps=3, quick_reps=1, r_reps=3, r_data="mlmRev::guImmun"),
+          kind="glmer", reps=3, quick_reps=1, r_reps=1, r_data="mlmRev::guImmun", heavy=True),
     Bench("grouseticks", "glmer grouseticks Poisson (1|BROOD)+(1|INDEX)+(1|LOCATION)", "grouseticks",
           "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)", kind="glmer",
           family="poisson", reps=3, quick_reps=1, r_reps=3,
