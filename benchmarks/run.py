@@ -777,8 +777,8 @@ def main() -> int:
     if skipped:
         lines.append("- skipped: " + "; ".join(skipped))
     if args.quick:
-        lines.append("- quick run: fewer repetitions; R skipped the 1M-row and 200k crossed models; "
-                     "no tracemalloc peak for the heavy models")
+        lines.append("- quick run: fewer repetitions" + ("; R skipped the 1M-row and 200k crossed models" if rscript else "")
+                     + "; no warm-up and no tracemalloc peak for the heavy models (1M rows, 200k crossed, guImmun)")
     lines.append(f"- wall time of the run: {time.perf_counter() - t_run:.0f} s; per model (ours + peers + R, "
                  "start-ups included): " + ", ".join(f"{b.key} {b.results['wall_s']:.0f} s"
                                                     for b in benches if "wall_s" in b.results))
