@@ -310,6 +310,8 @@ def time_ours(b: Bench, d: pd.DataFrame, quick: bool) -> None:
         b.results["loglik"] = float(m.loglik)
         info = getattr(m, "optinfo", None)
         b.results["evals"] = getattr(info, "nevals", None)
+        if getattr(info, "converged", True) is False:
+            b.results["ours_note"] = f"ours: the optimizer reports no convergence ({getattr(info, 'message', '')})"
         core = getattr(m, "core", None)
         if b.kind != "glmer" and core is not None:
             k = 3 if core.n > 200_000 or core.mz > 500 else 30
@@ -482,7 +484,7 @@ def r_export(rscript: str, where: Path) -> dict:
 
 R_HEAD = r"""
 suppressMessages({library(lme4); library(lmerTest)})
-out <- function(key, secs, feval, per, mem, ll) cat(sprintf("RESULT\t%s\t%.6f\t%s\t%s\t%s\t%.10g\n", key, secs, feval, per, mem, ll))
+out <- function(key, secs, feval, per, mem, ll, conv) cat(sprintf("RESULT\t%s\t%.6f\t%s\t%s\t%s\t%.10g\t%s\n", key, secs, feval, per, mem, ll, conv))
 bench <- function(key, fitfun, reps, devfun = NULL) {
   res <- tryCatch({
     if (reps > 3) m <- fitfun()                     # warm-up (cheap models only)
@@ -496,7 +498,9 @@ bench <- function(key, fitfun, reps, devfun = NULL) {
       df <- devfun(); th <- getME(m, "theta"); k <- if (reps > 3) 20 else 3
       df(th); per <- sprintf("%.6f", system.time(for (i in 1:k) df(th))[["elapsed"]] / k)
     }
-    out(key, median(ts), fe, per, sprintf("%.1f", mem), as.numeric(logLik(m)))
+    conv <- tryCatch(paste(c(m@optinfo$conv$lme4$messages, m@optinfo$message[m@optinfo$conv$opt != 0]), collapse = "; "),
+                     error = function(e) "")
+    out(key, median(ts), fe, per, sprintf("%.1f", mem), as.numeric(logLik(m)), gsub("[\t\n]", " ", conv))
   }, error = function(e) cat(sprintf("RERROR\t%s\t%s\n", key, gsub("[\t\n]", " ", conditionMessage(e)))))
 }
 """
@@ -574,6 +578,8 @@ def run_r(rscript: str, b: Bench, tmp: Path, args) -> None:
             r["r_eval_ms"] = None if parts[4] == "NA" else 1e3 * float(parts[4])
             r["r_mem_mb"] = float(parts[5])
             r["r_loglik"] = float(parts[6])
+            if len(parts) > 7 and parts[7].strip():
+                r["r_note"] = "lme4: " + parts[7].strip()
         elif parts[0] == "RERROR" and parts[1] == b.key:
             r["r_error"] = parts[2]
     if "r_s" not in r and "r_error" not in r:
@@ -636,10 +642,13 @@ def table(benches, peers, notes: Notes) -> str:
         if r.get("r_mem_mb") is not None:
             pk += f" ({r['r_mem_mb']:.0f})"
         lme4 = _fmt(r.get("r_s"), "{:.3f}")
+        if r.get("r_note"):
+            lme4 += " " + notes.ref(r["r_note"])
+        ours = f"{r['ours_s']:.3f}" + (" " + notes.ref(r["ours_note"]) if r.get("ours_note") else "")
         if r.get("r_s") is None and r.get("r_error"):
             lme4 = "- " + notes.ref(f"lme4: {r['r_error']}")
         label = b.label.replace("|", "\\|")
-        row = f"| {label} | {r.get('n', '')} | {r.get('ntheta', '')} | {r['ours_s']:.3f} | {lme4} | {_fmt(ratio, '{:.1f}x')} |"
+        row = f"| {label} | {r.get('n', '')} | {r.get('ntheta', '')} | {ours} | {lme4} | {_fmt(ratio, '{:.1f}x')} |"
         for p in peers:
             t, q = _peer_cells(r, p, notes)
             row += f" {t} | {q} |"
