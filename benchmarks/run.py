@@ -168,6 +168,7 @@ class Bench:
     r_skip: str = ""              # a reason R is not run on this model
     r_data: str = ""              # R expression giving the data frame (default: lme4's dataset or the CSV)
     heavy: bool = False           # no separate warm-up; --quick skips the tracemalloc fit
+    peer_timeout: float = 0       # a shorter limit (s) for each peer process on this model (0: --timeout)
     # per peer: a dict of settings (glmm/mixedlm: "formula"; statsmodels: MixedLM arguments), or a
     # string saying why the peer cannot fit the model; glmm and mixedlm default to `formula`
     peers: dict = field(default_factory=dict)
@@ -221,7 +222,7 @@ BENCHES = [
           peers={"statsmodels": "crossed correlated random slopes are not expressible (variance "
                                 "components are independent)"}),
     Bench("large", "1M rows, (1+x|g) with 100k levels", "sim:large", "y ~ 1 + x + (1 + x | g)",
-          reps=3, quick_reps=1, r_reps=1, r_quick_skip=True, heavy=True,
+          reps=3, quick_reps=1, r_reps=1, r_quick_skip=True, heavy=True, peer_timeout=600,
           peers={"statsmodels": {"formula": "y ~ 1 + x", "groups": "g", "re_formula": "~x"}}),
     Bench("crossed20k", "200k rows, crossed (1|a)+(1|b), 20000 x 5000 levels", "sim:crossed",
           "y ~ 1 + x + (1 | a) + (1 | b)", reps=3, quick_reps=1, r_reps=1, r_quick_skip=True, heavy=True,
@@ -384,12 +385,13 @@ def run_peers(b: Bench, d: pd.DataFrame, py: str, peers, tmp: Path, args) -> Non
             b.results[f"{peer}_why"] = cfg
             continue
         t0 = time.perf_counter()
+        limit = min(args.timeout, b.peer_timeout) if b.peer_timeout else args.timeout
         try:
             proc = subprocess.run([py, str(HERE / "peers_driver.py"), str(spec), peer, b.key],
-                                  capture_output=True, text=True, timeout=args.timeout,
+                                  capture_output=True, text=True, timeout=limit,
                                   preexec_fn=_limits(args.mem_limit_gb))
         except subprocess.TimeoutExpired:
-            b.results[f"{peer}_why"] = f"no result within the {args.timeout:.0f} s limit"
+            b.results[f"{peer}_why"] = f"no result within the {limit:.0f} s limit"
             print(f"{b.key}: {peer} timed out", file=sys.stderr)
             continue
         res = None
