@@ -19,13 +19,12 @@ Every function here takes and returns pandas and numpy objects: none imports Das
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError, DataError, DataWarning, FormulaError
+from ..errors import ArgumentError, DataError, DataWarning, FormulaError, collected
 from ..formula.parse import ParsedFormula
 from .coding import RCodedSpec
 from .columns import check_predictor_columns, variables_in
@@ -138,8 +137,8 @@ def partition_frame(part: pd.DataFrame, req: DaskRequest):
     client warns once for all partitions)."""
     if not len(part):
         return None, 0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DataWarning)
+    # the package's own warnings kept in a list, in this thread only (never the warning filters)
+    with collected() as caught:
         try:
             frame = model_frame(req.parsed, part, weights=req.weights, offset=req.offset)
         except DataError as e:
@@ -149,8 +148,8 @@ def partition_frame(part: pd.DataFrame, req: DaskRequest):
             if "NaN (not a number) in every row" in msg:
                 return None, len(part)
             raise
-    nan = sum(int(str(w.message).split()[0]) for w in caught
-              if issubclass(w.category, DataWarning) and "left out because the response" in str(w.message))
+    nan = sum(int(str(w).split()[0]) for w in caught
+              if isinstance(w, DataWarning) and "left out because the response" in str(w))
     return frame, nan
 
 
