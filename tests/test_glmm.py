@@ -35,6 +35,10 @@ from mixedmodels.glmm.pirls import gh_rule
 HERE = Path(__file__).parent
 EXPECTED = json.loads((HERE / "fixtures_glmm" / "expected.json").read_text())
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+# lme4's own optimizer pair: where a test compares values that R computes at its estimates to
+# 1e-5 or closer (residuals, hat values, emmeans), the fit must stop where lme4's stops; the
+# default (NLopt and a Newton polish) ends at the optimum, 1e-5 away in the estimates
+LME4_PATH = {"optimizer": ("bobyqa", "nelder_mead")}
 
 
 def _glmm_cases():
@@ -71,6 +75,19 @@ def _cached(root, ref):
 _NUM = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
+def _r_summary_where_r_stopped_early(m, ref):
+    """R's summary, where R's Nelder-Mead stopped with a gradient warning and our fit ended at a
+    criterion as low or lower without one, less that warning and with our optimizer's name: those
+    describe R's stopping point, which our default optimizer does not share."""
+    text = ref["summary_text"]
+    if "Model failed to converge" not in text or any("failed to converge" in x for x in m.messages):
+        return text
+    assert m.loglik >= ref["logLik"] - 1e-6, "our fit converged, but R's, which did not, is higher"
+    keep = [x.replace("optimizer (Nelder_Mead)", f"optimizer ({m.optinfo.optimizer})")
+            for x in text.splitlines() if not x.startswith("Model failed to converge")]
+    return "\n".join(keep) + ("\n" if text.endswith("\n") else "")
+
+
 @pytest.mark.parametrize("root, ref", _glmm_cases())
 def test_reference_case(root, ref):
     m, data = _cached(root, ref)
@@ -93,12 +110,13 @@ def test_reference_case(root, ref):
     refcheck.check_ranef(c, m, ref, tol_sd=0.05)
     c.check("fitted", np.allclose(m.fitted.to_numpy()[:10], ref["fitted_head"], rtol=2e-3, atol=1e-6), "fitted differ")
     text = str(m.summary())
+    r_text = _r_summary_where_r_stopped_early(m, ref)
     # R's printed numbers, line by line, within 1e-3 relative or 2 units of the last printed digit
     # (refcheck's glmer rule: R itself does not repeat its last digits across machines)
-    lines, share, diffs = refcheck.summary_agreement(text, ref["summary_text"], rtol=1e-3)
+    lines, share, diffs = refcheck.summary_agreement(text, r_text, rtol=1e-3)
     c.check("summary lines found", lines >= 0.99, f"{lines:.0%} of R's lines; e.g. {diffs[:6]}")
     c.check("summary numbers", share >= 0.97, f"{share:.0%}; e.g. {diffs[:8]}")
-    ours, theirs = text.splitlines(), ref["summary_text"].splitlines()
+    ours, theirs = text.splitlines(), r_text.splitlines()
     c.check("summary lines", len(ours) == len(theirs), f"{len(ours)} lines vs R's {len(theirs)}")
     if len(ours) == len(theirs):
         skel = [i for i, (a, b) in enumerate(zip(ours, theirs)) if _NUM.sub("#", a) != _NUM.sub("#", b)]
@@ -133,7 +151,7 @@ def cbpp():
 
 @pytest.fixture(scope="module")
 def cbpp_fit(cbpp):
-    return glmer(CBPP, cbpp, family="binomial")
+    return glmer(CBPP, cbpp, family="binomial", control=LME4_PATH)
 
 
 @pytest.fixture(scope="module")
@@ -358,7 +376,7 @@ def test_singular_fit(tmp_path):
     e = EXPECTED["singular"]
     d = pd.read_csv(HERE / "fixtures_glmm" / "singular.csv")
     with pytest.warns(SingularFitWarning):
-        m = glmer("y ~ x + (1 | g)", d, family="binomial", data_name="sg")
+        m = glmer("y ~ x + (1 | g)", d, family="binomial", data_name="sg", control=LME4_PATH)
     assert m.is_singular and e["singular"]
     assert m.theta[0] == 0.0 == e["theta"]
     assert m.loglik == pytest.approx(e["logLik"], abs=1e-6)
@@ -567,10 +585,10 @@ def test_pirls_paths_agree(cbpp, fast):
 
 
 def test_nlopt_stage2_ends_as_low_as_nelder_mead_in_fewer_evaluations(cbpp):
-    """Stage 2 by NLopt's BOBYQA at its tight default tolerances reaches the Nelder-Mead deviance (or
-    a lower one) with far fewer evaluations, and the same standard errors to 1e-4 relative."""
-    nm = glmer(CBPP, cbpp)
-    bq = glmer(CBPP, cbpp, control={"optimizer": ("bobyqa", "bobyqa")})
+    """Stage 2 by NLopt's BOBYQA (the default) at its tight tolerances reaches lme4's Nelder-Mead
+    deviance (or a lower one) with far fewer evaluations, and the same standard errors to 1e-4."""
+    nm = glmer(CBPP, cbpp, control=LME4_PATH)
+    bq = glmer(CBPP, cbpp)
     assert bq.optinfo.optimizer == "bobyqa" and nm.optinfo.optimizer == "Nelder_Mead"
     assert -2 * bq.loglik <= -2 * nm.loglik + 1e-7
     assert bq.optinfo.nevals < nm.optinfo.nevals / 2

@@ -52,10 +52,11 @@ from ..core.limits import PLS_DENSE_MAX
 from ..glmm.pirls import GlmmModel, PirlsError, PirlsResult
 from ..optim.bobyqa import bobyqa as powell_bobyqa
 # lme4's checkConv and deriv12 live in convergence.py, shared with lmer (deriv12 stays importable here)
-from ..optim.convergence import conv_messages, deriv12, warn_messages
+from ..optim.convergence import GRAD_TOL, conv_messages, deriv12, scaled_gradient, warn_messages
 from ..optim.nelder_mead import nelder_mead
 from ..optim.nlopt import (DEFAULT_CONTROL, OPTIMIZERS, OptInfo, check_maxeval, check_setting_number, check_start,
                            minimize_theta, unknown_settings_error)
+from ..optim.polish import newton_polish
 from ..optim.scales import column_scales
 from ..results.glmer import GlmerResult
 from ..threads import fit_threads, pirls_block
@@ -68,6 +69,8 @@ _OPT_KEYS = set(DEFAULT_CONTROL) | {"optimizer", "ftol_abs", "xtol_abs", "maxeva
 #: stage 2's NLopt settings where the user gives none: with lme4's lmer settings (ftol_abs 1e-8)
 #: NLopt's BOBYQA stops up to ~3e-7 above Nelder-Mead's end on grouseticks; with these it ends at
 #: or below it (measured on cbpp, grouseticks and a 5,000-row crossed Bernoulli model)
+#: glmer's default optimizers of stage 1 and stage 2 (see :func:`_optimizers`).
+DEFAULT_OPTIMIZERS = ("bobyqa", "bobyqa")
 STAGE2_TOLERANCES = {"ftol_abs": 1e-10, "xtol_rel": 1e-7, "xtol_abs": 1e-10}
 _GLMM_KEYS = {"tol_pirls", "maxit_pirls", "calc_derivs", "nAGQ0initStep", "check_conv_grad"}
 
@@ -145,13 +148,14 @@ def _check_glmer_setting(key: str, value) -> None:
 def _optimizers(opt_ctl) -> tuple[str, str]:
     """Optimizers of stage 1 and stage 2; one name applies to both stages.
 
-    The default is lme4's pair ``("bobyqa", "nelder_mead")``: Powell's BOBYQA as minqa runs it
-    for stage 1, lme4's Nelder-Mead for stage 2. ``("bobyqa", "bobyqa")`` runs stage 2 with
-    NLopt's BOBYQA at tight tolerances (:data:`STAGE2_TOLERANCES`), which ends at a criterion as
-    low as Nelder-Mead's or lower in a fraction of its evaluations (cbpp 58 against 285,
-    grouseticks 3 terms 234 against 994; a 5,000-row crossed Bernoulli model 155 against 124).
+    The default :data:`DEFAULT_OPTIMIZERS` is ``("bobyqa", "bobyqa")``: Powell's BOBYQA as R's
+    minqa runs it for stage 1 (so stage 2 starts where lme4's does), then NLopt's BOBYQA at tight
+    tolerances (:data:`STAGE2_TOLERANCES`) finished by Newton steps
+    (:func:`~mixedmodels.optim.polish.newton_polish`). It ends at a criterion as low as lme4's
+    Nelder-Mead or lower in a fraction of its evaluations (cbpp 58 against 285, grouseticks 3 terms
+    234 against 994). lme4's own pair, ``("bobyqa", "nelder_mead")``, keeps lme4's stopping point.
     """
-    o = opt_ctl.get("optimizer", ("bobyqa", "nelder_mead"))
+    o = opt_ctl.get("optimizer", DEFAULT_OPTIMIZERS)
     if isinstance(o, str):
         o = (o, o)
     if not isinstance(o, (tuple, list)) or len(o) != 2 or not all(isinstance(x, str) for x in o):
@@ -250,16 +254,44 @@ def fit_glmm(model: GlmmModel, mustart, nagq: int, control, start=None) -> Glmer
     if nagq == 0:
         return GlmerFit(theta1, r1.beta, float(val1), r1, info1, None, None, [], warned)
     # ---- stage 2: (theta, beta), PIRLS over u, from the stage-1 linear predictor
-    p = model.p
-    beta1, se1 = _stage2_start(r1, p, start)
     s2 = Stage2Deviance(model, nagq, r1.eta)
+    lower = np.concatenate([layout.lower(), np.full(model.p, -np.inf)])
+    pars, info, g, H, scale = _stage2(model, s2, r1, theta1, start, opt2, base_ctl, glmm_ctl, lower, warned)
+    if bt > 0:
+        pars, val = _check_boundary(s2, pars, s2(pars), lower, nth, bt)
+    r = s2.pirls(pars)
+    val = s2.value(r)
+    return GlmerFit(pars[:nth].copy(), pars[nth:].copy(), float(val), r, info, H, g, [], warned, lp0=r1.eta,
+                    hessian_scale=scale)
+
+
+def _stage2(model: GlmmModel, s2: Stage2Deviance, r1: PirlsResult, theta1, start, opt2: str, base_ctl: dict,
+            glmm_ctl: dict, lower, warned: list):
+    """Stage 2: the deviance over (theta, beta) from stage 1's theta and beta, then its
+    finite-difference gradient and Hessian (lme4's deriv12) at the end.
+
+    With NLopt (the default), the end is polished by Newton steps on those derivatives; where the
+    gradient check still fails at a non-singular end, lme4's Nelder-Mead is run from stage 2's start
+    too (lme4's own path) and the lower of the two ends kept, so the default never ends above
+    lme4's: on a surface that PIRLS's stopping rule makes rough (an inverse
+    Gaussian GLMM: jumps of 4e-3 in the deviance between points 1e-6 apart) BOBYQA's model of it
+    can stall 1e-4 above the minimum that Nelder-Mead's simplex reaches. Nelder-Mead alone
+    (``("bobyqa", "nelder_mead")``) stops where lme4 stops.
+
+    Returns (pars, OptInfo, gradient, Hessian, scale); the derivatives are None with
+    ``calc_derivs = False``.
+    """
+    nth, p = model.layout.size, model.p
+    beta1, se1 = _stage2_start(r1, p, start)
     x0 = np.concatenate([theta1, beta1])
-    lower = np.concatenate([layout.lower(), np.full(p, -np.inf)])
     maxfun = int(base_ctl.get("maxeval", 10000))
+    xst = 0.2 * np.concatenate([np.full(nth, 0.1), np.minimum(se1, 10.0 * column_scales(model.X))])
+
+    def simplex(x):
+        return record_warnings(lambda: nelder_mead(s2, x, lower, xst, xst * 5e-4, maxfun=maxfun), warned)
+
     if opt2 == "nelder_mead":
-        xst = 0.2 * np.concatenate([np.full(nth, 0.1), np.minimum(se1, 10.0 * column_scales(model.X))])
-        pars, val, info = record_warnings(lambda: nelder_mead(s2, x0, lower, xst, xst * 5e-4, maxfun=maxfun),
-                                          warned)
+        pars, _, info = simplex(x0)
     else:
         def scaled(x):
             x = np.asarray(x, dtype=float)
@@ -270,19 +302,30 @@ def fit_glmm(model: GlmmModel, mustart, nagq: int, control, start=None) -> Glmer
         ctl2.update(base_ctl)
         ctl2["optimizer"] = opt2
         ctl2["boundary_tol"] = 0.0
-        what = "the deviance (Laplace)" if nagq == 1 else f"the deviance (nAGQ = {nagq})"
-        z, val, info = record_warnings(lambda: minimize_theta(scaled, z0, lower, ctl2, what=what), warned)
+        what = "the deviance (Laplace)" if s2.nagq == 1 else f"the deviance (nAGQ = {s2.nagq})"
+        z, _, info = record_warnings(lambda: minimize_theta(scaled, z0, lower, ctl2, what=what), warned)
         pars = np.concatenate([z[:nth], beta1 + se1 * z[nth:]])
-    # the finite-difference Hessian and gradient over (theta, beta) at the optimizer's result (lme4's deriv12)
-    g = H = scale = None
-    if bool(glmm_ctl.get("calc_derivs", True)):
-        g, H, scale = s2.derivatives(pars)
-    if bt > 0:
-        pars, val = _check_boundary(s2, pars, s2(pars), lower, nth, bt)
-    r = s2.pirls(pars)
-    val = s2.value(r)
-    return GlmerFit(pars[:nth].copy(), pars[nth:].copy(), float(val), r, info, H, g, [], warned, lp0=r1.eta,
-                    hessian_scale=scale)
+    if not bool(glmm_ctl.get("calc_derivs", True)):
+        return pars, info, None, None, None
+    g, H, scale = s2.derivatives(pars)
+    if opt2 == "nelder_mead":
+        return pars, info, g, H, scale
+    fx = s2(pars)
+    # NLopt stops on its step size, not at a zero gradient: Newton steps on the derivatives just computed
+    pars, fx, g, H, _ = newton_polish(s2, lambda x: s2.derivatives(x)[:2], pars, fx, g, H, lower)
+    tol = float(glmm_ctl.get("check_conv_grad", GRAD_TOL))
+    on_bound = bool(np.any(pars[:nth] <= lower[:nth]))
+    sc = scaled_gradient(g, H)
+    if not on_bound and (sc is None or float(np.max(np.minimum(np.abs(sc), np.abs(g)))) > tol):
+        with collected():  # the restart's own warnings are not the fit's
+            pn, _, info_n = nelder_mead(s2, x0, lower, xst, xst * 5e-4, maxfun=maxfun)
+        fn = s2(pn)
+        if fn < fx:
+            pars = pn
+            info = OptInfo("Nelder_Mead", info.nevals + info_n.nevals, info_n.code, info_n.message,
+                           info_n.converged)
+            g, H, scale = s2.derivatives(pars)
+    return pars, info, g, H, scale
 
 
 def _stage2_start(r1: PirlsResult, p: int, start):
@@ -372,8 +415,9 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
     with ``offset``. ``nAGQ``: 1 = Laplace (default), 0 = the faster approximation that estimates
     the fixed effects inside PIRLS, > 1 = adaptive Gauss-Hermite quadrature with that many points
     (one scalar random-effects term only). ``control``: ``optimizer`` (a name, or a pair for the two
-    stages; default ``("bobyqa", "nelder_mead")`` as lme4's glmerControl; ``("bobyqa", "bobyqa")``
-    runs stage 2 with NLopt at tight tolerances: fewer evaluations, as low a deviance), ``ftol_abs``,
+    stages; default ``("bobyqa", "bobyqa")``: stage 2 by NLopt at tight tolerances and Newton
+    steps, which ends at the optimum in fewer evaluations; ``("bobyqa", "nelder_mead")`` is lme4's
+    glmerControl and keeps its stopping point), ``ftol_abs``,
     ``xtol_abs``, ``maxeval``, ``boundary_tol`` (1e-5), ``tol_pirls`` (1e-7), ``maxit_pirls``
     (100), ``calc_derivs`` (default True: ``vcov`` from the finite-difference Hessian, as lme4),
     ``nAGQ0initStep`` (default True), ``check_conv_grad`` (0.002); a bad setting or an unknown
