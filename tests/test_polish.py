@@ -81,3 +81,18 @@ def test_where_the_gradient_check_fails_the_default_is_never_above_lme4s_pair():
         ours = mm.glmer("gy ~ x + (1 | g)", data, family=fam)
         r_path = mm.glmer("gy ~ x + (1 | g)", data, family=fam, control={"optimizer": ("bobyqa", "nelder_mead")})
     assert ours.objective <= r_path.objective + 1e-9
+
+
+def test_lmer_at_a_singular_fit_ends_at_the_optimum_r_reaches_with_tight_tolerances():
+    """nlme's IGF, conc ~ age + (age | Lot) (tests/fixtures_polish/igf.csv, written from R): BOBYQA
+    at nloptwrap's default stop ends 3.8e-4 above the optimum on the way to the boundary; R 4.2.2 /
+    lme4 1.1-31 with minqa's bobyqa at rhoend = 1e-12 reaches 594.36617531."""
+    import pandas as pd
+    from pathlib import Path
+
+    d = pd.read_csv(Path(__file__).parent / "fixtures_polish" / "igf.csv", dtype={"Lot": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer("conc ~ age + (age | Lot)", d)
+    assert m.is_singular
+    assert m.objective <= 594.36617531 + 1e-6

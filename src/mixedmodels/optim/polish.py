@@ -24,7 +24,7 @@ import math
 import numpy as np
 from scipy import linalg
 
-__all__ = ["newton_polish", "MIN_GAIN"]
+__all__ = ["newton_polish", "newton_step", "MIN_GAIN"]
 
 #: The smallest gain (in the criterion) a polish step is taken for; far below what R prints
 #: (deviances to 0.1 or 0.01) and above the finite-difference noise of the derivatives.
@@ -64,9 +64,10 @@ def newton_polish(fun, derivatives, x, fx: float, g, H, lower, *, min_gain: floa
     lower = np.asarray(lower, dtype=float)
     steps = 0
     for _ in range(max_steps):
-        d = _newton_step(x, g, H, lower, min_gain)
-        if d is None:
+        step = newton_step(x, g, H, lower)
+        if step is None or not step[1] > min_gain:
             break
+        d = step[0]
         moved = False
         t = 1.0
         for _halving in range(5):
@@ -84,24 +85,30 @@ def newton_polish(fun, derivatives, x, fx: float, g, H, lower, *, min_gain: floa
     return x, fx, g, H, steps
 
 
-def _newton_step(x, g, H, lower, min_gain):
-    """The Newton step on the free set, or None when H is not positive definite there, nothing is
-    free, or the decrement is below ``min_gain``."""
+def newton_step(x, g, H, lower):
+    """The Newton step on the free set and the gain it promises, ``(d, lambda^2 / 2)``; None where
+    H is not positive definite there or nothing is free.
+
+    Parameters
+    ----------
+    x, g, H, lower : numpy.ndarray
+        The point, the gradient and Hessian there, the lower bounds.
+    """
+    x = np.asarray(x, dtype=float)
     if g is None or H is None or not (np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
         return None
+    g = np.asarray(g, dtype=float)
     # a parameter on its bound stays there when the criterion rises inward (g >= 0)
     free = ~((x <= lower) & (g >= 0))
     if not free.any():
         return None
     gF = g[free]
-    HF = H[np.ix_(free, free)]
+    HF = np.asarray(H, dtype=float)[np.ix_(free, free)]
     try:
         c = linalg.cho_factor(HF, lower=True, check_finite=False)
     except linalg.LinAlgError:
         return None
     dF = -linalg.cho_solve(c, gF, check_finite=False)
-    if not 0.5 * float(-gF @ dF) > min_gain:
-        return None
     d = np.zeros_like(x)
     d[free] = dF
-    return d
+    return d, 0.5 * float(-gF @ dF)
