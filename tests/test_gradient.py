@@ -79,9 +79,9 @@ def _interior(m, rng):
     return th
 
 
-def _agree(g, fd):
+def _agree(g, fd, floor=1.0):
     err = float(np.max(np.abs(g - fd)))
-    assert err <= RTOL * max(1.0, float(np.max(np.abs(fd)))), (g, fd)
+    assert err <= RTOL * max(floor, float(np.max(np.abs(fd)))), (g, fd)
 
 
 @pytest.mark.parametrize("method", ["dense", "sparse"])
@@ -122,7 +122,9 @@ def test_gradient_at_the_optimum_is_small(kind):
     m = _fit(kind)
     g = gradient(m.core, m.theta, True)
     fd = jacobian(lambda t: m.core.objective(t, True), m.theta)
-    _agree(g, fd)
+    # at the optimum both are ~1e-6: the differences' rounding (the criterion is ~1e3, so ~1e-6
+    # of noise in a difference quotient) is the floor of the comparison there
+    _agree(g, fd, floor=10.0)
     interior = m.theta > 1e-4
     assert np.max(np.abs(g[interior])) < 1e-2
 

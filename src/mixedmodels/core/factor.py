@@ -298,8 +298,9 @@ class FactorMixin:
                 self._buf = S
         else:
             S = self._buf
+        phi = self.layout.phi(theta)    # the template entries, which Lambda's pattern indexes
         if mz and not self._vec_terms:
-            self._fill_scalar(S, theta, W, V, Hxy)
+            self._fill_scalar(S, phi, W, V, Hxy)
         else:
             np.copyto(S, self.R)
             if mz:
@@ -314,7 +315,7 @@ class FactorMixin:
                 S[mz:, :mz] -= self._cross(V).T
             S[mz:, mz:] -= self._C0f.T @ V if Hxy is None else _hth(Hxy)
             if mz:
-                self._scale_dense(S, theta, T)
+                self._scale_dense(S, phi, T)
         if mz:
             Sf = S.reshape(-1)
             Sf[self._diag_z] += 1.0

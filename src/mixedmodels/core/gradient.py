@@ -110,7 +110,7 @@ def gradient_from(core, f: Factorization, reml: bool) -> np.ndarray:
     n, p = core.n, core.p
     scale = (n - p if reml else n) / f.r2
     lay = core.layout
-    grad = np.empty(lay.size)
+    grad = np.empty(lay.phi_size)       # in the template entries; a structure's chain rule below
     for k, Tk in enumerate(f.T):
         Sk = S[k] - scale * U[k]
         if reml:
@@ -118,7 +118,7 @@ def gradient_from(core, f: Factorization, reml: bool) -> np.ndarray:
         Gk = 2.0 * Sk @ Tk
         o = lay.offsets[k]
         grad[o: o + lay.rows[k].size] = Gk[lay.rows[k], lay.cols[k]]
-    return grad
+    return lay.chain(f.theta, grad)
 
 
 def term_scores(core, f: Factorization, with_x: bool = True):
@@ -198,7 +198,7 @@ class _RestOps:
             Ar0 = core._Ar0d if core._Ar0d is not None else core.Ar0.toarray()
             lam = np.zeros((mz, mz))
             rr, cc, ii = core._lam_pattern
-            lam[rr, cc] = f.theta[ii]
+            lam[rr, cc] = core.layout.phi(f.theta)[ii]
             self.lamT, self.lam, self.Ar0, self.Ar0T = lam.T, lam, Ar0, Ar0.T
         else:
             lam = core.lambda_rest(f.theta)

@@ -1,44 +1,77 @@
 """Where theta goes: the lower-triangular templates T_k of the terms and the pattern of Lambda.
 
-lme4's order: term by term, each template's lower triangle column by column.
+lme4's order: term by term, each template's lower triangle column by column; a structured term
+(:mod:`.structures`) fills its template from fewer parameters.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .structures import structure
+
 __all__ = ["ThetaLayout", "block_pattern"]
 
 
 class ThetaLayout:
-    """Where each theta entry goes in the lower-triangular template T_k of each term.
+    """Where theta goes: the template T_k of each term, from the term's own parameters.
 
-    lme4's order: term by term, each template's lower triangle column by column.
+    Two index spaces. ``theta`` is what the optimizer moves: term by term, each term's parameters
+    (:mod:`.structures`; for lme4's unstructured terms the template's lower triangle column by
+    column). ``phi`` is every template's lower triangle, by column, in the same term order: lme4's
+    theta of the unstructured model with the same templates. The numerical core indexes Lambda by
+    phi (``rows``, ``cols``, ``offsets``); for a model of unstructured terms only, phi is theta
+    itself (no copy, no cost).
+
+    Parameters
+    ----------
+    ps : list of int
+        The number of columns of each term.
+    structures : list of str, optional
+        Each term's structure (``"us"``, ``"diag"``, ``"homdiag"``, ``"cs"``, ``"homcs"``,
+        ``"ar1"``); all ``"us"`` when not given.
     """
 
-    def __init__(self, ps: list[int]):
+    def __init__(self, ps: list[int], structures=None):
         self.ps = list(ps)
-        self.rows, self.cols, self.offsets = [], [], []
-        off = 0
-        for p in ps:
-            r, c = [], []
-            for j in range(p):
-                for i in range(j, p):
-                    r.append(i)
-                    c.append(j)
-            self.rows.append(np.array(r, dtype=np.intp))
-            self.cols.append(np.array(c, dtype=np.intp))
-            self.offsets.append(off)
-            off += len(r)
-        self.size = off
+        names = list(structures) if structures is not None else ["us"] * len(self.ps)
+        self.structures = [structure(n, p) for n, p in zip(names, self.ps)]
+        self.rows = [s.rows for s in self.structures]
+        self.cols = [s.cols for s in self.structures]
+        self.sizes = [s.size for s in self.structures]
+        self.offsets = list(np.cumsum([0] + [r.size for r in self.rows])[:-1].astype(int))
+        self.theta_offsets = list(np.cumsum([0] + self.sizes)[:-1].astype(int))
+        self.size = int(sum(self.sizes))
+        self.phi_size = int(sum(r.size for r in self.rows))
+        self.unstructured = all(s.name == "us" for s in self.structures)
+
+    @classmethod
+    def for_terms(cls, terms) -> "ThetaLayout":
+        """The layout of a model's random-effects terms (their structures from the formula)."""
+        return cls([t.p for t in terms], [getattr(t.term, "structure", "us") for t in terms])
+
+    def split(self, theta: np.ndarray) -> list[np.ndarray]:
+        """theta cut into each term's parameters."""
+        return [theta[o: o + k] for o, k in zip(self.theta_offsets, self.sizes)]
+
+    def phi(self, theta: np.ndarray) -> np.ndarray:
+        """Every template's lower triangle (the core's index space of Lambda) at theta."""
+        if self.unstructured:
+            return theta
+        return np.concatenate([s.lower_entries(th) for s, th in zip(self.structures, self.split(theta))])
 
     def templates(self, theta: np.ndarray) -> list[np.ndarray]:
-        """The templates T_k (p_k x p_k lower triangular) filled from theta."""
+        """The templates T_k (p_k x p_k lower triangular) at theta."""
+        return [s.template(th) for s, th in zip(self.structures, self.split(np.asarray(theta, dtype=float)))]
+
+    def chain(self, theta: np.ndarray, grad_phi: np.ndarray) -> np.ndarray:
+        """A gradient in phi taken back to theta: ``J' grad_phi`` term by term."""
+        if self.unstructured:
+            return grad_phi
         out = []
-        for p, r, c, off in zip(self.ps, self.rows, self.cols, self.offsets):
-            T = np.zeros((p, p))
-            T[r, c] = theta[off: off + len(r)]
-            out.append(T)
-        return out
+        for s, th, o, r in zip(self.structures, self.split(theta), self.offsets, self.rows):
+            g = grad_phi[o: o + r.size]
+            out.append(g if s.name == "us" else s.jacobian(th).T @ g)
+        return np.concatenate(out)
 
     def start(self) -> np.ndarray:
         """lme4's starting value: 1 on the diagonal, 0 elsewhere; for the layout of an LmmCore whose
@@ -48,16 +81,23 @@ class ThetaLayout:
         return self.default_start()
 
     def default_start(self) -> np.ndarray:
-        """1 on the diagonal of each template, 0 elsewhere."""
-        return np.concatenate([(r == c).astype(float) for r, c in zip(self.rows, self.cols)])
+        """1 for every scale, 0 for every correlation (a structure's own start)."""
+        return np.concatenate([s.start() for s in self.structures]) if self.structures else np.zeros(0)
 
     def lower(self) -> np.ndarray:
-        """Lower bounds: 0 for diagonal entries, -inf for the others."""
-        return np.concatenate([np.where(r == c, 0.0, -np.inf) for r, c in zip(self.rows, self.cols)])
+        """Lower bounds: 0 for the scales (lme4's diagonal entries), -inf for the others."""
+        return np.concatenate([s.lower() for s in self.structures]) if self.structures else np.zeros(0)
 
     def is_diagonal(self) -> np.ndarray:
-        """Whether each theta entry is a diagonal entry of its template."""
-        return np.concatenate([r == c for r, c in zip(self.rows, self.cols)])
+        """Whether each theta entry is a scale: a diagonal entry of an unstructured template, or a
+        structure's sd (lme4's isSingular looks at these)."""
+        return np.concatenate([s.is_sd() for s in self.structures]) if self.structures else np.zeros(0, bool)
+
+    def template_diagonals(self, theta: np.ndarray) -> np.ndarray:
+        """The diagonal entries of every template: where a structured term is singular (a
+        correlation at its bound makes a diagonal entry 0 though no sd is)."""
+        T = self.templates(theta)
+        return np.concatenate([np.diag(t) for t in T]) if T else np.zeros(0)
 
 
 def block_pattern(terms, layout_offsets, ps) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -94,7 +94,7 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
 
     def __init__(self, terms, X: np.ndarray, y: np.ndarray, weights=None, offset=None, *, method: str = "auto"):
         _check_method(method)
-        layout = ThetaLayout([t.p for t in terms])
+        layout = ThetaLayout.for_terms(terms)
         self._setup(terms, layout, form_blocks(terms, layout, X, y, weights, offset), method)
 
     @classmethod
@@ -116,7 +116,7 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
             rounding: the sums are taken in another order).
         """
         _check_method(method)
-        layout = ThetaLayout([t.p for t in terms])
+        layout = ThetaLayout.for_terms(terms)
         core = cls.__new__(cls)
         core._setup(terms, layout, blocks_from_rows(terms, layout, source), method)
         return core

@@ -45,7 +45,7 @@ class BlockedPLS:
         self.terms = terms
         self.n, self.p = X.shape
         self._X = X
-        self.layout = ThetaLayout([t.p for t in terms])
+        self.layout = ThetaLayout.for_terms(terms)
         self.l0 = t0.nlev
         self.codes0 = np.asarray(t0.codes, dtype=np.int64)
         self.z0 = np.asarray(t0.z[:, 0], dtype=float)
@@ -93,7 +93,7 @@ class BlockedPLS:
             self._init_rr(r, c, v)
             self._scalar = all(t.p == 1 for t in rest)
             if self._scalar:
-                self._lam_theta = np.concatenate([np.full(t.q, self.layout.offsets[k])
+                self._lam_theta = np.concatenate([np.full(t.q, self.layout.theta_offsets[k])
                                                   for k, t in enumerate(rest, start=1)])
         self._init_maps()
 

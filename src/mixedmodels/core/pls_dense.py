@@ -94,7 +94,7 @@ class DensePLS:
         self.terms = terms
         self.n, self.p = X.shape
         self._X = X
-        self.layout = ThetaLayout([t.p for t in terms])
+        self.layout = ThetaLayout.for_terms(terms)
         self.q = q = int(sum(t.q for t in terms))
         self.m = q + self.p + 1
         rows, cols, vals = [], [], []
@@ -126,7 +126,7 @@ class DensePLS:
         self._pair_obs = r[pa]
         self._scalar = all(t.p == 1 for t in terms)
         if self._scalar:
-            self._lam_theta = np.concatenate([np.full(t.q, self.layout.offsets[k]) for k, t in enumerate(terms)])
+            self._lam_theta = np.concatenate([np.full(t.q, self.layout.theta_offsets[k]) for k, t in enumerate(terms)])
         self._splits = [(off, off + nlev * pk, nlev, pk) for off, nlev, pk, _ in self._blocks]
         # few rows (cbpp: 56 x 20): the whole design [Z X y] dense, every crossproduct one BLAS call
         self._D = None

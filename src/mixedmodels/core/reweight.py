@@ -157,7 +157,7 @@ class ReweightCore(LmmCore):
             self._lam_src = ii[(lam.data - 1.0).astype(np.int64)]
             self._lam_csr = lam
         out = self._lam_csr.copy()
-        out.data = np.asarray(theta, dtype=float)[self._lam_src]
+        out.data = self.layout.phi(np.asarray(theta, dtype=float))[self._lam_src]
         return out
 
     def _fix_product_mode(self) -> None:

@@ -160,7 +160,7 @@ class SchurMixin:
     # ------------------------------------------------------------------ Lambda of the other terms
     def _lambda_r(self, theta: np.ndarray) -> sp.csr_matrix:
         rr, cc, ii = self._lam_pattern
-        return sp.csr_matrix((theta[ii], (rr, cc)), shape=(self.mz, self.mz))
+        return sp.csr_matrix((self.layout.phi(theta)[ii], (rr, cc)), shape=(self.mz, self.mz))
 
     def _scale_dense(self, S: np.ndarray, theta: np.ndarray, T: list[np.ndarray]) -> None:
         """In place: the Z rows/columns of the Schur block (lower triangle used) times Lambda_r."""

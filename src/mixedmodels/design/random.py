@@ -4,6 +4,7 @@ building ``Z`` densely; and lme4's checks of the terms against the number of obs
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,7 @@ from .columns import r_label
 from .frame import ModelFrame
 from .matrix import check_finite_columns, model_matrix
 
-__all__ = ["ReTerm", "random_terms", "grouping_codes", "factor_codes", "check_terms"]
+__all__ = ["ReTerm", "random_terms", "grouping_codes", "factor_codes", "check_terms", "check_ar1"]
 
 
 @dataclass
@@ -87,10 +88,52 @@ def random_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[ReTerm]:
         if z.shape[1] == 0:
             raise FormulaError(f"the random-effects term {t} has no columns")
         check_finite_columns(z, cnames, frame.data.index, f"the random-effects term {t}")
+        if t.structure == "ar1":
+            check_ar1(t, z, frame.data)
         terms.append(ReTerm(t, t.group, levels, codes, cnames, z, spec,
                             level_values=integer_levels(t.factors, frame.data, len(levels))))
     order = sorted(range(len(terms)), key=lambda i: -terms[i].nlev)  # stable, like R's order()
     return [terms[i] for i in order]
+
+
+_FACTOR_EXPR = re.compile(r"^\s*(?:0|-\s*1)\s*\+\s*(?:factor\s*\(\s*)?`?([A-Za-z_.][A-Za-z0-9_. ]*?)`?\s*\)?\s*$"
+                          r"|^\s*(?:factor\s*\(\s*)?`?([A-Za-z_.][A-Za-z0-9_. ]*?)`?\s*\)?\s*(?:\+\s*0|-\s*1)\s*$")
+
+
+def check_ar1(t: RandomTerm, z: np.ndarray, data: pd.DataFrame) -> None:
+    """An ``ar1()`` term must be ``0 + f`` for one factor ``f`` whose levels have an order that
+    the data state: a pandas Categorical (its categories' order, as R's factor levels), or evenly
+    spaced numbers (``factor(Days)`` with Days 0, 1, ..., 9). AR(1) counts one step between
+    neighbouring levels, so text sorted alphabetically or numbers with gaps would silently give
+    the wrong correlation.
+
+    Raises
+    ------
+    FormulaError
+        For a term that is not the indicator columns of one factor.
+    DataError
+        For levels without a stated order, or unevenly spaced numeric levels.
+    """
+    m = _FACTOR_EXPR.match(t.expr)
+    name = (m.group(1) or m.group(2)) if m else None
+    one_hot = z.shape[1] > 1 and np.all((z == 0) | (z == 1)) and np.all(z.sum(axis=1) == 1)
+    if name is None or name not in data.columns or not one_hot:
+        raise FormulaError(f"ar1() needs the indicator columns of one factor and no intercept, e.g. "
+                           f"ar1(0 + factor(Days) | Subject); got {t}")
+    col = data[name]
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return
+    if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        values = np.unique(col.to_numpy(dtype=float))
+        steps = np.diff(values)
+        if steps.size and not np.allclose(steps, steps[0], rtol=1e-9, atol=0.0):
+            raise DataError(f"ar1() over {name!r}: its values {values.tolist()[:8]} are not evenly spaced, and "
+                            "AR(1) counts one step between neighbouring levels, so a gap would count as one "
+                            f"step; to accept that, make {name!r} a pandas Categorical (its categories in order)")
+        return
+    raise DataError(f"ar1() over {name!r}: its levels have no stated order (sorted as text, 'day10' comes "
+                    f"before 'day2'); make {name!r} a pandas Categorical with its categories in time order, "
+                    "or use numbers")
 
 
 def grouping_codes(factors: tuple[str, ...], data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -179,8 +222,8 @@ def check_terms(terms: list[ReTerm], n: int) -> None:
     Raises
     ------
     DataError
-        For a grouping factor with one level or as many levels as observations, or a term with
-        at least as many random effects as observations.
+        For a grouping factor with one level or as many levels as observations, or an
+        unstructured term with at least as many random effects as observations.
     """
     one = [t.group for t in terms if t.nlev < 2]
     if one:
@@ -192,7 +235,9 @@ def check_terms(terms: list[ReTerm], n: int) -> None:
                         f"(problems: {', '.join(many)}); each group needs repeated observations (a continuous "
                         "variable with a different value in every row cannot be a grouping factor)")
     for t in terms:
-        if t.q >= n:
+        # a structured term's few parameters are identified however many effects it has (an
+        # ar1() over every time point has one effect per row, as nlme's corAR1 with a nugget)
+        if t.q >= n and t.term.structure == "us":
             raise DataError(f"number of observations (={n}) <= number of random effects (={t.q}) for term "
                             f"{t.term}; the random-effects parameters and the residual variance are probably "
                             "unidentifiable: simplify the random-effects term")

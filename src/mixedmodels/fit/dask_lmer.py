@@ -189,7 +189,7 @@ def lmer_dask(formula: str, data, *, REML: bool = True, weights=None, offset=Non
              for i, (spec, cnames), labels in zip(design.order, design.term_specs, design.labels)]
     check_terms(terms, n)
     # 4. the blocks as map-reduce rounds on the chunks; the core and the optimizer as in memory
-    layout = ThetaLayout([t.p for t in terms])
+    layout = ThetaLayout.for_terms(terms)
     core = LmmCore.__new__(LmmCore)
     core._setup(terms, layout, blocks_from_passes(terms, layout, p, DaskReduce(chunks), first), "auto")
     theta0 = check_start(start, terms, core.layout.lower())["theta"]

@@ -72,7 +72,7 @@ _OPT_KEYS = set(DEFAULT_CONTROL) | {"optimizer", "ftol_abs", "xtol_abs", "maxeva
 #: glmer's default optimizers of stage 1 and stage 2 (see :func:`_optimizers`).
 DEFAULT_OPTIMIZERS = ("bobyqa", "bobyqa")
 STAGE2_TOLERANCES = {"ftol_abs": 1e-10, "xtol_rel": 1e-7, "xtol_abs": 1e-10}
-_GLMM_KEYS = {"tol_pirls", "maxit_pirls", "calc_derivs", "nAGQ0initStep", "check_conv_grad"}
+_GLMM_KEYS = {"tol_pirls", "maxit_pirls", "calc_derivs", "nAGQ0initStep", "check_conv_grad", "laplace"}
 
 
 @dataclass
@@ -135,6 +135,10 @@ def _check_glmer_setting(key: str, value) -> None:
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ArgumentError(f"control['maxit_pirls'] must be a whole number >= 1 (PIRLS iterations; default "
                                 f"100), got {value!r}")
+    elif key == "laplace":
+        if value not in ("lme4", "mode"):
+            raise ArgumentError(f"control['laplace'] must be 'lme4' (the deviance with PIRLS's last-step factor, as "
+                                f"lme4) or 'mode' (the system factored at the mode, as glmmTMB), got {value!r}")
     elif key in ("calc_derivs", "nAGQ0initStep"):
         if not isinstance(value, (bool, np.bool_)):
             raise ArgumentError(f"control[{key!r}] must be True or False, got {value!r}")
@@ -419,7 +423,9 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
     steps, which ends at the optimum in fewer evaluations; ``("bobyqa", "nelder_mead")`` is lme4's
     glmerControl and keeps its stopping point), ``ftol_abs``,
     ``xtol_abs``, ``maxeval``, ``boundary_tol`` (1e-5), ``tol_pirls`` (1e-7), ``maxit_pirls``
-    (100), ``calc_derivs`` (default True: ``vcov`` from the finite-difference Hessian, as lme4),
+    (100), ``laplace`` (``"lme4"``: the deviance from PIRLS's last-step factor, as lme4, the default
+    for lme4's terms; ``"mode"``: the system factored again at the mode, as glmmTMB, the default
+    for a model with a structured term such as ``ar1()``), ``calc_derivs`` (default True: ``vcov`` from the finite-difference Hessian, as lme4),
     ``nAGQ0initStep`` (default True), ``check_conv_grad`` (0.002); a bad setting or an unknown
     name raises :class:`~mixedmodels.errors.ArgumentError`. ``start``: ``{"theta": ..., "beta": ...}``
     (lme4's ``fixef`` for ``beta`` too) or a theta vector, in lme4's order.

@@ -205,9 +205,20 @@ def family_model(setup: GlmerSetup, family, control) -> tuple[GlmmModel, np.ndar
     ctl = control or {}
     model = _SetupModel(family, setup.terms, setup.fixed.X, y, ntrials, w, setup.offset,
                         tol=float(ctl.get("tol_pirls", 1e-7)), maxit=int(ctl.get("maxit_pirls", 100)),
-                        fast=setup.fast)
+                        fast=setup.fast, at_mode=laplace_at_mode(setup.terms, ctl))
     model.setup = setup
     return model, mustart
+
+
+def laplace_at_mode(terms, control: dict) -> bool:
+    """Whether the Laplace deviance factors PIRLS's system at the mode (``control["laplace"]``:
+    ``"mode"``) or keeps lme4's last-step factor (``"lme4"``). The default is lme4's, so that
+    glmer's digits are R's, except for a model with a structured term (``ar1()``, ``cs()``...),
+    which lme4 1.x cannot fit and whose reference is glmmTMB's Laplace at the mode."""
+    how = control.get("laplace")
+    if how is None:
+        return any(t.term.structure != "us" for t in terms)
+    return how == "mode"
 
 
 class _SetupModel(GlmmModel):

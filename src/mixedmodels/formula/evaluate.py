@@ -198,13 +198,17 @@ def _allowed_list() -> str:
     return ", ".join(f"{f}()" for f in FUNCTIONS) + "; constants " + ", ".join(CONSTANTS)
 
 
-def check(text: str) -> list[Token]:
+def check(text: str, wrappers: tuple[str, ...] = ()) -> list[Token]:
     """The syntax gate of a whole formula: allowed characters, functions and keywords only.
 
     Parameters
     ----------
     text : str
         A formula or a part of one, in R's syntax.
+    wrappers : tuple of str
+        Names that may be called at the top level only (outside any bracket): the covariance
+        structures that wrap a random-effects term, ``ar1(0 + f | g)``. The parser takes them
+        apart; they never reach an evaluator.
 
     Returns
     -------
@@ -253,6 +257,8 @@ def check(text: str) -> list[Token]:
         if t.text.startswith("__") or ".__" in t.text:
             raise FormulaError(_point(text, t.pos, f"{t.text!r} is not allowed in a formula: names with '__' are "
                                       "Python's internals; allowed are column names, " + _allowed_list()))
+        if role.kind == "call" and t.text in wrappers and not calls:
+            continue
         if role.kind == "call" and t.text not in FUNCTIONS:
             raise FormulaError(_point(text, t.pos, f"{t.text!r} is not a function a formula may call; allowed: "
                                       f"{_allowed_list()}" + _hint(t.text)))

@@ -5,7 +5,9 @@ The fixed part is left to formulaic (R's semantics for factors, ``*``, ``:``, ``
 
 * ``(x || g)``  ->  ``(1 | g) + (0 + x | g)``  (uncorrelated terms)
 * ``(1 | a/b)`` ->  ``(1 | b:a) + (1 | a)``    (nested grouping, named as lme4 names it)
-* ``(1 | a:b)``  a grouping factor made of the observed combinations of ``a`` and ``b``.
+* ``(1 | a:b)``  a grouping factor made of the observed combinations of ``a`` and ``b``;
+* ``ar1(0 + f | g)`` and the other covariance structures of glmmTMB and lme4 2.x
+  (:data:`STRUCTURES`): the term ``(0 + f | g)`` with that structure of its covariance.
 """
 from __future__ import annotations
 
@@ -15,8 +17,15 @@ from dataclasses import dataclass
 from ..errors import FormulaError
 from .evaluate import check
 
-__all__ = ["RandomTerm", "ParsedFormula", "parse_formula", "parse_lm_formula", "has_random_terms",
+__all__ = ["STRUCTURES", "RandomTerm", "ParsedFormula", "parse_formula", "parse_lm_formula", "has_random_terms",
            "split_top", "top_level_positions", "point_at"]
+
+
+#: the covariance structures a random-effects term may name, as glmmTMB and lme4 2.x write them:
+#: ``us`` (unstructured, lme4's ``(x | g)``), ``diag`` (own variances, no correlation), ``homdiag``
+#: (one variance), ``cs`` (own variances, one correlation), ``homcs`` (one variance, one
+#: correlation), ``ar1`` (one variance, correlation rho^|i-j| over a factor's ordered levels)
+STRUCTURES = ("us", "diag", "homdiag", "cs", "homcs", "ar1")
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,7 @@ class RandomTerm:
     expr: str                 # the model formula of the term's columns, e.g. "1 + Days"
     factors: tuple[str, ...]  # grouping variables; several for an interaction a:b
     name: str = ""            # the grouping factor's name when it is not "a:b:c" (nesting)
+    structure: str = "us"     # the covariance structure (STRUCTURES); "us" is lme4's (x | g)
 
     @property
     def group(self) -> str:
@@ -33,6 +43,8 @@ class RandomTerm:
         return self.name or ":".join(self.factors)
 
     def __str__(self) -> str:
+        if self.structure != "us":
+            return f"{self.structure}({self.expr} | {self.group})"
         return f"({self.expr} | {self.group})"
 
 
@@ -78,7 +90,21 @@ def parse_formula(formula: str) -> ParsedFormula:
             raise FormulaError(point_at(text, where, "empty term: two '+' in a row or a '+' at an end"))
         head, *minus = (p.strip() for p in _split_minus(stripped))
         head = _unwrap(head)
-        if _is_bar_term(head):
+        wrapped = _structure_call(head)
+        if wrapped is not None:
+            name, inner, at = wrapped
+            if not (top_level_positions(inner, "|") or top_level_positions(inner, "||")):
+                raise FormulaError(point_at(text, where, f"{name}() wraps a random-effects term: write "
+                                            f"{name}(0 + f | g) or {name}(1 + x | g)"))
+            if top_level_positions(inner, "||"):
+                raise FormulaError(point_at(text, where + at + top_level_positions(inner, "||")[0],
+                                            f"'||' inside {name}(): the structure already says how the "
+                                            f"effects are correlated; write {name}(x | g) (diag(x | g) for "
+                                            "uncorrelated effects)"))
+            random.extend(RandomTerm(t.expr, t.factors, t.name, name)
+                          for t in _expand_bar(inner.strip(), text, where + at))
+            removed.extend(minus)
+        elif _is_bar_term(head):
             random.extend(_expand_bar(head[1:-1].strip(), text, where + 1))
             removed.extend(minus)
         elif "|" in stripped:
@@ -171,7 +197,9 @@ def _sides(formula, short: str, example: str, random: bool) -> tuple[str, int, s
         raise FormulaError(f"the formula must be a string such as {short!r}, got {type(formula).__name__}")
     text = " ".join(formula.split())
     _check_brackets(text)
-    check(text)  # the closed evaluator's gate: characters, functions, keywords; nesting depth
+    # the closed evaluator's gate: characters, functions, keywords; nesting depth (a mixed model's
+    # formula may wrap a top-level term in a covariance structure, which the parser takes apart)
+    check(text, STRUCTURES if random else ())
     if random:
         _check_empty_brackets(text)
     tilde = top_level_positions(text, "~")
@@ -363,6 +391,14 @@ def split_top(s: str, sep: str) -> list[tuple[int, str]]:
 
 def _split_minus(s: str) -> list[str]:
     return [p for _, p in split_top(s, "-")]
+
+
+def _structure_call(s: str) -> tuple[str, str, int] | None:
+    """``ar1(0 + f | g)`` -> ("ar1", "0 + f | g", offset of the inside); None for anything else."""
+    m = re.match(r"^(" + "|".join(STRUCTURES) + r")\s*\(", s)
+    if not m or not s.endswith(")") or not _closes_at_end(s[m.end() - 1:]):
+        return None
+    return m.group(1), s[m.end(): -1], m.end()
 
 
 def _is_bar_term(s: str) -> bool:

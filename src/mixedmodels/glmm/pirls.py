@@ -104,7 +104,8 @@ class GlmmModel:
     family's initialization (times the trials for ``cbind``).
     """
 
-    def __init__(self, family, terms, X, y, ntrials, weights, offset, *, tol=1e-7, maxit=100, fast=None):
+    def __init__(self, family, terms, X, y, ntrials, weights, offset, *, tol=1e-7, maxit=100, fast=None,
+                 at_mode: bool = False):
         self.family = family
         self.terms = terms
         self.X = np.ascontiguousarray(X, dtype=float)
@@ -114,7 +115,7 @@ class GlmmModel:
         self.pw = np.asarray(weights, dtype=float)
         self.offset = np.zeros(self.n) if offset is None else np.asarray(offset, dtype=float)
         self._all_pw_pos = bool(np.all(self.pw > 0))
-        self.layout = ThetaLayout([t.p for t in terms])
+        self.layout = ThetaLayout.for_terms(terms)
         self.qs = [t.q for t in terms]
         self.q = int(sum(self.qs))
         self._X0 = np.zeros((self.n, 0))
@@ -126,6 +127,10 @@ class GlmmModel:
                                 f"got {maxit!r}")
         self.tol = tol
         self.maxit = maxit
+        #: factor the system once more at the converged mode's weights (the Laplace approximation
+        #: at the mode, as glmmTMB computes it) instead of keeping the last step's factor, whose
+        #: weights are those of the iterate before (lme4's deviance); see _pirls
+        self.at_mode = bool(at_mode)
         self.npirls = 0
         self._cores: dict = {}
         self._first: dict = {}       # with_x -> (eta_start, its copy, working response, core): _first_step
@@ -136,7 +141,7 @@ class GlmmModel:
             for k, t in enumerate(terms):
                 zc = np.ascontiguousarray(t.z[:, 0], dtype=float)
                 zs.append((off, np.asarray(t.codes, dtype=np.intp), None if np.all(zc == 1.0) else zc,
-                           int(self.layout.offsets[k])))
+                           int(self.layout.theta_offsets[k])))
                 off += t.q
             self._zb_scalar = zs
         # a 0/1 response with unit prior weights and one trial per row (a Bernoulli binomial): the
@@ -302,7 +307,9 @@ class GlmmModel:
         least-squares problem; a step that increases the penalized deviance is halved up to 20
         times; converged when the relative change of the penalized deviance is below ``tol``
         (lme4's ``tolPwrss``, 1e-7). The factorization kept is the last step's (weights at the
-        mean before that step), which is what lme4's deviance functions use.
+        mean before that step), which is what lme4's deviance functions use; with ``at_mode`` the
+        system is factored once more at the weights of the mode reached (the Laplace approximation
+        at the mode, as glmmTMB and MixedModels.jl compute it).
 
         Raises PirlsError when it cannot converge.
         """
@@ -369,6 +376,15 @@ class GlmmModel:
             raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")
         if not math.isfinite(pdev):
             raise PirlsError("PIRLS produced a non-finite deviance")
+        if self.at_mode:
+            # the weights at the mode: lme4's last factor has the weights of the iterate before,
+            # which with many random effects per observation moves the Laplace deviance by 1e-2
+            w, z = self.working(eta, mu, base)
+            if np.isfinite(w).all() and np.isfinite(z).all():
+                core = self.make_core(w, z, with_x=not uonly)
+                f_mode = core.factor(theta)
+                if f_mode is not None:
+                    f, eta_w = f_mode, eta
         return PirlsResult(theta, np.asarray(b, dtype=float), u, eta, mu, devres, float(pdev), f, core, it, eta_w)
 
     def _first_step(self, eta, beta):

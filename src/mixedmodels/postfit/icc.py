@@ -78,7 +78,7 @@ def variance_components(m) -> dict:
     var_fixed = float(np.var(eta, ddof=1)) if eta.size > 1 and spread > 1e-12 * max(1.0, float(np.max(np.abs(eta)))) else 0.0
     from ..core.lmm import ThetaLayout
 
-    diag = ThetaLayout([t.p for t in m.terms]).is_diagonal()
+    diag = ThetaLayout.for_terms(m.terms).is_diagonal()
     if np.any(np.asarray(m.theta)[diag] < _SINGULAR_TOL):
         warn("can't compute the random-effect variances: some variance components are (nearly) zero "
              "(a singular fit); the ICC and the conditional R2 are NaN. Simplify the random effects "

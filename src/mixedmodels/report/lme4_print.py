@@ -44,13 +44,26 @@ class VarCorrGroup:
     ``name`` is the printed group name ("Subject", "Subject.1", "cask:batch"),
     ``terms`` the random-effect term names, ``sd`` their standard deviations and
     ``corr`` their correlation matrix (None for a single term or independent
-    terms).
+    terms), ``structure`` the term's covariance structure (``"us"``: lme4's; the
+    others print as glmmTMB prints them: one common correlation as ``0.88 (ar1)``
+    on the first row, one row for a common variance).
     """
 
     name: str
     terms: list[str]
     sd: np.ndarray
     corr: np.ndarray | None = None
+    structure: str = "us"
+
+    @property
+    def compact(self) -> bool:
+        """One common correlation (cs, homcs, ar1), printed once with its structure's name."""
+        return self.structure in ("cs", "homcs", "ar1") and len(self.terms) > 1
+
+    @property
+    def shown(self) -> int:
+        """The rows printed: one for a common variance (homdiag, homcs, ar1), else one per term."""
+        return 1 if self.structure in ("homdiag", "homcs", "ar1") else len(self.terms)
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: numpy/pandas fields do not compare to a bool
@@ -226,9 +239,9 @@ def format_varcorr(groups: Sequence[VarCorrGroup], residual_sd: float | None,
     rows: list[list[str]] = []
     lens = []
     for g in groups:
-        sd = np.atleast_1d(np.asarray(g.sd, dtype=float))
-        lens.append(len(sd))
-        for t, term in enumerate(g.terms):
+        sd = np.atleast_1d(np.asarray(g.sd, dtype=float))[: g.shown]
+        lens.append(2 if g.compact else len(sd))
+        for t, term in enumerate(g.terms[: g.shown]):
             rows.append([g.name if t == 0 else "", term])
         sds.extend(float(v) for v in sd)
     if residual_sd is not None:
@@ -246,6 +259,11 @@ def format_varcorr(groups: Sequence[VarCorrGroup], residual_sd: float | None,
         corr_rows: list[list[str]] = []
         for g in groups:
             p = len(np.atleast_1d(g.sd))
+            if g.compact:   # glmmTMB's "0.74 (cs)" on the term's first row
+                rho = format_num([round_r(float(np.asarray(g.corr)[1, 0]), dig)], nsmall=dig)[0]
+                corr_rows.append([f"{rho} ({g.structure})"] + [""] * (maxlen - 2))
+                corr_rows.extend([[""] * (maxlen - 1) for _ in range(g.shown - 1)])
+                continue
             cm = np.eye(p) if g.corr is None else np.asarray(g.corr, dtype=float).reshape(p, p)
             flat = format_num([round_r(float(v), dig) for v in cm.T.ravel()], nsmall=dig)
             for i in range(p):

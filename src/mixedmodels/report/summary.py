@@ -63,7 +63,7 @@ def varcorr_groups(labels, terms, templates, scale: float) -> list[VarCorrGroup]
         if t.p > 1:
             with np.errstate(invalid="ignore", divide="ignore"):
                 corr = C / np.outer(sd, sd)
-        out.append(VarCorrGroup(name, list(t.cnames), sd, corr))
+        out.append(VarCorrGroup(name, list(t.cnames), sd, corr, structure=t.term.structure))
     return out
 
 

@@ -538,7 +538,7 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
                     corr = C / np.outer(sd, sd)
                 corr[~np.isfinite(corr)] = np.nan
                 np.fill_diagonal(corr, 1.0)
-            groups.append(VarCorrGroup(name, list(t.cnames), sd, corr))
+            groups.append(VarCorrGroup(name, list(t.cnames), sd, corr, structure=t.term.structure))
         coef = self.coef_table()
         if self.has_scale:
             coef = coef.rename(columns={"z value": "t value"})
