@@ -584,7 +584,7 @@ def convergence_messages(theta, model: GlmmModel, optinfo: OptInfo, gradient, he
     """
     opt = f"optimizer ({optinfo.optimizer}) convergence code: {0 if optinfo.converged else optinfo.code}"
     tol = float((control or {}).get("check_conv_grad", 0.002))
-    singular = bool(np.any(np.asarray(theta)[model.layout.is_diagonal()] < 1e-4))
+    singular = bool(np.any(model.layout.template_diagonals(np.asarray(theta)) < 1e-4))
     msgs = conv_messages(gradient, hessian, singular=singular, tol=tol)
     if warn:
         warn_messages(msgs, stacklevel=stacklevel)

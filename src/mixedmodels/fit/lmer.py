@@ -14,7 +14,7 @@ from ..design.dask_frame import is_dask_data
 from ..design.fixed import fixed_design, warn_fixed_design
 from ..design.frame import check_new_response, model_frame
 from ..design.random import check_terms, random_terms
-from ..errors import ArgumentError, DataError, FitError, SingularFitWarning, warn as _warn
+from ..errors import ArgumentError, DataError, FitError, MixedModelWarning, SingularFitWarning, silenced, warn as _warn
 from ..formula.parse import parse_formula
 from ..optim.nlopt import check_control, check_start, minimize_theta
 from ..results.lmer import LmerResult
@@ -252,6 +252,46 @@ def _weights_label(frame, weights) -> str | None:
     return weights_label(weights)
 
 
+_OTHER_OPTIMUM = 1e-4   # criterion units: two ends this far apart are different optima
+
+
+def _second_start(res: LmerResult) -> LmerResult:
+    """A fit with a common correlation (cs, homcs, ar1) is run once more from the corner of a small
+    residual variance (every sd 100 times its start, rho 0.95). With one observation per level of
+    the structured factor the residual and the term's own variance are confounded there, and the
+    criterion can have a second optimum with sigma near 0 (glmmTMB's default start stops at one on
+    sleepstudy's ar1 model, 5.0 above the optimum, without a warning). The lower end is kept, and
+    two different ends are warned about: the surface has several optima.
+    """
+    from dataclasses import replace
+
+    layout, core, reml = res.core.layout, res.core, res.reml
+    if not any(s.name in ("cs", "homcs", "ar1") for s in layout.structures):
+        return res
+    th0 = 100.0 * layout.default_start()
+    for s, o in zip(layout.structures, layout.theta_offsets):
+        if s.name in ("cs", "homcs", "ar1"):
+            th0[o + s.size - 1] = s.r_of_rho(0.95)
+    what = "the REML criterion" if reml else "the deviance"
+    try:
+        with silenced():
+            theta, value, info = minimize_theta(lambda th: core.objective(th, reml), th0, layout.lower(),
+                                                res.control, what=what)
+    except FitError:
+        return res
+    here = float(core.objective(res.theta, reml))
+    if abs(value - here) <= _OTHER_OPTIMUM:
+        return res
+    lower, higher = (value, here) if value < here else (here, value)
+    _warn(f"{what} has more than one local optimum: the fit from the default start ends at {here:.4f}, one "
+          f"from a start with a small residual variance at {value:.4f}; the fit reports the lower one "
+          f"({lower:.4f}; the other is {higher - lower:.4g} higher). Other starts (lmer(start=...)) may find "
+          "more", MixedModelWarning, stacklevel=4)
+    if value >= here:
+        return res
+    return _polish(replace(res, theta=np.asarray(theta, dtype=float), optimizer_report=info))
+
+
 def _with_gradient(core, reml: bool):
     """The criterion and its exact gradient in theta (core/gradient.py), for control={'optimizer': 'lbfgs'}."""
     from ..core.gradient import objective_and_gradient
@@ -276,6 +316,8 @@ def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, w
                      weights_name=weights_name, fitter=fit_core)
     if warn:
         res = _polish(_restart_if_unconverged(_snap_to_boundary(res)))
+        if theta0 is None:
+            res = _second_start(res)
     if warn and res.is_singular:
         _warn("boundary (singular) fit: see help('isSingular') -- a variance is (nearly) zero or a "
               "correlation is +-1; consider simplifying the random-effects terms", SingularFitWarning,

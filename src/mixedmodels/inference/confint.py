@@ -61,8 +61,11 @@ def sdcor_names(m) -> list[str]:
     sd_<col>|<group>, cor_<row>.<col>|<group>."""
     out = []
     layout = _layout(m)
-    for t, rows, cols in zip(m.terms, layout.rows, layout.cols):
-        for i, j in zip(rows, cols):
+    for t, s in zip(m.terms, layout.structures):
+        if s.name != "us":      # a structure's own parameters: sd's and one correlation rho
+            out.extend(s.natural_names(list(t.cnames), t.group))
+            continue
+        for i, j in zip(s.rows, s.cols):
             out.append(f"sd_{t.cnames[i]}|{t.group}" if i == j else f"cor_{t.cnames[i]}.{t.cnames[j]}|{t.group}")
     return out + (["sigma"] if _has_sigma(m) else [])
 
@@ -74,7 +77,12 @@ def theta_to_sdcor(layout, theta: np.ndarray, sigma: float, undefined: float = 0
     there; the bootstrap uses NaN as lme4 does, and leaves such replicates out of the interval).
     """
     out = np.empty(layout.size + 1)
-    for T, rows, cols, off in zip(layout.templates(theta), layout.rows, layout.cols, layout.offsets):
+    for T, s, th, off in zip(layout.templates(theta), layout.structures, layout.split(theta),
+                             layout.theta_offsets):
+        if s.name != "us":
+            out[off: off + s.size] = s.natural(th, sigma)
+            continue
+        rows, cols = s.rows, s.cols
         C = sigma * sigma * (T @ T.T)
         sd = np.sqrt(np.maximum(np.diag(C), 0.0))
         for k, (i, j) in enumerate(zip(rows, cols)):
@@ -92,7 +100,14 @@ def sdcor_to_theta(layout, sdcor: np.ndarray) -> np.ndarray | None:
     if not sigma > 0:
         return None
     theta = np.empty(layout.size)
-    for p, rows, cols, off in zip(layout.ps, layout.rows, layout.cols, layout.offsets):
+    for s, off in zip(layout.structures, layout.theta_offsets):
+        p, rows, cols = s.p, s.rows, s.cols
+        if s.name != "us":
+            th = s.from_natural(sdcor[off: off + s.size], sigma)
+            if th is None:
+                return None
+            theta[off: off + s.size] = th
+            continue
         sd, R = np.zeros(p), np.eye(p)
         for k, (i, j) in enumerate(zip(rows, cols)):
             if i == j:

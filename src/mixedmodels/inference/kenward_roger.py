@@ -96,18 +96,60 @@ class _Param:
     parts: tuple
 
 
+#: the structures whose covariance is linear in its parameters, Sigma_k = sum gamma_i e_i, which
+#: Kenward-Roger's derivation assumes (G_i = dSigma / dgamma_i constant)
+LINEAR_STRUCTURES = ("us", "diag", "homdiag", "homcs")
+
+
+def _structure(t) -> str:
+    s = getattr(t.term, "structure", "us")
+    return "us" if t.p == 1 else s
+
+
 def _params(terms) -> list[_Param]:
-    """Term by term, the lower triangle column by column (pbkrtest's order)."""
+    """Term by term, the linear parameters of its covariance (pbkrtest's order for lme4's terms:
+    the lower triangle column by column). ``diag``: its variances; ``homdiag``: the common
+    variance (E = I); ``homcs``: ``a`` and ``b`` of ``Sigma_k = a I + b 11'``.
+
+    Raises
+    ------
+    ArgumentError
+        For a structure that is not linear in its parameters (cs, ar1).
+    """
     out = []
     off = 0
     for t in terms:
         block = slice(off, off + t.q)
-        for b in range(t.p):
-            for a in range(b, t.p):
-                ra, rb = slice(off + a, off + t.q, t.p), slice(off + b, off + t.q, t.p)
-                out.append(_Param(block, ((ra, ra),) if a == b else ((ra, rb), (rb, ra))))
+        s = _structure(t)
+        if s not in LINEAR_STRUCTURES:
+            raise ArgumentError(f"Kenward-Roger's method assumes a covariance linear in its parameters; the "
+                                f"{s}() term {t.term} is not (its correlation enters nonlinearly): use "
+                                "Satterthwaite's df (ddf='Satterthwaite', the default)")
+        col = [slice(off + a, off + t.q, t.p) for a in range(t.p)]
+        if s == "homdiag":
+            out.append(_Param(block, tuple((c, c) for c in col)))
+        elif s == "homcs":
+            out.append(_Param(block, tuple((c, c) for c in col)))
+            out.append(_Param(block, tuple((ca, cb) for ca in col for cb in col)))
+        else:
+            for b in range(t.p):
+                for a in range(b, t.p):
+                    if a == b:
+                        out.append(_Param(block, ((col[a], col[a]),)))
+                    elif s == "us":
+                        out.append(_Param(block, ((col[a], col[b]), (col[b], col[a]))))
         off += t.q
     return out
+
+
+def _gamma(t, Ck: np.ndarray) -> list[float]:
+    """The values of :func:`_params`' parameters of term t with covariance Ck."""
+    s = _structure(t)
+    if s == "homdiag":
+        return [Ck[0, 0]]
+    if s == "homcs":
+        return [Ck[0, 0] - Ck[1, 0], Ck[1, 0]]
+    return [Ck[a, b] for b in range(t.p) for a in range(b, t.p) if a == b or s == "us"]
 
 
 def _lambda_right(A: np.ndarray, terms, T) -> np.ndarray:
@@ -339,10 +381,7 @@ def _compute(m) -> KRInfo:
 
     gamma = []
     for t, Tk in zip(terms, f.T):
-        Ck = s2 * Tk @ Tk.T
-        for b in range(t.p):
-            for a in range(b, t.p):
-                gamma.append(Ck[a, b])
+        gamma.extend(_gamma(t, s2 * Tk @ Tk.T))
     gamma.append(s2)
     return KRInfo(np.asarray(m.beta, dtype=float), Phi, Phi_A, P, W, np.array(gamma), sigma)
 

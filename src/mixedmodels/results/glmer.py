@@ -145,9 +145,9 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
 
     @cached_property
     def is_singular(self) -> bool:
-        """lme4's isSingular: a diagonal element of Lambda below 1e-4."""
-        diag = self.model.layout.is_diagonal()
-        return bool(np.any(self.theta[diag] < 1e-4))
+        """lme4's isSingular: a diagonal element of Lambda below 1e-4 (for a structured term also
+        where its correlation reaches a bound)."""
+        return bool(np.any(self.model.layout.template_diagonals(self.theta) < 1e-4))
 
     def refit(self, REML: bool | None = None, y=None, **kwargs) -> "GlmerResult":
         """The same model fitted to a new response ``y`` (lme4's ``refit(m, newresp)``), on the scale

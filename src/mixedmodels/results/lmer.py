@@ -210,9 +210,9 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
 
     @cached_property
     def is_singular(self) -> bool:
-        """lme4's isSingular: a diagonal element of Lambda below 1e-4."""
-        diag = self.core.layout.is_diagonal()
-        return bool(np.any(self.theta[diag] < 1e-4))
+        """lme4's isSingular: a diagonal element of Lambda below 1e-4 (for a structured term also
+        where its correlation reaches a bound)."""
+        return bool(np.any(self.core.layout.template_diagonals(self.theta) < 1e-4))
 
     # ------------------------------------------------------------------ random effects
     @cached_property
