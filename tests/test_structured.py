@@ -77,7 +77,7 @@ def test_templates_give_the_structures(p):
     assert cs.r_of_rho(-1.0 / (p - 1)) is None and ar1.r_of_rho(1.0) is None
 
 
-@pytest.mark.parametrize("name", ["cs", "homcs", "ar1", "diag"])
+@pytest.mark.parametrize("name", ["cs", "homcs", "ar1", "diag", "toep"])
 def test_jacobian_by_complex_step_matches_differences(name):
     s = Structure(name, 4)
     th = s.start() + np.linspace(0.2, 0.9, s.size)
@@ -88,6 +88,37 @@ def test_jacobian_by_complex_step_matches_differences(name):
         e[j] = h
         fd = (s.lower_entries(th + e) - s.lower_entries(th - e)) / (2 * h)
         np.testing.assert_allclose(J[:, j], fd, atol=1e-7)
+
+
+def test_toeplitz_from_partial_autocorrelations():
+    """toep's correlations come from partial autocorrelations: any r gives a positive-definite
+    Toeplitz correlation matrix, and the natural parameters (sd's, rho by lag) map back."""
+    s = Structure("toep", 5)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        th = np.append(rng.uniform(0.5, 2, 5), rng.normal(scale=2, size=4))
+        T = s.template(th)
+        C = T @ T.T
+        d = np.sqrt(np.diag(C))
+        R = C / np.outer(d, d)
+        for k in range(1, 5):
+            assert np.allclose(np.diag(R, k), R[k, 0])
+        assert np.all(np.linalg.eigvalsh(R) > 0)
+        np.testing.assert_allclose(s.from_natural(s.natural(th, 1.5), 1.5), th, rtol=1e-9, atol=1e-9)
+    assert s.from_natural(np.append(np.ones(5), [0.9, 0.1, 0.9, 0.1]), 1.0) is None
+
+
+def test_toep_fits_between_ar1_and_unstructured():
+    """Over Orthodont's four ages a Toeplitz covariance (7 parameters) nests AR(1) (2): its REML
+    criterion is at or below AR(1)'s."""
+    O = _data("Orthodont")
+    toep = _quiet(mm.lmer, "distance ~ age + Sex + toep(0 + fage | Subject)", O)
+    ar1 = _quiet(mm.lmer, "distance ~ age + Sex + ar1(0 + fage | Subject)", O)
+    assert toep.core.layout.size == 7
+    assert toep.reml_criterion <= ar1.reml_criterion + 1e-6
+    from mixedmodels.inference.confint import sdcor_names
+
+    assert sdcor_names(toep)[4:] == ["rho_lag1|Subject", "rho_lag2|Subject", "rho_lag3|Subject", "sigma"]
 
 
 def test_natural_parameters_round_trip():

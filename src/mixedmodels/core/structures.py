@@ -13,7 +13,13 @@ homdiag    d^2 I                                        d  (>= 0)
 cs         D R D, R = (1 - rho) I + rho 11'             d_1 .. d_p (>= 0), r
 homcs      d^2 R,  R as for cs                          d (>= 0), r
 ar1        d^2 R,  R_ij = rho^|i - j|                   d (>= 0), r
+toep       D R D,  R_ij = rho_|i-j| (Toeplitz)          d_1 .. d_p (>= 0), r_1 .. r_(p-1)
 =========  ===========================================  =================================
+
+toep's correlations are reached through the partial autocorrelations ``pi_k = r_k/sqrt(1 + r_k^2)``
+in (-1, 1), which give every positive-definite Toeplitz correlation matrix exactly once
+(Durbin-Levinson: ``rho_k = sum_j phi_(k-1),j rho_(k-j) + pi_k (1 - sum_j phi_(k-1),j rho_j)``),
+and its factor by a Cholesky decomposition written out (a complex step must not conjugate).
 
 The correlation is reached through an unbounded r, ``rho = lo + (1 - lo)(1 + r/sqrt(1 + r^2))/2``
 with ``lo = -1/(p - 1)`` for cs (R positive definite exactly on ``(lo, 1)``) and ``lo = -1`` for
@@ -36,7 +42,7 @@ import numpy as np
 __all__ = ["STRUCTURES", "Structure", "structure"]
 
 #: every structure a formula may name, as ``name(x | g)``
-STRUCTURES = ("us", "diag", "homdiag", "cs", "homcs", "ar1")
+STRUCTURES = ("us", "diag", "homdiag", "cs", "homcs", "ar1", "toep")
 
 _STEP = 1e-20   # the complex step: no cancellation, so any tiny step is exact
 
@@ -56,7 +62,8 @@ class Structure:
     def size(self) -> int:
         """Number of theta entries."""
         p = self.p
-        return {"us": p * (p + 1) // 2, "diag": p, "homdiag": 1, "cs": p + 1, "homcs": 2, "ar1": 2}[self.name]
+        return {"us": p * (p + 1) // 2, "diag": p, "homdiag": 1, "cs": p + 1, "homcs": 2, "ar1": 2,
+                "toep": 2 * p - 1}[self.name]
 
     @property
     def linear(self) -> bool:
@@ -67,7 +74,7 @@ class Structure:
         """Whether each entry is a scale (lower bound 0; lme4's diagonal entries of T)."""
         if self.name == "us":
             return self.rows == self.cols
-        n_sd = {"diag": self.p, "homdiag": 1, "cs": self.p, "homcs": 1, "ar1": 1}[self.name]
+        n_sd = {"diag": self.p, "homdiag": 1, "cs": self.p, "homcs": 1, "ar1": 1, "toep": self.p}[self.name]
         return np.arange(self.size) < n_sd
 
     def lower(self) -> np.ndarray:
@@ -92,6 +99,8 @@ class Structure:
             T[np.arange(p), np.arange(p)] = theta
         elif name == "homdiag":
             T[np.arange(p), np.arange(p)] = theta[0]
+        elif name == "toep":
+            T = theta[:p][:, None] * _cholesky(_toeplitz(_autocorrelations(_pacf(theta[p:]))))
         else:
             rho = self.rho(theta)
             L = _ar1_cholesky(rho, p) if name == "ar1" else _cs_cholesky(rho, p)
@@ -132,10 +141,14 @@ class Structure:
 
     # ------------------------------------------------------------------ natural parameters
     def natural(self, theta: np.ndarray, sigma: float) -> np.ndarray | None:
-        """(sd's, correlation) of a structured term in the data's units; None for us (lme4's
-        sd/cor parametrisation applies there)."""
+        """(sd's, correlation) of a structured term in the data's units (toep: the correlations at
+        lags 1 .. p-1); None for us (lme4's sd/cor parametrisation applies there)."""
         if self.name == "us":
             return None
+        if self.name == "toep":
+            p = self.p
+            return np.append(sigma * np.asarray(theta[:p], dtype=float),
+                             _autocorrelations(_pacf(np.asarray(theta[p:], dtype=float))))
         sd = sigma * np.asarray(theta[: self.p if self.name in ("diag", "cs") else 1], dtype=float)
         if self.name in ("diag", "homdiag"):
             return sd
@@ -146,6 +159,12 @@ class Structure:
         v = np.asarray(values, dtype=float)
         if self.name in ("diag", "homdiag"):
             return v / sigma if np.all(v >= 0) else None
+        if self.name == "toep":
+            p = self.p
+            pi = _pacf_of(v[p:])
+            if pi is None or not np.all(v[:p] >= 0):
+                return None
+            return np.append(v[:p] / sigma, pi / np.sqrt(1.0 - pi * pi))
         r = self.r_of_rho(float(v[-1]))
         if r is None or not np.all(v[:-1] >= 0):
             return None
@@ -154,8 +173,10 @@ class Structure:
     def natural_names(self, cnames: list[str], group: str) -> list[str]:
         """Names of :meth:`natural`'s entries: ``sd_<col>|<group>``, ``rho_<structure>|<group>``;
         a common sd is named by the first column (glmmTMB prints the term on that row)."""
-        cols = cnames if self.name in ("diag", "cs") else cnames[:1]
+        cols = cnames if self.name in ("diag", "cs", "toep") else cnames[:1]
         names = [f"sd_{c}|{group}" for c in cols]
+        if self.name == "toep":
+            return names + [f"rho_lag{k}|{group}" for k in range(1, self.p)]
         if self.name in ("cs", "homcs", "ar1"):
             names.append(f"rho_{self.name}|{group}")
         return names
@@ -203,4 +224,60 @@ def _cs_cholesky(rho, p: int) -> np.ndarray:
         if j + 1 < p:
             L[j + 1:, j] = c / d if (d.real if np.iscomplexobj(d) else d) > 0 else 0.0
             c = a * c / (a + c) if ((a + c).real if np.iscomplexobj(a + c) else a + c) > 0 else 0.0
+    return L
+
+
+def _pacf(r):
+    """Partial autocorrelations in (-1, 1) from unbounded r."""
+    return r / np.sqrt(1.0 + r * r)
+
+
+def _autocorrelations(pi) -> np.ndarray:
+    """rho_1 .. rho_m of the stationary process with partial autocorrelations pi (Durbin-Levinson)."""
+    m = len(pi)
+    rho = np.zeros(m, dtype=np.result_type(pi, float))
+    phi = np.zeros(0, dtype=rho.dtype)
+    for k in range(m):
+        if k == 0:
+            rho[0] = pi[0]
+        else:
+            rho[k] = phi @ rho[k - 1::-1] + pi[k] * (1.0 - phi @ rho[:k])
+        phi = np.append(phi - pi[k] * phi[::-1], pi[k])
+    return rho
+
+
+def _pacf_of(rho: np.ndarray) -> np.ndarray | None:
+    """Inverse of :func:`_autocorrelations`; None where the Toeplitz matrix is not positive definite."""
+    m = len(rho)
+    pi = np.zeros(m)
+    phi = np.zeros(0)
+    for k in range(m):
+        den = 1.0 - (phi @ rho[:k] if k else 0.0)
+        num = rho[k] - (phi @ rho[k - 1::-1] if k else 0.0)
+        if not den > 0:
+            return None
+        pi[k] = num / den
+        if not -1.0 < pi[k] < 1.0:
+            return None
+        phi = np.append(phi - pi[k] * phi[::-1], pi[k])
+    return pi
+
+
+def _toeplitz(rho) -> np.ndarray:
+    """The correlation matrix with 1 on the diagonal and rho_k on the k-th off-diagonals."""
+    c = np.concatenate([np.ones(1, dtype=np.result_type(rho, float)), rho])
+    i = np.arange(len(c))
+    return c[np.abs(i[:, None] - i[None, :])]
+
+
+def _cholesky(A) -> np.ndarray:
+    """Lower Cholesky factor, written out so that a complex step passes through it analytically
+    (LAPACK's conjugates); p is a term's number of columns, a handful."""
+    p = A.shape[0]
+    L = np.zeros_like(A)
+    for j in range(p):
+        d = A[j, j] - L[j, :j] @ L[j, :j]
+        L[j, j] = np.sqrt(d)
+        if j + 1 < p:
+            L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
     return L

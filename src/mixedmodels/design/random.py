@@ -88,7 +88,7 @@ def random_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[ReTerm]:
         if z.shape[1] == 0:
             raise FormulaError(f"the random-effects term {t} has no columns")
         check_finite_columns(z, cnames, frame.data.index, f"the random-effects term {t}")
-        if t.structure == "ar1":
+        if t.structure in ("ar1", "toep"):
             check_ar1(t, z, frame.data)
         terms.append(ReTerm(t, t.group, levels, codes, cnames, z, spec,
                             level_values=integer_levels(t.factors, frame.data, len(levels))))
@@ -118,7 +118,7 @@ def check_ar1(t: RandomTerm, z: np.ndarray, data: pd.DataFrame) -> None:
     name = (m.group(1) or m.group(2)) if m else None
     one_hot = z.shape[1] > 1 and np.all((z == 0) | (z == 1)) and np.all(z.sum(axis=1) == 1)
     if name is None or name not in data.columns or not one_hot:
-        raise FormulaError(f"ar1() needs the indicator columns of one factor and no intercept, e.g. "
+        raise FormulaError(f"{t.structure}() needs the indicator columns of one factor and no intercept, e.g. "
                            f"ar1(0 + factor(Days) | Subject); got {t}")
     col = data[name]
     if isinstance(col.dtype, pd.CategoricalDtype):
@@ -127,11 +127,11 @@ def check_ar1(t: RandomTerm, z: np.ndarray, data: pd.DataFrame) -> None:
         values = np.unique(col.to_numpy(dtype=float))
         steps = np.diff(values)
         if steps.size and not np.allclose(steps, steps[0], rtol=1e-9, atol=0.0):
-            raise DataError(f"ar1() over {name!r}: its values {values.tolist()[:8]} are not evenly spaced, and "
-                            "AR(1) counts one step between neighbouring levels, so a gap would count as one "
+            raise DataError(f"{t.structure}() over {name!r}: its values {values.tolist()[:8]} are not evenly spaced, and "
+                            "the structure counts one step between neighbouring levels, so a gap would count as one "
                             f"step; to accept that, make {name!r} a pandas Categorical (its categories in order)")
         return
-    raise DataError(f"ar1() over {name!r}: its levels have no stated order (sorted as text, 'day10' comes "
+    raise DataError(f"{t.structure}() over {name!r}: its levels have no stated order (sorted as text, 'day10' comes "
                     f"before 'day2'); make {name!r} a pandas Categorical with its categories in time order, "
                     "or use numbers")
 

@@ -256,7 +256,7 @@ _OTHER_OPTIMUM = 1e-4   # criterion units: two ends this far apart are different
 
 
 def _second_start(res: LmerResult) -> LmerResult:
-    """A fit with a common correlation (cs, homcs, ar1) is run once more from the corner of a small
+    """A fit with a common correlation (cs, homcs, ar1; toep's by lag) is run once more from the corner of a small
     residual variance (every sd 100 times its start, rho 0.95). With one observation per level of
     the structured factor the residual and the term's own variance are confounded there, and the
     criterion can have a second optimum with sigma near 0 (glmmTMB's default start stops at one on
@@ -266,12 +266,14 @@ def _second_start(res: LmerResult) -> LmerResult:
     from dataclasses import replace
 
     layout, core, reml = res.core.layout, res.core, res.reml
-    if not any(s.name in ("cs", "homcs", "ar1") for s in layout.structures):
+    if not any(s.name in ("cs", "homcs", "ar1", "toep") for s in layout.structures):
         return res
     th0 = 100.0 * layout.default_start()
     for s, o in zip(layout.structures, layout.theta_offsets):
         if s.name in ("cs", "homcs", "ar1"):
             th0[o + s.size - 1] = s.r_of_rho(0.95)
+        elif s.name == "toep":     # a lag-1 partial autocorrelation of 0.95
+            th0[o + s.p] = 0.95 / np.sqrt(1 - 0.95 ** 2)
     what = "the REML criterion" if reml else "the deviance"
     try:
         with silenced():

@@ -24,8 +24,9 @@ __all__ = ["STRUCTURES", "RandomTerm", "ParsedFormula", "parse_formula", "parse_
 #: the covariance structures a random-effects term may name, as glmmTMB and lme4 2.x write them:
 #: ``us`` (unstructured, lme4's ``(x | g)``), ``diag`` (own variances, no correlation), ``homdiag``
 #: (one variance), ``cs`` (own variances, one correlation), ``homcs`` (one variance, one
-#: correlation), ``ar1`` (one variance, correlation rho^|i-j| over a factor's ordered levels)
-STRUCTURES = ("us", "diag", "homdiag", "cs", "homcs", "ar1")
+#: correlation), ``ar1`` (one variance, correlation rho^|i-j| over a factor's ordered levels),
+#: ``toep`` (own variances, one correlation per lag |i-j| over a factor's ordered levels)
+STRUCTURES = ("us", "diag", "homdiag", "cs", "homcs", "ar1", "toep")
 
 
 @dataclass(frozen=True)
