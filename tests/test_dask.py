@@ -126,6 +126,20 @@ def test_random_slopes(client, sleep):
     assert m.rows.persisted and m.rows.partitions == 5
 
 
+def test_structured_covariance(client, sleep):
+    """An ar1() term: the structure is a map of theta to the templates, so the blocks from the
+    cluster serve it as they serve lme4's terms."""
+    m, _ = compare(client, "Reaction ~ Days + ar1(0 + factor(Days) | Subject)", sleep, npartitions=4)
+    assert m.core.layout.structures[0].name == "ar1"
+
+
+def test_factor_of_a_numeric_column(client, sleep):
+    """factor(Days) with partitions that each hold only some days: the levels are the values of all
+    rows (the levels pass finds them), not each partition's own (which coded other columns)."""
+    by_day = sleep.sort_values("Days").reset_index(drop=True)
+    compare(client, "Reaction ~ factor(Days) + (1 | Subject)", by_day, npartitions=4)
+
+
 def test_nested(client):
     compare(client, "strength ~ 1 + (1 | batch/cask)", mm.load_dataset("Pastes"), npartitions=3)
 

@@ -255,3 +255,14 @@ def test_structures_refuse_what_they_do_not_fit(formula, error, match):
     s["label"] = "day" + s["Days"].astype(str)
     with pytest.raises(error, match=match):
         mm.lmer(formula, s)
+
+
+def test_ranova_keeps_the_structures():
+    s = _data("sleepstudy")
+    tab = _quiet(mm.lmer, "Reaction ~ Days + diag(Days | Subject)", s).ranova()
+    assert list(tab.index) == ["<none>", "Days in diag(Days | Subject)"]
+    assert "Reaction ~ Days + diag(Days | Subject)" in str(tab)
+    assert tab["npar"].tolist() == [5, 4]
+    # the reduced model is (1 | Subject): its REML log-likelihood
+    ll = _quiet(mm.lmer, "Reaction ~ Days + (1 | Subject)", s).loglik
+    assert tab["logLik"].iloc[1] == pytest.approx(ll, abs=1e-6)

@@ -83,6 +83,33 @@ def _called(expr: str, names) -> list[str]:
             if t.kind == "name" and t.text in names and nxt is not None and nxt.text == "("]
 
 
+_FACTOR_CALLS = ("factor", "as.factor", "C")   # calls that make a factor of their argument
+
+
+def _inside_calls(expr: str, names, cols) -> list[str]:
+    """The columns read inside calls of ``names`` in ``expr`` (``Days`` of ``factor(Days)``)."""
+    from ..formula import evaluate as evaluator
+
+    toks = evaluator.tokenize(expr)
+    out: list[str] = []
+    i = 0
+    while i < len(toks):
+        t = toks[i]
+        if t.kind == "name" and t.text in names and i + 1 < len(toks) and toks[i + 1].text == "(":
+            depth, j = 0, i + 1
+            while j < len(toks):
+                depth += toks[j].text == "("
+                depth -= toks[j].text == ")"
+                if depth == 0:
+                    break
+                j += 1
+            inner = expr[toks[i + 1].pos + 1: toks[j].pos] if j < len(toks) else expr[toks[i + 1].pos + 1:]
+            out += [v for v in variables_in(inner, cols) if v not in out]
+            i = j
+        i += 1
+    return out
+
+
 def dask_request(parsed: ParsedFormula, meta: pd.DataFrame, weights=None, offset=None) -> DaskRequest:
     """The request of the passes, from the formula and the frame's empty ``meta`` (its columns and
     dtypes).
@@ -125,6 +152,10 @@ def dask_request(parsed: ParsedFormula, meta: pd.DataFrame, weights=None, offset
     is_factor = (lambda dt: isinstance(dt, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dt)
                  or dt == object or pd.api.types.is_string_dtype(dt))
     factor_columns = [v for v in preds if is_factor(meta[v].dtype)]
+    # a numeric column made a factor in the formula (factor(Days)): its levels are its distinct
+    # values over all rows, which no partition alone knows either
+    for e in [parsed.fixed, *(t.expr for t in parsed.random)]:
+        factor_columns += [v for v in _inside_calls(e, _FACTOR_CALLS, cols) if v not in factor_columns]
     cats = [v for v in used if isinstance(meta[v].dtype, pd.CategoricalDtype)]
     transforms = any(_called(e, _STATEFUL) for e in exprs)
     columns = used + [v for v in (weights, offset) if v is not None and v not in used]

@@ -162,13 +162,18 @@ def _deparse(term: RandomTerm) -> str:
     return f"{expr} | {term.group}"
 
 
+def _term_text(term: RandomTerm) -> str:
+    """The whole term as the formula writes it: ``(x | g)``, or ``ar1(0 + f | g)`` for a structure."""
+    return f"{'' if term.structure == 'us' else term.structure}({_deparse(term)})"
+
+
 def reduce_random_term(term: RandomTerm) -> list[tuple[str, RandomTerm | None]]:
     """lmerTest's reductions of one random term: (row name, replacement term or None to remove)."""
-    form = _deparse(term)
+    form = _term_text(term)
     intercept, labels = _lhs_terms(term.expr)
     scope = _drop_scope(labels)
     if not labels or not scope:
-        return [(f"({form})", None)]
+        return [(form, None)]
     out = []
     for scp in scope:
         rest = [lab for lab in labels if lab != scp]
@@ -176,7 +181,9 @@ def reduce_random_term(term: RandomTerm) -> list[tuple[str, RandomTerm | None]]:
             new = "1"
         else:
             new = " + ".join(rest) if intercept else "0 + " + " + ".join(rest)
-        out.append((f"{scp} in ({form})", RandomTerm(new, term.factors)))
+        # a structure stays on what is left (diag(a + b | g) -> diag(a | g)); on one column it is none
+        out.append((f"{scp} in {form}", RandomTerm(new, term.factors, term.name,
+                                                    term.structure if rest else "us")))
     return out
 
 
@@ -184,7 +191,7 @@ def _unique_terms(random: list[RandomTerm]) -> list[RandomTerm]:
     """R's formula update drops a term identical to one already there ((1|g) + (1|g) is (1|g))."""
     seen, out = set(), []
     for t in random:
-        key = _deparse(t)
+        key = _term_text(t)
         if key not in seen:
             seen.add(key)
             out.append(t)
@@ -192,7 +199,7 @@ def _unique_terms(random: list[RandomTerm]) -> list[RandomTerm]:
 
 
 def _formula_text(m, random) -> str:
-    parts = [m.parsed.fixed] + [f"({_deparse(t)})" for t in random] + [f"offset({o})" for o in m.parsed.offsets]
+    parts = [m.parsed.fixed] + [_term_text(t) for t in random] + [f"offset({o})" for o in m.parsed.offsets]
     return f"{m.parsed.response} ~ {' + '.join(parts)}"
 
 
