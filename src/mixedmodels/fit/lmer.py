@@ -85,6 +85,11 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
          data_name: str | None = None, start=None) -> LmerResult:
     """Fit a linear mixed model with lme4's formula syntax, by REML (default) or ML.
 
+    A random-effects term may name its covariance structure as glmmTMB and lme4 2.x do:
+    ``us(x | g)`` (lme4's ``(x | g)``), ``diag()``, ``homdiag()``, ``cs()``, ``homcs()``,
+    ``ar1(0 + f | g)`` and ``toep(0 + f | g)`` (over the ordered levels of a factor ``f``); see
+    :mod:`mixedmodels.core.structures`. ``start`` then takes the structure's parameters.
+
     ``control`` takes optimizer settings: ``optimizer`` ("bobyqa", "nelder_mead", "sbplx", "cobyla",
     "praxis", or "lbfgs": L-BFGS-B with the exact gradient of the criterion), ``ftol_abs``,
     ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
