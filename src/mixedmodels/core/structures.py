@@ -275,9 +275,12 @@ def _cholesky(A) -> np.ndarray:
     (LAPACK's conjugates); p is a term's number of columns, a handful."""
     p = A.shape[0]
     L = np.zeros_like(A)
+    complex_ = np.iscomplexobj(A)
     for j in range(p):
         d = A[j, j] - L[j, :j] @ L[j, :j]
+        if not complex_ and d < 0:     # a correlation at its bound: a zero pivot, up to rounding
+            d = 0.0
         L[j, j] = np.sqrt(d)
-        if j + 1 < p:
+        if j + 1 < p and (L[j, j].real if complex_ else L[j, j]) > 0:
             L[j + 1:, j] = (A[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
     return L

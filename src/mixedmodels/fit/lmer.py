@@ -168,6 +168,31 @@ def _snap_to_boundary(res: LmerResult) -> LmerResult:
     return res if best is theta else replace(res, theta=best)
 
 
+def _structured_ends(res: LmerResult) -> LmerResult:
+    """A correlation at its bound, or no residual variance, where a structure puts the optimum at
+    infinity in theta (:func:`~mixedmodels.optim.structured.structured_ends`)."""
+    from dataclasses import replace
+
+    from ..optim.structured import structured_ends
+
+    core, reml = res.core, res.reml
+    if core.layout.unstructured:
+        return res
+    fun = (lambda th: core.objective(th, reml))
+    theta, value = structured_ends(fun, res.theta, res.objective, core.layout)
+    if theta is res.theta:
+        return res
+    # the other parameters' optimum moves with the bound reached: one more search from there
+    try:
+        with silenced():
+            again, v2, _ = minimize_theta(fun, theta, core.layout.lower(), res.control)
+        if v2 < value:
+            theta, value = structured_ends(fun, np.asarray(again, dtype=float), v2, core.layout)
+    except FitError:
+        pass
+    return replace(res, theta=theta)
+
+
 _GAIN = 1e-4  # a criterion that the quadratic model promises to lower by less than this is left as it is
 
 
@@ -296,7 +321,7 @@ def _second_start(res: LmerResult) -> LmerResult:
           "more", MixedModelWarning, stacklevel=4)
     if value >= here:
         return res
-    return _polish(replace(res, theta=np.asarray(theta, dtype=float), optimizer_report=info))
+    return _polish(_structured_ends(replace(res, theta=np.asarray(theta, dtype=float), optimizer_report=info)))
 
 
 def _with_gradient(core, reml: bool):
@@ -322,7 +347,7 @@ def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, w
                      fixed=fixed, terms=terms, core=core, theta=theta, optimizer_report=info, control=control,
                      weights_name=weights_name, fitter=fit_core)
     if warn:
-        res = _polish(_restart_if_unconverged(_snap_to_boundary(res)))
+        res = _polish(_restart_if_unconverged(_structured_ends(_snap_to_boundary(res))))
         if theta0 is None:
             res = _second_start(res)
     if warn and res.is_singular:
