@@ -245,3 +245,34 @@ def test_glmer_check_reports_what_the_fit_warned():
     assert warned and not c2.ok
     assert any("nearly unidentifiable" in line for line in c2.issues)
     assert g2.convergence.messages == g2.messages
+
+
+# R 4.2, lme4 1.1-31: print(drop1(m, test = "Chisq")) and print(drop1(m)) of the cbpp model
+R_DROP1_CHISQ = """Single term deletions
+
+Model:
+cbind(incidence, size - incidence) ~ period + (1 | herd)
+       npar    AIC   LRT   Pr(Chi)    
+<none>      194.05                    
+period    3 213.66 25.61 1.151e-05 ***
+---
+Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1"""
+R_DROP1 = """Single term deletions
+
+Model:
+cbind(incidence, size - incidence) ~ period + (1 | herd)
+       npar    AIC
+<none>      194.05
+period    3 213.66"""
+
+
+def test_glmer_drop1_as_lme4(cbpp_fit):
+    """lme4's drop1 of a GLMM: refits without each term; the tables print as R prints them. R's
+    LRT is 25.6099376 (its reduced fit stops with max|grad| 0.046; ours at least as low)."""
+    tab = cbpp_fit.drop1(test="Chisq")
+    assert [line.rstrip() for line in str(tab).splitlines()] == [line.rstrip() for line in R_DROP1_CHISQ.splitlines()]
+    assert [line.rstrip() for line in str(cbpp_fit.drop1()).splitlines()] == [line.rstrip() for line in R_DROP1.splitlines()]
+    assert tab.loc["period", "LRT"] == pytest.approx(25.6099376, abs=2e-3)
+    assert tab.loc["period", "npar"] == 3
+    with pytest.raises(mm.errors.ArgumentError, match="no F test"):
+        cbpp_fit.drop1(test="F")

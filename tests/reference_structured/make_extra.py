@@ -1,6 +1,6 @@
 """Writes make_extra.R, which fits the extra structured cases with glmmTMB 1.1.5 (R, glmmTMB from
 Debian's r-cran-glmmtmb) into /tmp/extra/extra.jsonl; extra_cases.jsonl is that file, annotated."""
-import json, subprocess
+import json
 D = "tests/reference_structured/data"
 CASES = [
  ("sleep_ar1_ml", "sleepstudy", "Reaction ~ Days + ar1(0 + fDays | Subject)", False, "gaussian"),

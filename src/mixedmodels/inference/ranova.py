@@ -32,7 +32,7 @@ from ..formula.deparse import r_deparse as _deparse_formula
 from ..formula.parse import RandomTerm, split_top
 from ..report.anova_table import AnovaTable
 
-__all__ = ["ranova", "drop1", "lm_loglik", "reduce_random_term", "fixed_terms"]
+__all__ = ["ranova", "drop1", "glmer_drop1", "lm_loglik", "reduce_random_term", "fixed_terms"]
 
 _LOG2PI = math.log(2 * math.pi)
 
@@ -297,20 +297,46 @@ def drop1(m, test: str | None = "F", ddf: str = "Satterthwaite") -> AnovaTable:
     return tab
 
 
-def _drop1_lrt(m, scope, with_test: bool) -> AnovaTable:
-    """lme4's drop1: AIC of ML refits without each term (and the likelihood-ratio test)."""
+def glmer_drop1(m, test: str | None = None) -> AnovaTable:
+    """lme4's ``drop1`` of a GLMM: refits without each marginal fixed-effect term (the same family,
+    nAGQ and control, through the fit's own fitter); ``npar, AIC`` and with ``test="Chisq"`` the
+    likelihood-ratio test ``LRT, Pr(Chi)``."""
+    key = "none" if test is None else str(test).lower()
+    if key not in ("chisq", "lrt", "none"):
+        raise ArgumentError(f"drop1() of a GLMM takes test='Chisq' (the likelihood-ratio test) or None (AIC "
+                            f"only), got {test!r}: a GLMM has no F test")
+    setup = m.setup
+    X, names = setup.fixed.X, list(setup.fixed.names)
+
+    def refit_loglik(cols):
+        keep = [j for j in range(X.shape[1]) if j not in cols]
+        fixed = replace(setup.fixed, X=X[:, keep], names=[names[j] for j in keep], dropped=[], all_names=None)
+        with silenced():
+            r = m.fitter(replace(setup, fixed=fixed), m.family, m.nagq, m.control, warn=False)
+        return float(r.loglik)
+
+    return _drop1_lrt(m, _marginal(fixed_terms(m)), key != "none", refit_loglik, full=m)
+
+
+def _drop1_lrt(m, scope, with_test: bool, refit_loglik=None, full=None) -> AnovaTable:
+    """lme4's drop1: AIC of ML refits without each term (and the likelihood-ratio test).
+    ``refit_loglik(cols)``: the log-likelihood of the refit without those columns of X (lmer's:
+    the core's blocks without them, no pass over the rows)."""
     from .confint import xy_core
 
-    full = m if not m.reml else m.refit(REML=False)
+    if full is None:
+        full = m if not m.reml else m.refit(REML=False)
+    if refit_loglik is None:
+        p = full.core.p
+
+        def refit_loglik(cols):
+            core = xy_core(full, [j for j in range(p) if j not in cols])
+            return -_fit_objective(core, False, m.control) / 2.0
     ll0, npar0 = float(full.loglik), int(full.npar)
-    p = full.core.p
     names, ll, npar = ["<none>"], [ll0], [npar0]
     for label, _, cols in scope:
-        keep = [j for j in range(p) if j not in cols]
-        core = xy_core(full, keep)
-        value = _fit_objective(core, False, m.control)
         names.append(label)
-        ll.append(-value / 2.0)
+        ll.append(refit_loglik(cols))
         npar.append(npar0 - len(cols))
     ll_a, npar_a = np.array(ll), np.array(npar, dtype=float)
     dfs = npar_a[0] - npar_a

@@ -210,6 +210,32 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
 
         return check(self)
 
+    def drop1(self, test: str | None = None):
+        """lme4's ``drop1``: refits without each marginal fixed-effect term.
+
+        Parameters
+        ----------
+        test : {None, "Chisq"}
+            None: ``npar`` (the parameters dropped) and ``AIC`` per term, as lme4's default;
+            ``"Chisq"``: also the likelihood-ratio test, ``LRT`` and ``Pr(Chi)``.
+
+        Returns
+        -------
+        AnovaTable
+            One row for the full model (``<none>``) and one per term, printed as R prints it.
+
+        Examples
+        --------
+        >>> import mixedmodels as mm
+        >>> cbpp = mm.load_dataset("cbpp")
+        >>> m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+        >>> round(float(m.drop1(test="Chisq").loc["period", "LRT"]), 2)
+        25.61
+        """
+        from ..inference.ranova import glmer_drop1
+
+        return glmer_drop1(self, test=test)
+
     def anova(self, *others, type: int | str = 3, **named):
         """Tests of the fixed effects: Wald chi-square per term, or likelihood-ratio tests.
 
