@@ -574,3 +574,48 @@ def test_fuzzed_payloads_with_valid_checksums_load_the_same_fit_or_are_refused(t
             _mutate(p, rng)
         write_payload(path, p)
         _check_outcome(path, slope_fit, exact=False)
+
+
+# ------------------------------------------------------------------ glmer fits
+@pytest.fixture(scope="module")
+def glmer_saved(tmp_path_factory):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", mm.load_dataset("cbpp"),
+                     family="binomial")
+    path = m.save(tmp_path_factory.mktemp("glmer") / "cbpp.json")
+    return m, json.loads(path.read_bytes())
+
+
+GLMER_MALFORMED = {
+    "family outside the list": _set(("glmer", "family", "class"), "os.system"),
+    "unknown link": _set(("glmer", "family", "link"), "__import__('os')"),
+    "theta on a binomial": _set(("glmer", "family", "theta"), 2.0),
+    "short beta": _do(lambda p: p["glmer"]["beta"].pop()),
+    "short linear predictor": _do(lambda p: p["glmer"]["lp0"].pop()),
+    "ragged Hessian": _do(lambda p: p["glmer"]["hessian"][0].pop()),
+    "nAGQ 0": _set(("glmer", "nAGQ"), 0),
+    "REML glmer": _set(("REML",), True),
+    "extra glmer field": _do(lambda p: p["glmer"].__setitem__("code", "print(1)")),
+    "other beta": _do(lambda p: p["glmer"]["beta"].__setitem__(0, p["glmer"]["beta"][0] + 0.5)),
+}
+
+
+@pytest.mark.parametrize("change", GLMER_MALFORMED.values(), ids=GLMER_MALFORMED.keys())
+def test_a_crafted_glmer_file_is_refused(tmp_path, glmer_saved, change):
+    p = copy.deepcopy(glmer_saved[1]["payload"])
+    change(p)
+    err = refused(write_payload(tmp_path / "x.json", p))
+    assert "refit" in str(err) or "not a saved" in str(err), err
+
+
+def test_glmer_round_trip(tmp_path, glmer_saved):
+    m = glmer_saved[0]
+    back = load_result(write_payload(tmp_path / "same.json", glmer_saved[1]["payload"]))
+    assert type(back).__name__ == "GlmerResult"
+    assert np.array_equal(back.theta, m.theta) and np.array_equal(back.beta, m.beta)
+    assert back.loglik == m.loglik and back.vcov.equals(m.vcov)
+    assert str(back.summary()) == str(m.summary())
+    np.testing.assert_allclose(back.fitted, m.fitted, rtol=1e-12)

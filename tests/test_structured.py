@@ -299,3 +299,12 @@ def test_more_structures_against_glmmtmb(case):
     np.testing.assert_allclose(sd, case["sd"], rtol=0.005)
     corr = C / np.outer(sd, sd)
     np.testing.assert_allclose(corr, np.array(case["corr"]).reshape(corr.shape), atol=0.01)
+
+
+def test_glmer_with_a_structure_saves_and_loads(tmp_path):
+    ref = json.loads((HERE / "cases" / "epil_ar1_poisson.json").read_text())
+    m = _quiet(mm.glmer, ref["formula"], _data("epil"), family="poisson")
+    back = mm.load_result(m.save(tmp_path / "epil.mmfit"))
+    assert back.loglik == pytest.approx(m.loglik, abs=1e-10)
+    np.testing.assert_allclose(back.beta, m.beta)
+    assert str(back.summary()) == str(m.summary())

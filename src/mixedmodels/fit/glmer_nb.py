@@ -125,7 +125,7 @@ def _refit_nb(setup: GlmerSetup, prev: GlmerResult, theta_nb: float, link, nagq:
         g, H, scale = s2.derivatives(pars)
     r = s2.pirls(pars)
     fit = GlmerFit(pars[:nth].copy(), pars[nth:].copy(), float(s2.value(r)), r, info, H, g, [], warned,
-                   hessian_scale=scale)
+                   lp0=r0.eta, hessian_scale=scale)
     # the result knows its theta: the last refit is glmer_nb's result, built once
     return glmer_result(setup, fam, nagq, control, model, fit, warn=False, nb_theta=theta_nb)
 

@@ -1,4 +1,4 @@
-"""load_result(): a fit saved by ``m.save(path)`` rebuilt, number for number, without optimizing.
+"""load_result(): a fit saved by ``m.save(path)`` rebuilt, number for number, without optimizing (lmer and glmer fits).
 
 The stages of :func:`~mixedmodels.fit.lmer.lmer` from the saved rows (formula, model frame, design,
 core), with the saved theta: no optimization, so every number equals the saved fit's. The file is
@@ -43,7 +43,7 @@ def load_result(path, *, max_bytes: int | None = None) -> LmerResult:
 
     Returns
     -------
-    LmerResult
+    LmerResult or GlmerResult
         The fit as it was saved.
 
     Raises
@@ -55,7 +55,7 @@ def load_result(path, *, max_bytes: int | None = None) -> LmerResult:
     """
     p = read_saved(path, max_bytes)
     with reported_as_bad_file(path):
-        return _rebuild(p)
+        return _rebuild_glmer(p) if "glmer" in p else _rebuild(p)
 
 
 def _rebuild(p: dict) -> LmerResult:
@@ -100,3 +100,52 @@ def _rebuild(p: dict) -> LmerResult:
     if not same:
         raise mismatch
     return m
+
+
+def _rebuild_glmer(p: dict):
+    """A GLMM from a checked payload: glmer's setup from the saved rows, the family's model, and the
+    PIRLS fit at the saved (theta, beta) from the saved starting linear predictor (the deviance
+    function's own start), so that the deviance and the conditional modes are the saved fit's; the
+    saved derivatives give vcov. Nothing is optimized."""
+    from ..glmm import families
+    from ..glmm.deviance import Stage2Deviance
+    from .glmer import GlmerFit, check_agq_terms, glmer_result
+    from .glmer_setup import family_model, glmer_setup
+
+    g, chk, data = p["glmer"], p["check"], p["frame"]
+    check_formula(p["formula"], list(data.columns))
+    spec = g["family"]
+    cls = getattr(families, spec["class"])
+    fam = cls(spec["theta"], link=spec["link"]) if spec["class"] == "NegativeBinomial" else cls(link=spec["link"])
+    weights = None if p["weights"] is None else np.asarray(p["weights"], dtype=float)
+    offset = None if p["offset"] is None else np.asarray(p["offset"], dtype=float)
+    with silenced():
+        check_design_size(parse_formula(p["formula"]), data)
+        setup = glmer_setup(p["formula"], data, fam, weights, None, p["data_name"])
+        # the stored offset is the total (argument + offset() terms): use it as is
+        setup = replace(setup, offset=offset, frame=replace(setup.frame, offset=offset),
+                        weights_name=p["weights_name"] if weights is not None else None)
+        check_agq_terms(g["nAGQ"], setup.terms)
+        model, _ = family_model(setup, fam, p["control"])
+    theta, beta = np.asarray(p["theta"], dtype=float), np.asarray(g["beta"], dtype=float)
+    mismatch = PersistError("the saved data do not rebuild the saved model (different columns, levels or "
+                            "deviance); refit the model from its data")
+    if not (model.n == chk["nobs"] and list(setup.fixed.names) == chk["fixef_names"]
+            and {t.group: list(t.levels) for t in setup.terms} == chk["groups"] and theta.size == model.layout.size):
+        raise mismatch
+    if not np.all(theta >= model.layout.lower()):
+        raise bad("theta has a negative standard deviation factor (a diagonal entry below 0)")
+    lp0 = np.asarray(g["lp0"], dtype=float)
+    s2 = Stage2Deviance(model, g["nAGQ"], lp0)
+    with silenced(), np.errstate(all="ignore"):
+        r = s2.pirls(np.concatenate([theta, beta]))
+        value = float(s2.value(r))
+    if not math.isclose(value, chk["objective"], rel_tol=1e-9, abs_tol=1e-9):
+        raise mismatch
+    oi = p["optinfo"]
+    info = OptInfo(oi["optimizer"], oi["nevals"], oi["code"], oi["message"], oi["converged"])
+    arr = (lambda v: None if v is None else np.asarray(v, dtype=float))
+    fit = GlmerFit(theta, beta, value, r, info, arr(g["hessian"]), arr(g["gradient"]), [], [], lp0=lp0,
+                   hessian_scale=arr(g["hessian_scale"]))
+    with silenced():
+        return glmer_result(setup, fam, g["nAGQ"], p["control"], model, fit, warn=False, nb_theta=g["nb_theta"])

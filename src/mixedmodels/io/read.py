@@ -145,8 +145,8 @@ def _numbers(v, n, what: str, finite=True) -> np.ndarray:
 
 def _check_payload(p: dict) -> None:
     """Types and sizes of every field that _rebuild uses, before anything is built from them."""
-    _need(set(p) == _PAYLOAD_KEYS, f"the payload has fields {sorted(map(str, p))[:20]}, "
-                                   f"expected {sorted(_PAYLOAD_KEYS)}")
+    _need(set(p) in (_PAYLOAD_KEYS, _PAYLOAD_KEYS | {"glmer"}), f"the payload has fields {sorted(map(str, p))[:20]}, "
+                                                               f"expected {sorted(_PAYLOAD_KEYS)} (and glmer)")
     _text(p["formula"], "the formula")
     _text(p["data_name"], "the data name")
     _need(isinstance(p["REML"], bool), "REML must be true or false")
@@ -178,6 +178,39 @@ def _check_payload(p: dict) -> None:
             _numbers(p[what], n, f"{what} (one per row, {n} rows)")
     if p["weights"] is not None:
         _need(min(p["weights"]) >= 0, "weights must not be negative")
+    if "glmer" in p:
+        _check_glmer(p["glmer"], n, len(p["theta"]), len(chk["fixef_names"]))
+        _need(p["REML"] is False, "a glmer fit has no REML criterion")
+
+
+_FAMILY_CLASSES = ("Binomial", "Poisson", "NegativeBinomial", "Gamma", "InverseGaussian", "Gaussian")
+_GLMER_KEYS = {"family", "nAGQ", "beta", "lp0", "hessian", "gradient", "hessian_scale", "nb_theta"}
+
+
+def _check_glmer(g, n: int, nth: int, p: int) -> None:
+    """A GLMM's own fields (:func:`mixedmodels.io.save.save_result`): the family named from a fixed
+    list (its link and theta are checked by the family itself), nAGQ, and every vector's length."""
+    _need(isinstance(g, dict) and set(g) == _GLMER_KEYS, "the glmer fields are malformed")
+    fam = g["family"]
+    _need(isinstance(fam, dict) and set(fam) == {"class", "link", "theta"} and fam["class"] in _FAMILY_CLASSES,
+          f"the family must be one of {', '.join(_FAMILY_CLASSES)}")
+    _text(fam["link"], "the link")
+    _need(fam["theta"] is None or _is_num(fam["theta"]) and math.isfinite(fam["theta"]) and fam["theta"] > 0,
+          "the negative binomial theta must be a positive number")
+    _need((fam["class"] == "NegativeBinomial") == (fam["theta"] is not None),
+          "a theta belongs to the negative binomial family only")
+    _need(_is_int(g["nAGQ"]) and 1 <= g["nAGQ"] <= 100, "nAGQ must be a whole number from 1 to 100")
+    _numbers(g["beta"], p, f"beta ({p} fixed effects)")
+    _numbers(g["lp0"], n, f"the starting linear predictor (one per row, {n} rows)")
+    k = nth + p
+    for what in ("gradient", "hessian_scale"):
+        if g[what] is not None:
+            _numbers(g[what], k, f"{what} ({k} numbers)", finite=False)
+    if g["hessian"] is not None:
+        _need(isinstance(g["hessian"], list) and len(g["hessian"]) == k, f"the Hessian must be {k} x {k}")
+        for row in g["hessian"]:
+            _numbers(row, k, f"a row of the Hessian ({k} numbers)", finite=False)
+    _need(g["nb_theta"] is None or _is_num(g["nb_theta"]), "nb_theta must be null or a number")
 
 
 def _frame_from_json(d: dict, n: int) -> pd.DataFrame:

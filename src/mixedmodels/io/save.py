@@ -1,9 +1,11 @@
-"""Write a fitted lmer model to a file: JSON data, never code (no pickle).
+"""Write a fitted lmer or glmer model to a file: JSON data, never code (no pickle).
 
 The file (format :data:`~mixedmodels.io.format.FORMAT`) holds the formula, REML, the data name, the
 rows the model used (only the columns the formula names, with their types and factor levels, and
 the row labels with their types and names), the weights, their name and the offset, theta, the
-optimizer's report, the control settings and the package version; :func:`mixedmodels.fit.load.load_result`
+optimizer's report, the control settings and the package version, and for a GLMM its family,
+nAGQ, beta, PIRLS's starting linear predictor and the derivatives behind vcov;
+:func:`mixedmodels.fit.load.load_result`
 rebuilds the fit from it, number for number.
 """
 from __future__ import annotations
@@ -28,8 +30,8 @@ def save_result(m, path) -> Path:
 
     Parameters
     ----------
-    m : LmerResult
-        The fit, from :func:`mixedmodels.lmer`.
+    m : LmerResult or GlmerResult
+        The fit, from :func:`mixedmodels.lmer` or :func:`mixedmodels.glmer` (``nAGQ >= 1``).
     path : str or Path
         Where to write.
 
@@ -41,31 +43,36 @@ def save_result(m, path) -> Path:
     Raises
     ------
     PersistError
-        If ``m`` is not an lmer fit, its formula calls functions a saved model may not use, or
+        If ``m`` is not an lmer or glmer fit (or a glmer fit with nAGQ = 0), its formula calls functions a saved model may not use, or
         its data hold values that are not plain numbers, text, dates or categories.
     """
-    if not isinstance(getattr(m, "core", None), LmmCore) or not hasattr(m, "reml"):  # an LmerResult
-        raise PersistError(f"only lmer() results can be saved, not {type(m).__name__}")
+    glmer = _glmer_fields(m) if hasattr(m, "model") and hasattr(m, "nagq") else None  # a GlmerResult
+    if glmer is None and (not isinstance(getattr(m, "core", None), LmmCore) or not hasattr(m, "reml")):
+        raise PersistError(f"only lmer() and glmer() results can be saved, not {type(m).__name__}")
     fr = m.frame
     check_formula(m.formula, list(fr.variables))
+    weights = fr.weights if glmer is None else m.setup.prior_weights
+    offset = fr.offset if glmer is None else m.setup.offset
     payload = {
         "format_version": FORMAT_VERSION,
         "package_version": package_version(),
         "formula": m.formula,
-        "REML": bool(m.reml),
+        "REML": bool(getattr(m, "reml", False)),
         "data_name": str(m.data_name),
         "control": _jsonable(m.control, "control"),
         "theta": [float(v) for v in np.asarray(m.theta, dtype=float)],
-        "optinfo": m.optinfo.as_dict(),
+        "optinfo": {k: getattr(m.optinfo, k) for k in ("optimizer", "nevals", "code", "message", "converged")},
         "data": _frame_to_json(fr.data, list(fr.variables)),
-        "weights": None if fr.weights is None else [float(v) for v in fr.weights],
+        "weights": None if weights is None else [float(v) for v in weights],
         # what the summary's "Weights:" line names (a column, a Series' name); kept by fit.py beside the fields
         "weights_name": m.weights_name,
-        "offset": None if fr.offset is None else [float(v) for v in fr.offset],
+        "offset": None if offset is None else [float(v) for v in offset],
         # what the rebuilt model must reproduce
         "check": {"nobs": int(m.nobs), "fixef_names": list(m.fixed.names), "objective": float(m.objective),
                   "groups": {t.group: list(t.levels) for t in m.terms}},
     }
+    if glmer is not None:
+        payload["glmer"] = glmer
     doc = {"format": FORMAT, "sha256": digest(payload), "payload": payload}
     text = json.dumps(doc, separators=(",", ":"), allow_nan=True)
     path = Path(path)
@@ -74,6 +81,25 @@ def save_result(m, path) -> Path:
     else:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def _glmer_fields(m) -> dict:
+    """What a GLMM's rebuild needs beyond lmer's fields: the family, nAGQ, beta, the linear
+    predictor every PIRLS starts from, and the finite-difference derivatives behind vcov (kept,
+    so that the rebuilt fit's standard errors are the saved ones without recomputing them)."""
+    if m.nagq == 0 or m.lp0 is None:
+        raise PersistError("a glmer fit with nAGQ = 0 cannot be saved yet (its fixed effects come from "
+                           "PIRLS, not from a state the file can hold); refit with nAGQ = 1 to save it")
+    fam = m.family
+
+    def arr(v):
+        return None if v is None else np.asarray(v, dtype=float).tolist()
+
+    return {"family": {"class": type(fam).__name__, "link": str(fam.link),
+                       "theta": None if getattr(fam, "theta", None) is None else float(fam.theta)},
+            "nAGQ": int(m.nagq), "beta": arr(m.beta), "lp0": arr(m.lp0), "hessian": arr(m.hessian),
+            "gradient": arr(m.gradient), "hessian_scale": arr(m.hessian_scale),
+            "nb_theta": None if m.nb_theta is None else float(m.nb_theta)}
 
 
 def _jsonable(value, what):

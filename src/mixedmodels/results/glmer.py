@@ -210,6 +210,14 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
 
         return check(self)
 
+    def save(self, path):
+        """Write the fit to a JSON file (data, not code); ``mm.load_result(path)`` gives it back with
+        the same estimates, deviance, conditional modes and standard errors. A path ending in
+        ``.gz`` is gzip-compressed. A fit with ``nAGQ=0`` cannot be saved yet (a PersistError)."""
+        from ..io.save import save_result
+
+        return save_result(self, path)
+
     def drop1(self, test: str | None = None):
         """lme4's ``drop1``: refits without each marginal fixed-effect term.
 
