@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .lme4_print import LmerSummary, VarCorrGroup, render_lmer_summary
+from .lme4_print import GlmerSummary, LmerSummary, VarCorrGroup, render_glmer_summary, render_lmer_summary
 
-__all__ = ["Summary", "lmer_summary", "varcorr_groups", "fixef_correlation"]
+__all__ = ["Summary", "TextSummary", "lmer_summary", "glmer_summary", "glmer_summary_data", "varcorr_groups",
+           "fixef_correlation"]
 
 
 class Summary:
@@ -63,6 +64,8 @@ def varcorr_groups(labels, terms, templates, scale: float) -> list[VarCorrGroup]
         if t.p > 1:
             with np.errstate(invalid="ignore", divide="ignore"):
                 corr = C / np.outer(sd, sd)
+            corr[~np.isfinite(corr)] = np.nan     # a zero sd: its correlations are undefined
+            np.fill_diagonal(corr, 1.0)
         out.append(VarCorrGroup(name, list(t.cnames), sd, corr, structure=t.term.structure))
     return out
 
@@ -171,3 +174,45 @@ def lmer_summary(m, ddf: str) -> Summary:
         weights=weights_name(m),
         fit_warnings=_fit_warnings(m))
     return Summary(data, render_lmer_summary)
+
+
+class TextSummary(str):
+    """A printed summary that is a str (a GLMM's, as glmer has always returned it), with the data
+    behind it in ``.data``."""
+
+    data = None
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:  # notebooks: R's columns kept in a monospace block
+        from .html import text_block
+
+        return text_block(str(self))
+
+
+def glmer_summary(m, correlation: bool | None = None) -> TextSummary:
+    """lme4's ``print(summary(m))`` of a GLMM, a str with :class:`GlmerSummary` in ``.data``."""
+    data = glmer_summary_data(m)
+    out = TextSummary(render_glmer_summary(data, correlation=correlation))
+    out.data = data
+    return out
+
+
+def glmer_summary_data(m) -> GlmerSummary:
+    """The numbers of lme4's ``summary()`` of a GLMM (:class:`GlmerSummary`); the fixed effects'
+    column is "t value" for a family with a scale (Gamma, inverse Gaussian), as lme4 prints it."""
+    coef = m.coef_table()
+    if m.has_scale:
+        coef = coef.rename(columns={"z value": "t value"})
+    V = m.vcov.to_numpy()
+    d = np.sqrt(np.diag(V))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr_fixef = V / np.outer(d, d)
+    return GlmerSummary(
+        family=m.family.label, link=m.family.link, nagq=m.nagq, formula=m.formula, data_name=m.data_name,
+        aic=m.aic, bic=m.bic, loglik=m.loglik, deviance=-2.0 * m.loglik, df_resid=m.df_resid,
+        scaled_residuals=m.resid("pearson", scaled=True).to_numpy(),
+        varcorr=varcorr_groups(m.group_labels, m.terms, m.templates, m.sigma), nobs=m.nobs,
+        ngroups=list(m.ngroups.items()), coef=coef, corr_fixef=corr_fixef, messages=list(m.messages),
+        residual_sd=m.sigma if m.has_scale else None, weights=m.weights_name)

@@ -33,20 +33,6 @@ from ..optim.nlopt import OptInfo
 __all__ = ["GlmerResult"]
 
 
-class _Summary(str):
-    """The printed summary (a str), with the data behind it in ``.data`` (report.GlmerSummary)."""
-
-    data = None
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:  # notebooks: R's columns kept in a monospace block
-        from ..report.html import text_block
-
-        return text_block(str(self))
-
-
 def _check_glmer_ddf(ddf) -> None:
     """A glmer fit has asymptotic (z) tests: no ddf method applies."""
     if ddf is not None and str(ddf).lower() not in ("lme4", "asymptotic"):
@@ -560,37 +546,9 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         None); ``ddf`` must be None, as for :meth:`coef_table`.
         """
         _check_glmer_ddf(ddf)
-        from ..report.lme4_print import GlmerSummary, VarCorrGroup, render_glmer_summary
+        from ..report.summary import glmer_summary
 
-        groups = []
-        for name, t, T in zip(self._group_labels, self.terms, self._T):
-            C = self.sigma ** 2 * (T @ T.T)
-            sd = np.sqrt(np.diag(C))
-            corr = None
-            if t.p > 1:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    corr = C / np.outer(sd, sd)
-                corr[~np.isfinite(corr)] = np.nan
-                np.fill_diagonal(corr, 1.0)
-            groups.append(VarCorrGroup(name, list(t.cnames), sd, corr, structure=t.term.structure))
-        coef = self.coef_table()
-        if self.has_scale:
-            coef = coef.rename(columns={"z value": "t value"})
-        V = self.vcov.to_numpy()
-        d = np.sqrt(np.diag(V))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            corr_fixef = V / np.outer(d, d)
-        s = GlmerSummary(
-            family=self.family.label, link=self.family.link, nagq=self.nagq, formula=self.formula,
-            data_name=self.data_name, aic=self.aic, bic=self.bic, loglik=self.loglik, deviance=-2.0 * self.loglik,
-            df_resid=self.df_resid,
-            scaled_residuals=self.resid("pearson", scaled=True).to_numpy(),
-            varcorr=groups, nobs=self.nobs, ngroups=list(self.ngroups.items()), coef=coef,
-            corr_fixef=corr_fixef, messages=list(self.messages),
-            residual_sd=self.sigma if self.has_scale else None, weights=self.weights_name)
-        out = _Summary(render_glmer_summary(s, correlation=correlation))
-        out.data = s
-        return out
+        return glmer_summary(self, correlation)
 
     @cached_property
     def plot(self):
