@@ -110,3 +110,37 @@ def test_non_estimable_cells_are_nan():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ArgumentError, match=match):
         fit_at_r_theta("cake_numeric_temp").emmeans(**kwargs)
+
+
+def test_defaults_are_r_emmeans():
+    """R 4.2, emmeans 1.8.4, lme4 1.1-31 (default options: lmer.df = "kenward-roger", cov.keep = "2"):
+    emmeans(lmer(Reaction ~ late + grp + (1 | Subject)), "late"), late = Days > 4 as 0/1 numbers and
+    grp = Subject %% 2 a factor; the means average over grp, the df are Kenward-Roger's."""
+    import warnings
+
+    s = mm.load_dataset("sleepstudy")
+    s["late"] = (s["Days"] > 4).astype(float)
+    s["grp"] = (s["Subject"].astype(int) % 2).astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer("Reaction ~ late + grp + (1 | Subject)", s)
+    r = m.emmeans("pairwise ~ late")
+    np.testing.assert_allclose(r.emmeans["emmean"], [271.6302, 325.3856], atol=1e-4)
+    np.testing.assert_allclose(r.emmeans["SE"], 9.555926, rtol=1e-6)
+    np.testing.assert_allclose(r.emmeans["df"], 18.52, atol=5e-3)
+    assert r.ddf == "Kenward-Roger"
+    assert list(r.contrasts["contrast"]) == ["late0 - late1"]
+    np.testing.assert_allclose(r.contrasts["estimate"], -53.75543, atol=1e-5)
+    np.testing.assert_allclose(r.contrasts["df"], 161, rtol=1e-6)
+    g = m.emmeans("grp").emmeans
+    np.testing.assert_allclose(g["emmean"], [304.39697, 292.61881], atol=1e-5)
+    np.testing.assert_allclose(g["df"], 16, rtol=1e-6)
+
+
+def test_a_colon_spec_is_the_cells():
+    """emmeans(m, ~ recipe:temperature) on cake: R's first cells 29.1, 26.9, 27.9 (SE 2.04, df 32.6)."""
+    m = mm.lmer("angle ~ recipe * temperature + (1 | replicate)", mm.load_dataset("cake"))
+    e = m.emmeans("recipe:temperature").emmeans
+    np.testing.assert_allclose(e["emmean"].iloc[:3], [29.133333, 26.866667, 27.933333], atol=1e-5)
+    np.testing.assert_allclose(e["df"].iloc[:3], 32.6, atol=0.05)
+    assert list(e.columns[:2]) == ["recipe", "temperature"]

@@ -119,11 +119,12 @@ def _levels(m, var: str) -> list:
 
 
 def reference_grid(m) -> tuple[pd.DataFrame, list[str], dict]:
-    """The grid (factors crossed, first varying fastest; numerics at their mean), the factor names,
-    and the numeric variables' values."""
+    """The grid (factors and two-valued numerics crossed, first varying fastest; other numerics at
+    their mean), the factor names, and the numeric variables' values."""
     data = m.frame.data
     variables = [v for v in data.columns if v in set(m.fixed.spec.required_variables)]
-    factors = [v for v in variables if _is_factor(data[v])]
+    # emmeans' cov.keep = "2": a numeric variable with two values is kept at both, as a factor's levels
+    factors = [v for v in variables if _is_factor(data[v]) or data[v].nunique(dropna=True) <= 2]
     numeric = {v: float(pd.to_numeric(data[v]).mean()) for v in variables if v not in factors}
     levels = {f: _levels(m, f) for f in factors}
     rows = itertools.product(*[levels[f] for f in reversed(factors)])
@@ -250,6 +251,8 @@ def _parse_specs(specs, by, pairwise):
         specs = [x.strip() for x in rhs.split("+") if x.strip()]
     if isinstance(specs, str):
         specs = [specs]
+    # "Variety:Year" is the cells of Variety and Year, as emmeans reads ~ Variety:Year
+    specs = [part.strip() for s in specs for part in str(s).split(":") if part.strip()]
     if by is None:
         by = []
     elif isinstance(by, str):
@@ -257,21 +260,44 @@ def _parse_specs(specs, by, pairwise):
     return list(specs), list(by), bool(pairwise)
 
 
+#: R's emmeans: Kenward-Roger df up to this many observations (pbkrtest.limit), Satterthwaite up
+#: to lmerTest.limit, asymptotic beyond
+_KR_LIMIT = _SATTERTHWAITE_LIMIT = 3000
+
+
+def default_ddf(m) -> str:
+    """R's emmeans default for an lmer fit (``emm_options(lmer.df = "kenward-roger")``): Kenward-Roger
+    up to 3000 observations, Satterthwaite up to 3000 (lmerTest.limit), asymptotic beyond. Two
+    departures: an ML fit and a structure whose covariance is not linear in its parameters (cs,
+    ar1, toep), where Kenward-Roger does not apply here, get Satterthwaite's df (R's emmeans gives
+    ML fits pbkrtest's adjustment at the ML estimates)."""
+    from .kenward_roger import LINEAR_STRUCTURES
+
+    n = int(m.nobs)
+    linear = all(t.p == 1 or t.term.structure in LINEAR_STRUCTURES for t in m.terms)
+    if n <= _KR_LIMIT and m.reml and linear:
+        return "Kenward-Roger"
+    return "Satterthwaite" if n <= _SATTERTHWAITE_LIMIT else "lme4"
+
+
 def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
-            ddf: str = "Satterthwaite", level: float = 0.95) -> EmmeansResult:
+            ddf: str | None = None, level: float = 0.95) -> EmmeansResult:
     """Estimated marginal means of ``specs`` (optionally within ``by`` groups) and pairwise contrasts.
 
     Returns an :class:`EmmeansResult`: ``.emmeans`` has columns ``<factors>, emmean, SE, df,
     lower.CL, upper.CL``; ``.contrasts`` (with ``pairwise=True``) has ``contrast, <by>, estimate,
     SE, df, t.ratio, p.value``. With asymptotic df (``ddf="lme4"``, and every glmer fit, whose
     means are on the link scale) the columns are emmeans': ``asymp.LCL, asymp.UCL`` and ``z.ratio``.
+    ``ddf=None`` takes R's emmeans default (:func:`default_ddf`: Kenward-Roger for REML fits up to
+    3000 observations). ``specs`` may name factors and numeric variables with two values, which
+    emmeans keeps as levels (``cov.keep = "2"``); ``"A:B"`` is ``"A + B"``, as in emmeans.
     """
     from .ddf import normalize_ddf
 
     link = None
     if hasattr(m, "family"):  # a glmer fit: Wald on the link scale, as emmeans does
         link, ddf = str(m.family.link), "lme4"
-    ddf = normalize_ddf(ddf)
+    ddf = default_ddf(m) if ddf is None else normalize_ddf(ddf)
     specs, by, pairwise = _parse_specs(specs, by, pairwise)
     adjust = str(adjust).lower()
     if adjust not in _ADJUST:
@@ -281,7 +307,7 @@ def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
     for f in specs + by:
         if f not in factors:
             what = "a numeric variable" if f in grid.columns else "not a variable of the fixed part"
-            raise ArgumentError(f"{f!r} is {what}; emmeans needs factors of the fixed part "
+            raise ArgumentError(f"{f!r} is {what}; emmeans needs factors (or numbers with two values) of the fixed part "
                                 f"({', '.join(factors) if factors else 'the model has none'})")
     if not specs:
         raise ArgumentError("specs must name at least one factor")

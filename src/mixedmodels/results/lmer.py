@@ -307,12 +307,13 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         return profile(self, **kwargs)
 
     def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
-                ddf: str = "Satterthwaite", level: float = 0.95):
-        """Estimated marginal means (and pairwise contrasts) as R's emmeans."""
-        from ..inference.ddf import normalize_ddf
+                ddf: str | None = None, level: float = 0.95):
+        """Estimated marginal means (and pairwise contrasts) as R's emmeans; ``ddf=None``: R's
+        emmeans default (Kenward-Roger for REML fits up to 3000 observations, see
+        :func:`mixedmodels.inference.emmeans.default_ddf`)."""
         from ..inference.emmeans import emmeans
 
-        return emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, ddf=normalize_ddf(ddf), level=level)
+        return emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, ddf=ddf, level=level)
 
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, **kwargs):
         """Predictions as lme4's predict(): every random effect by default, re_form="~0" for none."""
