@@ -151,6 +151,16 @@ def test_mkdocs_build_strict(tmp_path):
     assert (tmp_path / "site" / "tutorial" / "index.html").is_file()
     api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
     assert "LmerResult" in api and "lmlist" in api
+    # every public member of the result classes is listed (with or without a docstring, inherited
+    # ones too), and numpydoc sections are rendered, not shown as text
+    from mixedmodels.linear.lm import LmResult
+    from mixedmodels.results.glmer import GlmerResult
+    from mixedmodels.results.lmer import LmerResult
+
+    for cls in (LmerResult, GlmerResult, LmResult):
+        missing = [n for n in dir(cls) if not n.startswith("_") and f'id="{cls.__module__}.{cls.__name__}.{n}"' not in api]
+        assert not missing, (cls.__name__, missing)
+    assert "----------" not in api
     # code in table cells keeps its | (an escaped \| in a code span would show the backslash)
     r = (tmp_path / "site" / "coming-from-r" / "index.html").read_text(encoding="utf-8")
     assert "\\|" not in r and "(Days &#124; Subject)" in r
