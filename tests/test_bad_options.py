@@ -216,7 +216,7 @@ def test_good_settings_still_fit(cbpp, glmer_fit):
     ({"specs": [3]}, "specs must name factors"),
     ({"specs": None}, "specs must name factors"),
     ({"specs": "period", "by": 3}, "by must name factors"),
-    ({"specs": "nosuch"}, "'nosuch' is not a variable of the fixed part; emmeans needs factors of the fixed part "
+    ({"specs": "nosuch"}, "'nosuch' is not a variable of the fixed part; emmeans needs factors \\(or numbers with two values\\) of the fixed part "
                           r"\(period\)"),
 ])
 def test_bad_emmeans_specs(lmer_fit, glmer_fit, which, kw, pattern):

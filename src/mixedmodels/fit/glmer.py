@@ -54,26 +54,16 @@ from ..optim.bobyqa import bobyqa as powell_bobyqa
 # lme4's checkConv and deriv12 live in convergence.py, shared with lmer (deriv12 stays importable here)
 from ..optim.convergence import GRAD_TOL, conv_messages, deriv12, scaled_gradient, warn_messages
 from ..optim.nelder_mead import nelder_mead
-from ..optim.nlopt import (DEFAULT_CONTROL, OPTIMIZERS, OptInfo, check_maxeval, check_setting_number, check_start,
-                           minimize_theta, unknown_settings_error)
+from ..optim.nlopt import OptInfo, check_start, minimize_theta
 from ..optim.polish import newton_polish
 from ..optim.scales import column_scales
 from ..results.glmer import GlmerResult
 from ..threads import fit_threads, pirls_block
+from .glmer_control import STAGE2_TOLERANCES, optimizers, split_control
 from .glmer_setup import GlmerSetup, family_model, glmer_setup
 
 __all__ = ["glmer", "deriv12", "GlmerFit", "fit_glmm", "fit_setup", "glmer_result", "convergence_messages",
            "split_control", "check_nagq", "check_agq_terms", "record_warnings"]
-
-_OPT_KEYS = set(DEFAULT_CONTROL) | {"optimizer", "ftol_abs", "xtol_abs", "maxeval", "boundary_tol"}
-#: stage 2's NLopt settings where the user gives none: with lme4's lmer settings (ftol_abs 1e-8)
-#: NLopt's BOBYQA stops up to ~3e-7 above Nelder-Mead's end on grouseticks; with these it ends at
-#: or below it (measured on cbpp, grouseticks and a 5,000-row crossed Bernoulli model)
-#: glmer's default optimizers of stage 1 and stage 2 (see :func:`_optimizers`).
-DEFAULT_OPTIMIZERS = ("bobyqa", "bobyqa")
-STAGE2_TOLERANCES = {"ftol_abs": 1e-10, "xtol_rel": 1e-7, "xtol_abs": 1e-10}
-_GLMM_KEYS = {"tol_pirls", "maxit_pirls", "calc_derivs", "nAGQ0initStep", "check_conv_grad", "laplace"}
-
 
 @dataclass
 class GlmerFit:
@@ -92,84 +82,6 @@ class GlmerFit:
     warned: list
     lp0: np.ndarray | None = None   # the linear predictor every stage-2 PIRLS starts from
     hessian_scale: np.ndarray | None = None  # the parameter scales of the finite differences
-
-
-def split_control(control):
-    """glmer's control, checked, as (optimizer settings, glmer settings).
-
-    Parameters
-    ----------
-    control : dict or None
-        glmer's control (see :func:`glmer`).
-
-    Returns
-    -------
-    (opt_ctl, glmm_ctl) : tuple of dict
-        The optimizers' settings and glmer's own (PIRLS, derivatives, stage 1, gradient check).
-
-    Raises
-    ------
-    ArgumentError
-        For an unknown name or a bad value.
-    """
-    if control is None:
-        return {}, {}
-    if not isinstance(control, dict):
-        raise ArgumentError(f"control must be a dict such as {{'maxeval': 20000}}, got {type(control).__name__}")
-    unknown = set(control) - _OPT_KEYS - _GLMM_KEYS
-    if unknown:
-        raise unknown_settings_error(unknown, _OPT_KEYS | _GLMM_KEYS)
-    for key, value in control.items():
-        _check_glmer_setting(key, value)
-    return ({k: v for k, v in control.items() if k in _OPT_KEYS},
-            {k: v for k, v in control.items() if k in _GLMM_KEYS})
-
-
-def _check_glmer_setting(key: str, value) -> None:
-    """One glmer control setting, or an ArgumentError saying what it must be."""
-    if key == "optimizer":
-        _optimizers({"optimizer": value})
-    elif key == "maxeval":
-        check_maxeval(value)
-    elif key == "maxit_pirls":
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ArgumentError(f"control['maxit_pirls'] must be a whole number >= 1 (PIRLS iterations; default "
-                                f"100), got {value!r}")
-    elif key == "laplace":
-        if value not in ("lme4", "mode"):
-            raise ArgumentError(f"control['laplace'] must be 'lme4' (the deviance with PIRLS's last-step factor, as "
-                                f"lme4) or 'mode' (the system factored at the mode, as glmmTMB), got {value!r}")
-    elif key in ("calc_derivs", "nAGQ0initStep"):
-        if not isinstance(value, (bool, np.bool_)):
-            raise ArgumentError(f"control[{key!r}] must be True or False, got {value!r}")
-    elif key in ("tol_pirls", "check_conv_grad"):
-        # PIRLS stops when the relative change is below tol_pirls: 0 would never stop
-        check_setting_number(key, value, positive=True)
-    else:
-        check_setting_number(key, value)
-
-
-def _optimizers(opt_ctl) -> tuple[str, str]:
-    """Optimizers of stage 1 and stage 2; one name applies to both stages.
-
-    The default :data:`DEFAULT_OPTIMIZERS` is ``("bobyqa", "bobyqa")``: Powell's BOBYQA as R's
-    minqa runs it for stage 1 (so stage 2 starts where lme4's does), then NLopt's BOBYQA at tight
-    tolerances (:data:`STAGE2_TOLERANCES`) finished by Newton steps
-    (:func:`~mixedmodels.optim.polish.newton_polish`). It ends at a criterion as low as lme4's
-    Nelder-Mead or lower in a fraction of its evaluations (cbpp 58 against 285, grouseticks 3 terms
-    234 against 994). lme4's own pair, ``("bobyqa", "nelder_mead")``, keeps lme4's stopping point.
-    """
-    o = opt_ctl.get("optimizer", DEFAULT_OPTIMIZERS)
-    if isinstance(o, str):
-        o = (o, o)
-    if not isinstance(o, (tuple, list)) or len(o) != 2 or not all(isinstance(x, str) for x in o):
-        raise ArgumentError(f"control['optimizer'] must be a name or a pair of names (stage 1, stage 2) such as "
-                            f"('bobyqa', 'nelder_mead'), got {o!r}")
-    o = tuple(x.lower().replace("-", "_") for x in o)
-    bad = [x for x in o if x not in OPTIMIZERS]
-    if bad:
-        raise ArgumentError(f"unknown optimizer {bad[0]!r}; choose one of {', '.join(map(repr, OPTIMIZERS))}")
-    return o[0], o[1]
 
 
 def record_warnings(call, warned: list):
@@ -233,7 +145,7 @@ def fit_glmm(model: GlmmModel, mustart, nagq: int, control, start=None) -> Glmer
     GlmerFit
     """
     opt_ctl, glmm_ctl = split_control(control)
-    opt1, opt2 = _optimizers(opt_ctl)
+    opt1, opt2 = optimizers(opt_ctl)
     base_ctl = {k: v for k, v in opt_ctl.items() if k != "optimizer"}
     bt = float(base_ctl.get("boundary_tol", 1e-5))
     layout = model.layout
@@ -411,28 +323,55 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
           data_name: str | None = None, start=None):
     """Fit a generalized linear mixed model with lme4's formula syntax, as lme4's ``glmer``.
 
-    ``family``: a name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a
-    family object with a link, e.g. ``mm.families.Binomial(link="probit")``. A binomial response
-    is 0/1, logical, a two-level factor (first level = failure), ``cbind(successes, failures)`` or
-    a proportion with the numbers of trials as ``weights``. ``weights`` and ``offset`` are arrays
-    (one value per row of ``data``) or column names; ``offset(...)`` terms in the formula add up
-    with ``offset``. ``nAGQ``: 1 = Laplace (default), 0 = the faster approximation that estimates
-    the fixed effects inside PIRLS, > 1 = adaptive Gauss-Hermite quadrature with that many points
-    (one scalar random-effects term only). ``control``: ``optimizer`` (a name, or a pair for the two
-    stages; default ``("bobyqa", "bobyqa")``: stage 2 by NLopt at tight tolerances and Newton
-    steps, which ends at the optimum in fewer evaluations; ``("bobyqa", "nelder_mead")`` is lme4's
-    glmerControl and keeps its stopping point), ``ftol_abs``,
-    ``xtol_abs``, ``maxeval``, ``boundary_tol`` (1e-5), ``tol_pirls`` (1e-7), ``maxit_pirls``
-    (100), ``laplace`` (``"lme4"``: the deviance from PIRLS's last-step factor, as lme4, the default
-    for lme4's terms; ``"mode"``: the system factored again at the mode, as glmmTMB, the default
-    for a model with a structured term such as ``ar1()``), ``calc_derivs`` (default True: ``vcov`` from the finite-difference Hessian, as lme4),
-    ``nAGQ0initStep`` (default True), ``check_conv_grad`` (0.002); a bad setting or an unknown
-    name raises :class:`~mixedmodels.errors.ArgumentError`. ``start``: ``{"theta": ..., "beta": ...}``
-    (lme4's ``fixef`` for ``beta`` too) or a theta vector, in lme4's order.
+    Parameters
+    ----------
+    formula : str
+        As for :func:`~mixedmodels.fit.lmer.lmer` (covariance structures included). A binomial
+        response is 0/1, logical, a two-level factor (first level = failure),
+        ``cbind(successes, failures)`` or a proportion with the numbers of trials as ``weights``.
+    data : pandas.DataFrame or polars.DataFrame
+        The rows.
+    family : str or Family, default "binomial"
+        A name ("binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian") or a family object
+        with a link, e.g. ``mm.families.Binomial(link="probit")``.
+    nAGQ : int, default 1
+        1: Laplace; 0: the faster approximation that estimates the fixed effects inside PIRLS;
+        > 1: adaptive Gauss-Hermite quadrature with that many points (one scalar random-effects
+        term only).
+    weights, offset : array_like or str, optional
+        One value per row of ``data``, or a column's name; ``offset(...)`` terms in the formula
+        add up with ``offset``.
+    control : dict, optional
+        ``optimizer`` (a name, or a pair for the two stages; default ``("bobyqa", "bobyqa")``:
+        stage 2 by NLopt at tight tolerances and Newton steps, which ends at the optimum in fewer
+        evaluations; ``("bobyqa", "nelder_mead")`` is lme4's glmerControl and keeps its stopping
+        point), ``ftol_abs``, ``xtol_abs``, ``maxeval``, ``boundary_tol`` (1e-5), ``tol_pirls``
+        (1e-7), ``maxit_pirls`` (100), ``laplace`` (``"lme4"``: the deviance from PIRLS's
+        last-step factor, as lme4, the default for lme4's terms; ``"mode"``: the system factored
+        again at the mode, as glmmTMB, the default for a model with a structured term such as
+        ``ar1()``), ``calc_derivs`` (default True: ``vcov`` from the finite-difference Hessian, as
+        lme4), ``nAGQ0initStep`` (default True), ``check_conv_grad`` (0.002). A bad setting or an
+        unknown name raises :class:`~mixedmodels.errors.ArgumentError`.
+    data_name : str, optional
+        The name the summary prints after "Data:".
+    start : dict or array_like, optional
+        ``{"theta": ..., "beta": ...}`` (lme4's ``fixef`` for ``beta`` too) or a theta vector, in
+        lme4's order.
 
-    Returns a :class:`~mixedmodels.results.glmer.GlmerResult`. Warns :class:`~mixedmodels.errors.SingularFitWarning` and
-    :class:`~mixedmodels.errors.ConvergenceWarning` where lme4 reports a singular fit or a failed
-    convergence check.
+    Returns
+    -------
+    GlmerResult
+        The fit. Warns :class:`~mixedmodels.errors.SingularFitWarning` and
+        :class:`~mixedmodels.errors.ConvergenceWarning` where lme4 reports a singular fit or a
+        failed convergence check.
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> cbpp = mm.load_dataset("cbpp")
+    >>> m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    >>> round(m.loglik, 2)
+    -92.03
     """
     fam = _families.get_family(family)
     nagq = check_nagq(nAGQ)

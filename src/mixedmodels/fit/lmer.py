@@ -85,22 +85,51 @@ def lmer(formula: str, data, *, REML: bool = True, weights=None, offset=None, co
          data_name: str | None = None, start=None) -> LmerResult:
     """Fit a linear mixed model with lme4's formula syntax, by REML (default) or ML.
 
-    A random-effects term may name its covariance structure as glmmTMB and lme4 2.x do:
-    ``us(x | g)`` (lme4's ``(x | g)``), ``diag()``, ``homdiag()``, ``cs()``, ``homcs()``,
-    ``ar1(0 + f | g)`` and ``toep(0 + f | g)`` (over the ordered levels of a factor ``f``); see
-    :mod:`mixedmodels.core.structures`. ``start`` then takes the structure's parameters.
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ fixed + (terms | group)"`` as lme4 writes it: ``(x | g)``, ``(x || g)``, ``(1 | a/b)``,
+        ``(1 | a:b)``, ``offset()``, R's operators and the functions the closed evaluator allows.
+        A random-effects term may name its covariance structure as glmmTMB and lme4 2.x do:
+        ``us(x | g)`` (lme4's ``(x | g)``), ``diag()``, ``homdiag()``, ``cs()``, ``homcs()``,
+        ``ar1(0 + f | g)`` and ``toep(0 + f | g)`` (over the ordered levels of a factor ``f``;
+        see :mod:`mixedmodels.core.structures`).
+    data : pandas.DataFrame, polars.DataFrame, dask.dataframe.DataFrame or str
+        The rows. A Dask frame or a Parquet path (a file, directory or glob, read with
+        ``dask.dataframe.read_parquet``) is fitted on the cluster, partition by partition, and gives
+        a :class:`~mixedmodels.results.dask_lmer.DaskLmerResult` (see :mod:`mixedmodels.fit.dask_lmer`).
+    REML : bool, default True
+        REML (lme4's default) or maximum likelihood.
+    weights, offset : array_like or str, optional
+        One value per row of ``data``, or a column's name (a Dask fit takes names only).
+    control : dict, optional
+        Optimizer settings: ``optimizer`` ("bobyqa", "nelder_mead", "sbplx", "cobyla", "praxis",
+        or "lbfgs": L-BFGS-B with the exact gradient of the criterion), ``ftol_abs``, ``xtol_abs``,
+        ``xtol_rel``, ``maxeval``, ``boundary_tol``.
+    data_name : str, optional
+        The name the summary prints after "Data:" (default: ``data.attrs["name"]`` or "data").
+    start : array_like or dict, optional
+        Starting theta, a vector or ``{"theta": [...]}`` in lme4's order (``getME(m, "theta")``;
+        a structured term's own parameters); default lme4's (1 on the diagonals, 0 below).
 
-    ``control`` takes optimizer settings: ``optimizer`` ("bobyqa", "nelder_mead", "sbplx", "cobyla",
-    "praxis", or "lbfgs": L-BFGS-B with the exact gradient of the criterion), ``ftol_abs``,
-    ``xtol_abs``, ``xtol_rel``, ``maxeval``, ``boundary_tol``.
-    ``weights`` and ``offset`` are arrays (one value per row of ``data``) or column names.
-    ``start``: starting theta for the optimizer, a vector or ``{"theta": [...]}`` in lme4's order
-    (``getME(m, "theta")``); default lme4's (1 on the diagonals, 0 below).
+    Returns
+    -------
+    LmerResult
+        The fit (frozen); ``print(m.summary())`` prints lmerTest's summary.
 
-    ``data`` may be a ``dask.dataframe.DataFrame`` or a Parquet path (a file, directory or glob,
-    read with ``dask.dataframe.read_parquet``): the design and the crossproduct blocks are then
-    formed on the cluster, partition by partition, and a :class:`~mixedmodels.results.dask_lmer.DaskLmerResult`
-    is returned (``weights``/``offset`` as column names; see :mod:`mixedmodels.fit.dask_lmer`).
+    Raises
+    ------
+    FormulaError, DataError, ArgumentError, FitError
+        With what was wrong and what to do (:mod:`mixedmodels.errors`).
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> m = mm.lmer("Reaction ~ 1 + Days + (1 + Days | Subject)", mm.load_dataset("sleepstudy"))
+    >>> round(m.reml_criterion, 1)
+    1743.6
+    >>> m.coef_table().loc["Days", ["Estimate", "df"]].round(3).tolist()
+    [10.467, 17.0]
     """
     if is_dask_data(data):  # imports dask only now
         from .dask_lmer import lmer_dask
