@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -210,3 +211,57 @@ def test_lowess_matches_r():
     np.testing.assert_allclose(fit, e["fit"], rtol=1e-9, atol=1e-9)
     _, fit = lowess(e["cars_x"], e["cars_y"])  # ties in x
     np.testing.assert_allclose(fit, e["cars_fit"], rtol=1e-8)
+
+
+def test_effects_plot_draws_the_predictions_and_their_band():
+    """The line is predict(re_form="~0") over Days, the band its confidence interval."""
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.load_dataset("sleepstudy"))
+    fig = m.plot.effects("Days", n=11)
+    ax = fig.axes[0]
+    line = ax.get_lines()[0]
+    rows = pd.DataFrame({"Days": np.linspace(0, 9, 11), "Subject": "308"})
+    pred = m.predict(rows, re_form="~0", interval="confidence")
+    np.testing.assert_allclose(line.get_ydata(), pred["fit"], rtol=1e-12)
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(pred["lwr"].min()) and band.max() == pytest.approx(pred["upr"].max())
+    plt.close(fig)
+    fig = m.plot.effects("Days", groups=True, data=False)
+    assert len(fig.axes[0].get_lines()) == 1 + 18       # the population line and one per subject
+    plt.close(fig)
+
+
+def test_effects_by_a_factor_and_of_a_glmm():
+    c = mm.load_dataset("cake")
+    m = mm.lmer("angle ~ recipe * temp + (1 | replicate)", c)
+    fig = m.plot.effects("temp", by="recipe")
+    assert len(fig.axes[0].get_lines()) == 3 and len(fig.axes[0].get_legend().get_texts()) == 3
+    plt.close(fig)
+    cb = mm.load_dataset("cbpp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cb, family="binomial")
+    fig = g.plot.effects("period")
+    pts = fig.axes[0].get_lines()[0].get_ydata()
+    expect = 1 / (1 + np.exp(-(g.beta[0] + np.r_[0, g.beta[1:]])))   # the inverse logit at each period
+    np.testing.assert_allclose(pts, expect, rtol=1e-10)
+    assert fig.axes[0].get_ylabel() == "predicted probability"
+    plt.close(fig)
+    with pytest.raises(mm.errors.ArgumentError, match="must be a factor"):
+        m.plot.effects("recipe", by="temp")
+
+
+def test_forest_plot_shows_each_coefficient_with_its_interval():
+    m = mm.lmer("angle ~ recipe + temp + (1 | replicate)", mm.load_dataset("cake"))
+    fig = m.plot.forest()
+    ax = fig.axes[0]
+    tab = m.coef_table().drop(index="(Intercept)")
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(tab.index)   # top to bottom
+    assert list(ax.get_yticks()) == [2, 1, 0]
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), tab["Estimate"])
+    # the bars span t intervals with Satterthwaite's df
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, tab["df"]) * tab["Std. Error"]
+    seg = ax.collections[0].get_segments()
+    np.testing.assert_allclose([s[1][0] - s[0][0] for s in seg], 2 * half, rtol=1e-10)
+    plt.close(fig)
