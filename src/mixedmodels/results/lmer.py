@@ -294,17 +294,71 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
 
         return drop1(self, test=test, ddf=normalize_ddf(ddf))
 
-    def confint(self, method: str = "profile", level: float = 0.95, **kwargs) -> pd.DataFrame:
-        """lme4's confint(oldNames=FALSE): "profile", "Wald" or "boot" intervals."""
+    def confint(self, method: str = "profile", level: float = 0.95, parm=None, nsim: int = 500, seed=None,
+                boot_type: str = "perc", n_jobs: int = 1, progress=None, **profile_options) -> pd.DataFrame:
+        """Confidence intervals as lme4's ``confint(m, oldNames = FALSE)``.
+
+        Parameters
+        ----------
+        method : {"profile", "Wald", "boot"}
+            Likelihood-profile intervals (lme4's default), Wald intervals of the fixed effects, or
+            parametric-bootstrap intervals.
+        level : float
+            The confidence level.
+        parm : list, optional
+            Rows by name or position, or "theta_" / "beta_" (lme4's ``parm``).
+        nsim, seed, boot_type, n_jobs, progress
+            The bootstrap's refits, random seed, interval type ("perc", "basic", "norm"), worker
+            processes and progress bar (None: shown in a terminal or notebook when it takes long).
+        **profile_options
+            For the profile: ``alphamax``, ``maxpts``, ``delta``, ``delta_cutoff``, ``maxmult``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter (``sd_<col>|<group>``, ``cor_...``, ``sigma``, fixed effects),
+            columns "2.5 %", "97.5 %" for level 0.95.
+
+        Examples
+        --------
+        >>> import mixedmodels as mm
+        >>> m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.load_dataset("sleepstudy"))
+        >>> m.confint(method="Wald").round(2).loc["Days"].tolist()
+        [7.44, 13.5]
+        """
         from ..inference.confint import confint
 
-        return confint(self, method=method, level=level, **kwargs)
+        return confint(self, method=method, level=level, parm=parm, nsim=nsim, seed=seed, boot_type=boot_type,
+                       n_jobs=n_jobs, progress=progress, **profile_options)
 
-    def profile(self, **kwargs) -> pd.DataFrame:
-        """The likelihood profile behind the profile intervals, as a DataFrame."""
+    def profile(self, which=None, alphamax: float = 0.01, maxpts: int = 100, n_jobs: int = 1, progress=None,
+                **options):
+        """lme4's ``profile(m)``: the deviance profiled over each parameter, on the sd/correlation scale.
+
+        Parameters
+        ----------
+        which : list, optional
+            The parameters to profile (names, positions, "theta_" or "beta_"); default all.
+        alphamax : float
+            The profile reaches the ``1 - alphamax`` chi-square cutoff on both sides.
+        maxpts : int
+            At most this many points per side.
+        n_jobs : int
+            Worker processes.
+        progress : bool, optional
+            A progress bar (None: where the work is long and a terminal or notebook shows it).
+        **options
+            lme4's ``delta``, ``delta_cutoff``, ``maxmult``.
+
+        Returns
+        -------
+        ProfileTable
+            A DataFrame (lme4's ``as.data.frame(profile)``) with ``.confint(level)``.
+        """
         from ..inference.confint import profile
 
-        return profile(self, **kwargs)
+        return profile(self, which=which, alphamax=alphamax, maxpts=maxpts, n_jobs=n_jobs, progress=progress,
+                       **options)
 
     def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
                 ddf: str | None = None, level: float = 0.95):
