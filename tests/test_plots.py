@@ -265,3 +265,29 @@ def test_forest_plot_shows_each_coefficient_with_its_interval():
     seg = ax.collections[0].get_segments()
     np.testing.assert_allclose([s[1][0] - s[0][0] for s in seg], 2 * half, rtol=1e-10)
     plt.close(fig)
+
+
+def test_binned_residuals_for_a_bernoulli_glmm():
+    """arm's binnedplot: floor(sqrt(n)) bins of equal size by fitted value, each bin's mean
+    residual against its mean fitted value; diagnostics() shows it in place of the raw residuals."""
+    from mixedmodels.report.binned import binned_residuals, is_bernoulli
+
+    sys.path.insert(0, str(Path(__file__).parent / "reference_structured"))
+    from check_structured import load_data
+
+    d = load_data(Path(__file__).parent / "reference_structured", "Contraception")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.glmer("use ~ age + urban + (1 | district)", d, family="binomial")
+    assert is_bernoulli(m)
+    f = np.asarray(m.fitted, dtype=float)
+    y = (d["use"] == "Y").to_numpy(dtype=float)
+    xbar, ybar, se2 = binned_residuals(f, y - f)
+    assert len(xbar) == int(np.sqrt(len(y))) == 43
+    assert np.all(np.diff(xbar) >= 0)
+    order = np.argsort(f, kind="stable")[: len(np.array_split(np.arange(len(y)), 43)[0])]
+    assert ybar[0] == pytest.approx(np.mean(y[order] - f[order]))
+    assert np.mean(np.abs(ybar) <= se2) > 0.8          # a model that fits: most bins inside
+    fig = m.plot.diagnostics()
+    assert fig.axes[0].get_title().startswith("Binned residuals")
+    plt.close(fig)

@@ -77,7 +77,7 @@ class ModelPlots:
 
     def __repr__(self) -> str:
         return ("<ModelPlots: groups(), shrinkage(), ranef(), residuals(), scale_location(), leverage(), qq(), fitted(), "
-                "diagnostics(), profile(), effects(), forest()>")
+                "diagnostics(), profile(), effects(), forest(), binned()>")
 
     # ------------------------------------------------------------------ helpers
     def _new(self, ax=None, figsize=(5.0, 4.0)):
@@ -351,6 +351,13 @@ class ModelPlots:
         ax.set_title("Residuals vs fitted", fontsize=10)
         return handed_back(fig)
 
+    def binned(self, ax=None, bins: int | None = None):
+        """Binned residuals of a GLMM (:func:`~mixedmodels.report.binned.binned_plot`; the residual
+        plot for a Bernoulli response)."""
+        from .binned import binned_plot
+
+        return binned_plot(self.m, ax=ax, bins=bins)
+
     def scale_location(self, ax=None, smooth: bool = True):
         """sqrt(|scaled residuals|) against fitted values (constant variance?)."""
         fig, ax = self._new(ax)
@@ -442,7 +449,13 @@ class ModelPlots:
         the random effects, leverage, observed vs fitted (like ``performance::check_model``)."""
         plt = pyplot()
         fig, axs = plt.subplots(2, 3, figsize=figsize, layout="constrained")
-        self.residuals(ax=axs[0, 0])
+        from .binned import is_bernoulli
+
+        # a 0/1 response's raw residuals are two curves: binned residuals instead (arm's binnedplot)
+        if is_bernoulli(self.m):
+            self.binned(ax=axs[0, 0])
+        else:
+            self.residuals(ax=axs[0, 0])
         self.scale_location(ax=axs[0, 1])
         try:
             self.leverage(ax=axs[0, 2])
