@@ -2,7 +2,7 @@
 
 The layers, bottom to top (README, Architecture)::
 
-    errors, arguments, version, progress, rformat, threads, datasets < formula < design < core < optim < glmm
+    errors, arguments, distributions, version, progress, rformat, threads, datasets < formula < design < core < optim < glmm
         < postfit < report < inference < io < results < fit < linear < cli < __init__, __main__
 
 The bottom layer holds what every stage may use: the errors and warnings, the shared argument
@@ -41,7 +41,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / PKG
 MAX_LINES = 600
 
 LAYERS = [
-    ("errors", "arguments", "datasets", "version", "progress", "rformat", "threads"),
+    ("errors", "arguments", "datasets", "distributions", "version", "progress", "rformat", "threads"),
     ("formula",),
     ("design",),
     ("core",),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ..errors import FamilyError
 
@@ -109,18 +109,21 @@ class CloglogLink(Link):
 
 
 class CauchitLink(Link):
-    """g(mu) = the standard Cauchy quantile of mu; the inverse is clipped to [eps, 1 - eps]."""
+    """g(mu) = the standard Cauchy quantile of mu, ``tan(pi (mu - 1/2))``; the inverse,
+    ``1/2 + atan(eta)/pi``, is clipped to [eps, 1 - eps] (R's ``make.link("cauchit")``; the closed
+    forms scipy.stats.cauchy computes, without importing scipy.stats)."""
 
     name = "cauchit"
 
     def linkfun(self, mu):
-        return stats.cauchy.ppf(_arr(mu))
+        return np.tan(np.pi * (_arr(mu) - 0.5))
 
     def linkinv(self, eta):
-        return np.clip(stats.cauchy.cdf(_arr(eta)), _EPS, 1.0 - _EPS)
+        return np.clip(0.5 + np.arctan(_arr(eta)) / np.pi, _EPS, 1.0 - _EPS)
 
     def mu_eta(self, eta):
-        return np.maximum(stats.cauchy.pdf(_arr(eta)), _EPS)
+        e = _arr(eta)
+        return np.maximum(1.0 / (np.pi * (1.0 + e * e)), _EPS)
 
 
 class LogLink(Link):

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import chi2_sf, f_sf
 from ..errors import ArgumentError
 from ..rformat import zapsmall
 
@@ -346,7 +346,7 @@ def _row_satterthwaite(m, L: np.ndarray):
     r = f_test(m._varpar, L, m.beta)
     F, ndf, ddf = r["F"], r["NumDF"], r["DenDF"]
     ms = F * m.sigma ** 2
-    return [ms * ndf, ms, ndf, ddf, F, float(stats.f.sf(F, ndf, ddf))]
+    return [ms * ndf, ms, ndf, ddf, F, float(f_sf(F, ndf, ddf))]
 
 
 def _row_kr(m, L: np.ndarray):
@@ -456,7 +456,7 @@ def wald_chisq_table(m, type=3) -> pd.DataFrame:
             Lb = L @ beta
             chisq = float(Lb @ np.linalg.solve(L @ V @ L.T, Lb))
             df = int(np.linalg.matrix_rank(L))
-            rows.append([chisq, df, float(stats.chi2.sf(chisq, df))])
+            rows.append([chisq, df, float(chi2_sf(chisq, df))])
         index.append(lab)
     from ..report.anova_table import AnovaTable
 

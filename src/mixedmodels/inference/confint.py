@@ -32,9 +32,9 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.interpolate import CubicSpline
 
+from ..distributions import chi2_ppf, norm_ppf
 from ..arguments import check_level
 from ..errors import (ArgumentError, ConvergenceWarning, FitError, MixedModelWarning, SingularFitWarning,
                      warn, silenced)
@@ -229,7 +229,7 @@ class Profiler:
         diag = self.layout.is_diagonal()
         self.lower = np.concatenate([np.where(diag, 0.0, -1.0), [0.0], np.full(self.p, -np.inf)])
         self.upper = np.concatenate([np.where(diag, np.inf, 1.0), [np.inf], np.full(self.p, np.inf)])
-        self.cutoff = math.sqrt(stats.chi2.ppf(1 - alphamax, len(self.opt)))
+        self.cutoff = math.sqrt(chi2_ppf(1 - alphamax, len(self.opt)))
         self.delta = self.cutoff * delta_cutoff if delta is None else float(delta)
         self.maxpts = int(maxpts)
         self.maxmult = float(maxmult)
@@ -366,7 +366,7 @@ class ProfileTable(pd.DataFrame):
 
     def confint(self, level: float = 0.95, parm=None) -> pd.DataFrame:
         a = (1 - level) / 2
-        z = stats.norm.ppf([a, 1 - a])
+        z = norm_ppf([a, 1 - a])
         names = list(dict.fromkeys(self["parameter"]))
         if parm is not None:
             names = [n for n in select_parameters(parm, names)]
@@ -541,7 +541,7 @@ def confint(m, method: str = "profile", level: float = 0.95, parm=None, nsim: in
     if key == "wald":
         a = (1 - level) / 2
         se = np.sqrt(np.diag(m.vcov.to_numpy()))
-        z = stats.norm.ppf([a, 1 - a])
+        z = norm_ppf([a, 1 - a])
         ci = pd.DataFrame(m.beta[:, None] + se[:, None] * z[None, :], index=list(m.fixed.names),
                           columns=percent_labels(level))
         if parm is not None:

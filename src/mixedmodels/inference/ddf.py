@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import norm_ppf, t_ppf, t_sf
 from ..arguments import check_level
 from ..errors import ArgumentError
 from ..rformat import percent_labels
@@ -45,7 +45,7 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     df = np.array([contrast_df(m._varpar, np.eye(len(est))[i])[1] for i in range(len(est))])
     if not np.all(np.isfinite(m._varpar.A)):
         df = np.full(len(est), np.nan)  # unknown, not infinite
-    p = 2.0 * stats.t.sf(np.abs(t), df)
+    p = 2.0 * t_sf(np.abs(t), df)
     return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p},
                         index=m.fixed.names)
 
@@ -74,7 +74,7 @@ def with_interval(table: pd.DataFrame, conf_int) -> pd.DataFrame:
         return table
     level = check_level(0.95 if conf_int is True else conf_int)
     a = (1 - level) / 2
-    q = stats.t.ppf(1 - a, table["df"].to_numpy(float)) if "df" in table else stats.norm.ppf(1 - a)
+    q = t_ppf(1 - a, table["df"].to_numpy(float)) if "df" in table else norm_ppf(1 - a)
     lo, hi = percent_labels(level)
     out = table.copy()
     out[lo] = table["Estimate"] - q * table["Std. Error"]

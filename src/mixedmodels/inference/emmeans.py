@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import norm_ppf, norm_sf, t_ppf, t_sf
 from ..arguments import check_level
 from ..errors import ArgumentError
 
@@ -188,12 +188,12 @@ def _row_stats(m, L: np.ndarray, ddf: str):
 
 
 def _tquant(p: float, df: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(df), stats.t.ppf(p, np.where(np.isfinite(df), df, 1.0)), stats.norm.ppf(p))
+    return np.where(np.isfinite(df), t_ppf(p, np.where(np.isfinite(df), df, 1.0)), norm_ppf(p))
 
 
 def _p_two_sided(t: np.ndarray, df: np.ndarray) -> np.ndarray:
-    return np.where(np.isfinite(df), 2 * stats.t.sf(np.abs(t), np.where(np.isfinite(df), df, 1.0)),
-                    2 * stats.norm.sf(np.abs(t)))
+    return np.where(np.isfinite(df), 2 * t_sf(np.abs(t), np.where(np.isfinite(df), df, 1.0)),
+                    2 * norm_sf(np.abs(t)))
 
 
 def _adjust(t: np.ndarray, df: np.ndarray, adjust: str, nmeans: int) -> np.ndarray:
@@ -207,6 +207,8 @@ def _adjust(t: np.ndarray, df: np.ndarray, adjust: str, nmeans: int) -> np.ndarr
             return raw
         q = np.abs(t) * np.sqrt(2.0)
         dfs = np.where(np.isfinite(df), df, 1e6)
+        from scipy import stats   # the studentized range (Tukey's adjustment) is only in scipy.stats
+
         return np.array([float(stats.studentized_range.sf(qi, nmeans, di)) if nmeans > 1 else 1.0
                          for qi, di in zip(q, dfs)]).clip(0, 1)
     if adjust == "bonferroni":

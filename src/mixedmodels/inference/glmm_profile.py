@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 from .confint import (Profiler, ProfileTable, assemble_profile, nlopt_min, sdcor_names, sdcor_to_theta,
                       select_parameters, theta_to_sdcor)
+from ..distributions import chi2_ppf
 from ..errors import ArgumentError, ConvergenceWarning, FitError, silenced
 
 __all__ = ["glmer_profile"]
@@ -52,7 +52,7 @@ class _GlmmProfiler(Profiler):
         diag = self.layout.is_diagonal()
         self.lower = np.concatenate([np.where(diag, 0.0, -1.0), np.full(self.p, -np.inf)])
         self.upper = np.concatenate([np.where(diag, np.inf, 1.0), np.full(self.p, np.inf)])
-        self.cutoff = math.sqrt(stats.chi2.ppf(1 - alphamax, len(self.opt)))
+        self.cutoff = math.sqrt(chi2_ppf(1 - alphamax, len(self.opt)))
         self.delta = self.cutoff * delta_cutoff if delta is None else float(delta)
         self.maxpts = int(maxpts)
         self.maxmult = float(maxmult)

@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy import stats
 
+from ..distributions import f_sf, t_sf
 from ..errors import ArgumentError
 
 __all__ = ["KRInfo", "kr_info", "kr_ddf", "kr_contrast", "kr_f_test", "kr_coef_table"]
@@ -456,7 +456,7 @@ def kr_f_test(info: KRInfo, L, beta=None) -> dict:
     FU = wald / q
     F = scaling * FU
     return {"F": F, "FU": FU, "NumDF": float(q), "DenDF": ddf, "scaling": scaling,
-            "p": float(stats.f.sf(F, q, ddf))}
+            "p": float(f_sf(F, q, ddf))}
 
 
 def kr_coef_table(m) -> pd.DataFrame:
@@ -468,6 +468,6 @@ def kr_coef_table(m) -> pd.DataFrame:
     I = np.eye(p)
     df = np.array([kr_ddf(info, I[i]) for i in range(p)])
     t = est / se
-    pv = 2.0 * stats.t.sf(np.abs(t), df)
+    pv = 2.0 * t_sf(np.abs(t), df)
     return pd.DataFrame({"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": pv},
                         index=list(m.fixed.names))

@@ -23,8 +23,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import chi2_sf
 from ..errors import ArgumentError, DataError, MixedModelWarning, warn
 from ..formula.deparse import r_deparse
 from ..report.anova_table import AnovaTable
@@ -82,7 +82,7 @@ def anova(*models, refit: bool = True, **named_models) -> AnovaTable:
     df[1:] = np.diff(npar)
     p = np.full(len(ll), np.nan)
     ok = df > 0
-    p[ok] = stats.chi2.sf(chisq[ok], df[ok])
+    p[ok] = chi2_sf(chisq[ok], df[ok])
     tab = AnovaTable({"npar": npar.astype(int), "AIC": -2 * ll + 2 * npar, "BIC": -2 * ll + math.log(nobs) * npar,
                       "logLik": ll, "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
                      index=pd.Index(names))

@@ -25,8 +25,8 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import chi2_sf, f_sf
 from ..errors import ArgumentError, SingularFitWarning, silenced
 from ..formula.deparse import r_deparse as _deparse_formula
 from ..formula.parse import RandomTerm, split_top
@@ -227,7 +227,7 @@ def ranova(m) -> AnovaTable:
     df[1:] = npar[0] - npar[1:]
     ok = np.arange(len(rows)) > 0
     ok &= df > 0
-    p[ok] = stats.chi2.sf(lrt[ok], df[ok])
+    p[ok] = chi2_sf(lrt[ok], df[ok])
     tab = AnovaTable({"npar": npar.astype(int), "logLik": ll, "AIC": -2 * ll + 2 * npar, "LRT": lrt, "Df": df,
                       "Pr(>Chisq)": p}, index=pd.Index(names))
     tab.heading = ["ANOVA-like table for random-effects: Single term deletions", "", "Model:",
@@ -290,7 +290,7 @@ def drop1(m, test: str | None = "F", ddf: str = "Satterthwaite") -> AnovaTable:
             F, ndf, den = r["F"], r["NumDF"], r["DenDF"]
             ms = F * s2
         rows[label] = {"Sum Sq": ms * ndf, "Mean Sq": ms, "NumDF": ndf, "DenDF": den, "F value": F,
-                       "Pr(>F)": float(stats.f.sf(F, ndf, den))}
+                       "Pr(>F)": float(f_sf(F, ndf, den))}
     tab = AnovaTable(pd.DataFrame.from_dict(rows, orient="index", columns=columns))
     method = "Kenward-Roger's" if ddf == "Kenward-Roger" else "Satterthwaite's"
     tab.heading = [f"Single term deletions using {method} method:", "", "Model:", _deparse_formula(m.formula)]
@@ -347,7 +347,7 @@ def _drop1_lrt(m, scope, with_test: bool, refit_loglik=None, full=None) -> Anova
         lrt[0] = np.nan
         pv = np.full(len(ll_a), np.nan)
         ok = np.isfinite(lrt) & (dfs > 0)
-        pv[ok] = stats.chi2.sf(lrt[ok], dfs[ok])
+        pv[ok] = chi2_sf(lrt[ok], dfs[ok])
         data.update({"LRT": lrt, "Pr(Chi)": pv})
     tab = AnovaTable(data, index=pd.Index(names))
     tab.heading = ["Single term deletions", "", "Model:", _deparse_formula(m.formula)]

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import norm_ppf
 from ..arguments import check_count
 from ..errors import ArgumentError, MixedModelError, collected
 from ..progress import progress_bar
@@ -176,7 +176,7 @@ class BootResult:
             elif type == "norm":
                 bias = tt.mean() - t0
                 sd = tt.std(ddof=1)
-                z = stats.norm.ppf(a)
+                z = norm_ppf(a)
                 rows.append(list(t0 - bias + sd * z))
             else:
                 raise ArgumentError(f"unknown bootstrap interval type {type!r}; use 'perc', 'basic' or 'norm'")
@@ -211,7 +211,7 @@ def _norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         elif rk == k:
             out[i] = t[k - 1]
         else:
-            z, zk, zk1 = stats.norm.ppf(a), stats.norm.ppf(k / (R + 1)), stats.norm.ppf((k + 1) / (R + 1))
+            z, zk, zk1 = norm_ppf(a), norm_ppf(k / (R + 1)), norm_ppf((k + 1) / (R + 1))
             out[i] = t[k - 1] + (z - zk) / (zk1 - zk) * (t[k] - t[k - 1])
     return out
 

@@ -27,8 +27,8 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import f_sf, t_ppf, t_sf
 from ..results.criteria import InformationCriteria
 from ..arguments import check_level
 from ..errors import ArgumentError, DataError
@@ -346,7 +346,7 @@ class LmResult(InformationCriteria):
     @property
     def f_pvalue(self) -> float | None:
         fs = self.fstatistic
-        return None if fs is None else float(stats.f.sf(*fs))
+        return None if fs is None else float(f_sf(*fs))
 
     # ------------------------------------------------------------------ inference
     def coef_table(self) -> pd.DataFrame:
@@ -355,7 +355,7 @@ class LmResult(InformationCriteria):
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         with np.errstate(divide="ignore", invalid="ignore"):
             t = est / se
-        p = 2.0 * stats.t.sf(np.abs(t), self.df_resid)
+        p = 2.0 * t_sf(np.abs(t), self.df_resid)
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": t, "Pr(>|t|)": p},
                             index=self.fixef.index)
 
@@ -363,7 +363,7 @@ class LmResult(InformationCriteria):
         """R's ``confint.lm``: t intervals, NaN rows for aliased coefficients."""
         _check_level(level)
         a = (1 - level) / 2
-        q = stats.t.ppf(1 - a, self.df_resid)
+        q = t_ppf(1 - a, self.df_resid)
         se = pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.fixef.index)
         est = self.coefficients
         se = se.reindex(est.index)
@@ -453,7 +453,7 @@ class LmResult(InformationCriteria):
         se2 = np.einsum("ij,jk,ik->i", X, self.vcov.to_numpy(), X)
         if interval == "prediction":
             se2 = se2 + self.sigma ** 2  # a new observation with weight 1
-        q = stats.t.ppf(1 - (1 - level) / 2, self.df_resid)
+        q = t_ppf(1 - (1 - level) / 2, self.df_resid)
         half = q * np.sqrt(se2)
         index = newdata.index if isinstance(newdata, pd.DataFrame) else None
         return pd.DataFrame({"fit": fit, "lwr": fit - half, "upr": fit + half}, index=index)
@@ -559,7 +559,7 @@ class LmSummary:
             out.append(f"  ({k} observation{'s' if k > 1 else ''} deleted due to missingness)\n")
         if self.fstatistic is not None:
             f, df1, df2 = self.fstatistic
-            p = format_pval([stats.f.sf(f, df1, df2)], digits=d)[0]
+            p = format_pval([f_sf(f, df1, df2)], digits=d)[0]
             out.append(f"Multiple R-squared:  {_format_c(self.r_squared, d)},\tAdjusted R-squared:  "
                        f"{_format_c(self.adj_r_squared, d)} \nF-statistic: {_format_c(f, d)} on {df1} and {df2} "
                        f"DF,  p-value: {p}\n")

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import t_ppf, t_sf
 from ..arguments import check_level
 from ..errors import ArgumentError, DataError, FormulaError, MixedModelError, MixedModelWarning, warn
 
@@ -205,7 +205,7 @@ class LmList:
         out = pd.DataFrame(np.nan, index=pd.Index(self.groups, name=self.group), columns=cols)
         if pool:
             sd, df = self.pooled_sd()
-            q = stats.t.ppf(1 - a, df)
+            q = t_ppf(1 - a, df)
         for g, f in self.fits.items():
             if f is None:
                 continue
@@ -239,7 +239,7 @@ class LmList:
                     if pool:
                         se = se * sd / f.sigma
                         t = est / se
-                        p = 2 * stats.t.sf(abs(t), df)
+                        p = 2 * t_sf(abs(t), df)
                     row = [est, se, t, p]
                 rows.append(row)
             tables[n] = pd.DataFrame(rows, index=pd.Index(self.groups, name=self.group),

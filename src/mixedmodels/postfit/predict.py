@@ -32,8 +32,8 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import norm_ppf, t_ppf
 from ..design.columns import r_label as _label, variables_in
 
 from ..design.matrix import evaluate_numeric, r_column_name
@@ -436,12 +436,12 @@ def _with_se(m, d: NewDesign, eta, fam, type_, interval, level, random_only, ddf
     cols = {"fit": eta, "se": se}
     if interval is not None:
         alpha = 1.0 - float(level)
-        zq = stats.norm.ppf(1 - alpha / 2)
+        zq = norm_ppf(1 - alpha / 2)
         if interval == "confidence":
             q = np.full(d.n, zq)
             if fam is None and str(ddf).lower() not in ("none", "lme4", "z", "asymptotic") and pop_rows.any():
                 df = _satterthwaite_df(m, d.X[pop_rows])
-                q[pop_rows] = stats.t.ppf(1 - alpha / 2, df)
+                q[pop_rows] = t_ppf(1 - alpha / 2, df)
             half = q * se
         else:
             sd = np.sqrt(np.maximum(var_fit + float(m.sigma) ** 2 + unconditioned, 0.0))

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import norm_ppf, t_ppf
 from ..errors import ArgumentError
 from .figures import handed_back, pyplot
 
@@ -186,7 +186,7 @@ def forest(m, level: float = 0.95, intercept: bool = False, ax=None, figsize=Non
         raise ArgumentError("no fixed effects to show (pass intercept=True to show the intercept)")
     est, se = tab["Estimate"].to_numpy(float), tab["Std. Error"].to_numpy(float)
     a = (1 + float(level)) / 2
-    q = stats.t.ppf(a, tab["df"].to_numpy(float)) if "df" in tab.columns else np.full(len(tab), stats.norm.ppf(a))
+    q = t_ppf(a, tab["df"].to_numpy(float)) if "df" in tab.columns else np.full(len(tab), norm_ppf(a))
     lo, hi = est - q * se, est + q * se
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize or (5.5, 0.45 * len(tab) + 1.4), layout="constrained")

@@ -22,6 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..distributions import norm_ppf
 from ..errors import ArgumentError, MixedModelError
 from .figures import handed_back, pyplot
 from .lowess import lowess
@@ -42,15 +43,14 @@ def _ppoints(n: int) -> np.ndarray:
 
 
 def _qq_panel(ax, values, title, color="#3b6ea8", label=None, line="quartiles"):
-    from scipy import stats
 
     v = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
-    q = stats.norm.ppf(_ppoints(v.size))
+    q = norm_ppf(_ppoints(v.size))
     ax.scatter(q, v, s=14, color=color, alpha=0.8, linewidths=0, label=label)
     if v.size >= 2 and line == "quartiles":
         # R's qqline: through the first and third quartiles
         y1, y2 = np.quantile(v, [0.25, 0.75])
-        x1, x2 = stats.norm.ppf([0.25, 0.75])
+        x1, x2 = norm_ppf([0.25, 0.75])
         slope = (y2 - y1) / (x2 - x1)
         xs = np.array([q[0], q[-1]])
         ax.plot(xs, y1 + slope * (xs - x1), color="#555555", lw=1, ls="--")
@@ -294,8 +294,7 @@ class ModelPlots:
 
         ``term`` selects a grouping factor (default: all). ``ax`` only when there is one panel.
         """
-        from scipy import stats
-
+    
         tab = self.m.ranef_table()
         if term is not None:
             if term not in set(tab["grpvar"]):
@@ -303,7 +302,7 @@ class ModelPlots:
                                     f"{', '.join(dict.fromkeys(tab['grpvar']))}")
             tab = tab[tab["grpvar"] == term]
         panels = list(dict.fromkeys(zip(tab["grpvar"], tab["term"])))
-        z = stats.norm.ppf(0.5 + level / 2)
+        z = norm_ppf(0.5 + level / 2)
         if ax is not None:
             if len(panels) != 1:
                 raise ArgumentError(f"ax= takes one panel, but there are {len(panels)}; pick a term=, or leave ax out")
@@ -489,8 +488,7 @@ class ModelPlots:
         ``prof`` takes an already computed profile DataFrame (long: columns ``.par``, ``.zeta`` and
         ``.focal``/``value``; or lme4's wide layout with one column per parameter).
         """
-        from scipy import stats
-
+    
         if prof is None:
             try:
                 prof = self.m.profile(**kwargs)
@@ -514,7 +512,7 @@ class ModelPlots:
         flat = axs.ravel()
         for extra in flat[k:]:
             fig.delaxes(extra)
-        zq = stats.norm.ppf(0.5 + level / 2)
+        zq = norm_ppf(0.5 + level / 2)
         for a, par in zip(flat, params):
             sub = prof[prof[pc] == par]
             xcol = vc if vc is not None else (par if par in sub.columns else None)

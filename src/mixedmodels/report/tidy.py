@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ..distributions import norm_ppf
 from ..arguments import check_level
 from ..errors import ArgumentError
 
@@ -90,7 +90,7 @@ def tidy(m, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: f
         fixed.insert(0, "group", np.nan)
         fixed.insert(0, "effect", "fixed")
         if conf_int:
-            z = stats.norm.ppf(0.5 + level / 2)
+            z = norm_ppf(0.5 + level / 2)
             fixed["conf.low"] = fixed["estimate"] - z * fixed["std.error"]
             fixed["conf.high"] = fixed["estimate"] + z * fixed["std.error"]
         parts.append(fixed)

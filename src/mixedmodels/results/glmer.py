@@ -18,10 +18,10 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import random_effects
 from .criteria import InformationCriteria
+from ..distributions import norm_ppf, norm_sf
 from ..arguments import check_level
 from ..core.lmm import LmmCore
 from ..design.frame import check_new_response
@@ -476,7 +476,7 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         with np.errstate(divide="ignore", invalid="ignore"):
             z = est / se
-        p = 2.0 * stats.norm.sf(np.abs(z))
+        p = 2.0 * norm_sf(np.abs(z))
         return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z, "Pr(>|z|)": p},
                             index=list(self.fixed.names))
 
@@ -503,7 +503,7 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
             return confint(self, method="boot", level=level, nsim=nsim, seed=seed, boot_type=boot_type,
                            n_jobs=n_jobs, progress=progress)
         a = (1.0 - float(level)) / 2.0
-        q = stats.norm.ppf([a, 1.0 - a])
+        q = norm_ppf([a, 1.0 - a])
         se = np.sqrt(np.diag(self.vcov.to_numpy()))
         est = np.asarray(self.beta, dtype=float)
         from ..rformat import percent_labels
