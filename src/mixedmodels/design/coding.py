@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..formula import evaluate as evaluator
 from .columns import logicals_as_factors, variables_in
-from .matrix import formulaic_text, model_matrix, quiet, r_column_name, split_colon
+from .matrix import LazySpec, formulaic_text, model_matrix, quiet, r_column_name, split_colon
 
 __all__ = ["fixed_matrix", "contr_poly", "RCodedSpec"]
 
@@ -40,6 +40,8 @@ def fixed_matrix(expr: str, data: pd.DataFrame, what: str):
         # only the formula's columns: logicals_as_factors converts every integer column it is given
         data = data.loc[:, used]
     X, names, spec = model_matrix(expr, data, what)
+    if isinstance(spec, LazySpec):      # numeric columns only: R's coding is formulaic's
+        return X, names, spec
     coded = _r_coding(expr, data, spec, names)
     if coded is not None:
         X, names, spec = coded

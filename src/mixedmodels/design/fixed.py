@@ -18,7 +18,7 @@ from ..formula.parse import ParsedFormula
 from .coding import fixed_matrix
 from .columns import check_predictor_columns, replace_columns
 from .frame import ModelFrame
-from .matrix import check_finite_columns, formula_level_values, r_term_order, shield_intercept
+from .matrix import check_finite_columns, formula_level_values, plain_numeric, r_term_order, shield_intercept
 
 __all__ = ["FixedDesign", "fixed_design", "r_model_matrix", "independent_columns", "scale_problem",
            "warn_fixed_design"]
@@ -102,6 +102,9 @@ def r_model_matrix(fixed: str, data: pd.DataFrame, what: str):
         coded as R codes them. Columns that depend on earlier ones are still there
         (:func:`independent_columns` finds them): lmer drops them, lm() reports them as NA.
     """
+    plain = plain_numeric(fixed, data)     # numeric columns only: no factor, no reordering
+    if plain is not None:
+        return plain
     expr = r_term_order(fixed)
     data = _drop_unused_levels(expr, data)
     return fixed_matrix(shield_intercept(expr, data), data, what)
