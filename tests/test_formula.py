@@ -164,3 +164,12 @@ def test_interaction_names_follow_r(small, formula, names):
     # expected names from R's model.matrix() on the same formula (before rank-deficient columns drop)
     fx, _ = _design(formula, small)
     assert fx.all_names == names
+
+
+@pytest.mark.parametrize("term", ["C(f, contr.sum)", 'C(f, "contr.sum")', "C(f, contr.helmert)"])
+def test_contrasts_in_c_say_they_are_not_supported(term):
+    """R accepts C(f, contr.sum); here it is a clear FormulaError (not 'contr.sum is not a column',
+    nor formulaic's 'tuple index out of range')."""
+    s = mm.load_dataset("sleepstudy").assign(f=lambda d: d["Days"].astype(str))
+    with pytest.raises(mm.errors.FormulaError, match="contrasts .*not supported yet"):
+        mm.lmer(f"Reaction ~ {term} + (1 | Subject)", s)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DataWarning, warn
+from ..errors import DataError, DataWarning, FormulaError, warn
 from ..formula import evaluate as evaluator
 from ..formula.parse import ParsedFormula
 from .columns import as_pandas, replace_columns, variables_in
@@ -124,6 +124,11 @@ def _used_variables(parsed: ParsedFormula, data: pd.DataFrame) -> list[str]:
         missing += [m for m in _missing_names(e, data.columns) if m not in missing]
     for t in parsed.random:
         missing += [f for f in t.factors if f not in data.columns and f not in missing]
+    contrasts = [v for v in missing if str(v).startswith("contr.")]
+    if contrasts:
+        raise FormulaError(f"{contrasts[0]} in C(): contrasts other than R's default are not supported yet; "
+                           "factors get treatment contrasts (R's contr.treatment, and contr.poly for ordered "
+                           "ones). For sum-to-zero coding, add the coded columns to the data")
     if missing:
         have = (f"the data have: {', '.join(map(str, data.columns[:20]))}{' ...' if len(data.columns) > 20 else ''}"
                 if len(data.columns) else "the data have no columns")

@@ -263,6 +263,10 @@ def _formulaic_matrix(expr: str, frame: pd.DataFrame, what: str):
         with quiet():  # log(0) and friends: reported below, by column
             mm = mm_(formulaic_text(expr, frame.columns), frame, context=evaluator.context(), na_action="ignore")
     except Exception as e:
+        if re.search(r"\bC\([^,()]+,", expr):   # C(f, "contr.sum"), C(f, contr.helmert), ...
+            raise FormulaError(f"cannot build {what} from {expr!r}: contrasts in C() other than R's default are "
+                               "not supported yet; factors get treatment contrasts (contr.poly for ordered "
+                               "ones). For sum-to-zero coding, add the coded columns to the data") from None
         raise FormulaError(f"cannot build {what} from {expr!r}: {_plain(e)}") from None
     names = [r_column_name(str(c)) for c in mm.columns]
     try:
