@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["STRUCTURES", "Structure", "structure"]
+from ..errors import ArgumentError
+from ..formula.parse import STRUCTURES  # every structure a formula may name, as ``name(x | g)``
 
-#: every structure a formula may name, as ``name(x | g)``
-STRUCTURES = ("us", "diag", "homdiag", "cs", "homcs", "ar1", "toep")
+__all__ = ["STRUCTURES", "Structure", "structure"]
 
 _STEP = 1e-20   # the complex step: no cancellation, so any tiny step is exact
 
@@ -52,7 +52,7 @@ class Structure:
 
     def __init__(self, name: str, p: int):
         if name not in STRUCTURES:
-            raise ValueError(f"unknown covariance structure {name!r}")
+            raise ArgumentError(f"unknown covariance structure {name!r}; one of {', '.join(STRUCTURES)}")
         self.name = name if p > 1 else "us"
         self.p = p
         self.rows, self.cols = _lower_positions(p)
@@ -64,11 +64,6 @@ class Structure:
         p = self.p
         return {"us": p * (p + 1) // 2, "diag": p, "homdiag": 1, "cs": p + 1, "homcs": 2, "ar1": 2,
                 "toep": 2 * p - 1}[self.name]
-
-    @property
-    def linear(self) -> bool:
-        """Whether T (and so Sigma's lower triangle of T) is linear in theta: us, diag, homdiag."""
-        return self.name in ("us", "diag", "homdiag")
 
     def is_sd(self) -> np.ndarray:
         """Whether each entry is a scale (lower bound 0; lme4's diagonal entries of T)."""
