@@ -207,12 +207,38 @@ def test_parquet_path(client, sleep, tmp_path):
         mm.lmer("Reaction ~ Days + (1 | Subject)", "sleepstudy")  # a name, not a path: as before
 
 
+def test_fitted_residuals_and_predict_are_lazy_dask_series(client, sleep):
+    """fitted, residuals and predict(ddf) are Dask Series computed where the rows live, on the rows'
+    own labels (NA rows left out, as in memory), equal to the in-memory fit's at the same estimates."""
+    data = sleep.copy()
+    data.loc[[3, 50, 121], "Reaction"] = np.nan
+    with client.as_current():
+        ddf = dd.from_pandas(data, npartitions=3)
+        m = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        ref = mm.lmer("Reaction ~ Days + (Days | Subject)", data)
+        f, r = m.fitted, m.residuals
+        assert type(f).__module__.split(".")[0] == "dask" and f.npartitions == 3
+        fc, rc = f.compute(), r.compute()
+        assert list(fc.index) == list(ref.fitted.index) and 3 not in fc.index
+        # the same numbers as the in-memory formula at the Dask fit's own estimates
+        X, y = ref.fixed.X, ref.frame.y
+        expect = X @ m.beta + sum(np.einsum("ij,ij->i", t.z, bk[t.codes]) for t, bk in zip(ref.terms, m.b))
+        np.testing.assert_allclose(fc.to_numpy(), expect, rtol=1e-12)
+        np.testing.assert_allclose(rc.to_numpy(), y - expect, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(fc.to_numpy(), ref.fitted.to_numpy(), rtol=1e-6)
+        p = m.predict(dd.from_pandas(sleep.iloc[:40], npartitions=2), re_form="~0")
+        assert type(p).__module__.split(".")[0] == "dask"
+        np.testing.assert_allclose(p.compute().to_numpy(), ref.predict(sleep.iloc[:40], re_form="~0").to_numpy(),
+                                   rtol=1e-6)
+        assert m.predict().compute().equals(fc)
+
+
 def test_what_needs_rows_says_so(client, sleep):
     with client.as_current():
         ddf = dd.from_pandas(sleep, npartitions=2)
         m = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf)
-        for call in (lambda: m.residuals, lambda: m.fitted, lambda: m.resid(), lambda: m.hatvalues(),
-                     lambda: m.refit(REML=False), lambda: m.predict(), lambda: m.confint(method="profile"),
+        for call in (lambda: m.resid(), lambda: m.hatvalues(),
+                     lambda: m.refit(REML=False), lambda: m.confint(method="profile"),
                      lambda: m.icc(), lambda: m.summary(ddf="Kenward-Roger"), lambda: m.check()):
             with pytest.raises(FitError, match="rows in memory|refits the model"):  # never a number from no rows
                 call()

@@ -46,7 +46,8 @@ _register_sizeof()
 
 def as_row_chunk(d: dict) -> RowChunk:
     """A chunk from the dict of arrays a partition's design gives."""
-    return RowChunk(d["X"], d["y"], list(d["z"]), list(d["codes"]), d.get("weights"), d.get("offset"))
+    return RowChunk(d["X"], d["y"], list(d["z"]), list(d["codes"]), d.get("weights"), d.get("offset"),
+                    d.get("index"))
 
 
 def _combine_all(combine, parts):
@@ -126,7 +127,20 @@ def combine_design_stats(a: dict | None, b: dict | None) -> dict | None:
 
 def select_columns(ch: RowChunk, keep: list) -> RowChunk:
     """The chunk with only the columns of X kept by the rank check."""
-    return RowChunk(np.ascontiguousarray(np.asarray(ch.X)[:, keep]), ch.y, ch.z, ch.codes, ch.weights, ch.offset)
+    return RowChunk(np.ascontiguousarray(np.asarray(ch.X)[:, keep]), ch.y, ch.z, ch.codes, ch.weights, ch.offset,
+                    ch.index)
+
+
+def chunk_fitted(ch: RowChunk, beta: np.ndarray, b: list) -> np.ndarray:
+    r"""A chunk's fitted values ``o + X beta + sum_k z_k b_k[codes_k]``, in its rows' order."""
+    X = np.asarray(ch.X, dtype=float)
+    f = X @ beta if X.shape[1] else np.zeros(len(ch.y))
+    if ch.offset is not None:
+        f = f + np.asarray(ch.offset, dtype=float)
+    for z, codes, bk in zip(ch.z, ch.codes, b):
+        if len(codes):
+            f = f + np.einsum("ij,ij->i", np.asarray(z, dtype=float), bk[np.asarray(codes, dtype=np.int64)])
+    return f
 
 
 def chunk_residuals(ch: RowChunk, beta: np.ndarray, b: list, pearson: bool = True) -> np.ndarray:

@@ -52,6 +52,7 @@ class RowChunk:
     codes: list
     weights: np.ndarray | None = None
     offset: np.ndarray | None = field(default=None)
+    index: object = field(default=None, repr=False)   # the rows' labels (a Dask partition's), or None
 
 
 class RowSource(Protocol):

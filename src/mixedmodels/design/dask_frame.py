@@ -378,7 +378,8 @@ def partition_design(part: pd.DataFrame, design: DaskDesign) -> dict:
         return dict(X=np.empty((0, p)), y=np.empty(0), z=[np.empty((0, len(c))) for _, c in design.term_specs],
                     codes=[np.empty(0, dtype=np.int64) for _ in design.term_specs],
                     weights=None if req.weights is None else np.empty(0),
-                    offset=None if req.offset is None and not req.parsed.offsets else np.empty(0))
+                    offset=None if req.offset is None and not req.parsed.offsets else np.empty(0),
+                    index=part.index[:0])
     data = _aligned(frame.data, design.dtypes)
     check_predictor_columns([req.parsed.fixed, *(t.expr for t in req.parsed.random)], data)
     what = "the fixed-effects model matrix"
@@ -405,4 +406,4 @@ def partition_design(part: pd.DataFrame, design: DaskDesign) -> dict:
                             "the data changed between the passes")
         codes.append(c[len(g):])
     return dict(X=X, y=np.asarray(frame.y, dtype=float), z=zs, codes=codes, weights=frame.weights,
-                offset=frame.offset)
+                offset=frame.offset, index=frame.data.index)

@@ -1,8 +1,9 @@
 """A linear mixed model fitted to a Dask frame: the in-memory result, its rows left on the cluster.
 
 Everything that the crossproduct blocks determine is the in-memory fit's (theta, beta, sigma, the
-criterion, vcov, Satterthwaite's tests, the conditional modes). What needs the rows -- fitted
-values, residuals, leverage, influence, simulation, refits -- is not computed from a Dask fit yet:
+criterion, vcov, Satterthwaite's tests, the conditional modes). The fitted values, the residuals
+and ``predict`` on a Dask frame are lazy Dask Series, computed where the rows live. What needs the
+rows in one place -- leverage, influence, simulation, refits -- is not computed from a Dask fit:
 those methods raise a :class:`~mixedmodels.errors.FitError` that says so, never a number from
 rows the result does not hold. The summary's scaled-residual quantiles are computed on the cluster,
 exactly (:meth:`DaskLmerResult.residual_quantiles`).
@@ -122,14 +123,24 @@ class DaskLmerResult(LmerResult):
 
     @property
     def fitted(self):
-        raise FitError("fitted values need the model's rows in memory, which a fit to a Dask frame does not hold; "
-                       "fit in memory for them: mm.lmer(formula, ddf.compute())")
+        """The fitted values ``o + X beta + Z b`` as a lazy ``dask.dataframe.Series`` (one partition per
+        partition of the data, indexed by the rows the fit kept), computed where the rows live."""
+        return self._row_series("fitted")
 
     @property
     def residuals(self):
-        raise FitError("residuals need the model's rows in memory, which a fit to a Dask frame does not hold "
-                       "(the summary's quantiles are computed on the cluster: m.residual_quantiles); fit in "
-                       "memory for them: mm.lmer(formula, ddf.compute())")
+        """The response residuals ``y - fitted``, a lazy ``dask.dataframe.Series`` as :attr:`fitted`."""
+        return self._row_series("residuals")
+
+    def _row_series(self, what: str):
+        import dask
+        import dask.dataframe as dd
+        import pandas as pd
+
+        rows = self._live_rows(f"the {what}")
+        beta, b = np.asarray(self.beta, dtype=float), [np.asarray(x, dtype=float) for x in self.b]
+        parts = [dask.delayed(_chunk_series, pure=True)(ch, beta, b, what) for ch in rows.chunks]
+        return dd.from_delayed(parts, meta=pd.Series(dtype=float, name=what), verify_meta=False)
 
     @property
     def _eta_fixed(self):
@@ -185,11 +196,20 @@ class DaskLmerResult(LmerResult):
         return super().anova(type=type, ddf=ddf)
 
     def predict(self, newdata=None, **kwargs):
-        """Predictions on ``newdata`` (a pandas frame) as in memory; without it (the fitted values)
-        a FitError: they need the rows in memory."""
+        """Predictions as in memory. ``newdata`` a pandas frame: a Series; a Dask frame: a lazy Dask
+        Series, each partition predicted where it lives; none: the fitted values (:attr:`fitted`,
+        lazy), where only the default ``re_form`` applies."""
         if newdata is None:
-            raise FitError("predict() without newdata gives the fitted values, which need the model's rows in "
-                           "memory; pass newdata, or fit in memory: mm.lmer(formula, ddf.compute())")
+            if kwargs.get("re_form") not in (None,) or kwargs.get("se_fit") or kwargs.get("interval"):
+                raise FitError("predict() of a Dask fit without newdata gives the fitted values only; pass the "
+                               "Dask frame as newdata for other options (predict(ddf, re_form=...))")
+            return self.fitted
+        if type(newdata).__module__.split(".")[0] == "dask" and hasattr(newdata, "map_partitions"):
+            import pandas as pd
+
+            stub = _in_memory_view(self)
+            meta = pd.Series(dtype=float, name="fit")
+            return newdata.map_partitions(_predict_partition, stub, kwargs, meta=meta)
         return super().predict(newdata=newdata, **kwargs)
 
     def confint(self, method: str = "Wald", level: float = 0.95, **kwargs):
@@ -203,3 +223,26 @@ class DaskLmerResult(LmerResult):
     def __repr__(self) -> str:
         return (f"<DaskLmerResult {self.formula!r}: {'REML' if self.reml else 'ML'} "
                 f"{self.objective:.4f}, nobs={self.nobs}>")
+
+
+def _chunk_series(ch, beta, b, what: str):
+    """A chunk's fitted values or response residuals as a pandas Series on its rows' labels."""
+    import pandas as pd
+
+    from ..core.dask_rows import chunk_fitted
+
+    f = chunk_fitted(ch, beta, b)
+    values = f if what == "fitted" else np.asarray(ch.y, dtype=float) - f
+    return pd.Series(values, index=ch.index, name=what)
+
+
+def _in_memory_view(m: DaskLmerResult) -> LmerResult:
+    """The fit without its cluster rows (what a worker needs to predict: specs, levels, b)."""
+    from dataclasses import replace
+
+    return replace(m, rows=None)
+
+
+def _predict_partition(part, stub, kwargs):
+    """One partition's predictions (run on a worker)."""
+    return LmerResult.predict(stub, newdata=part, **kwargs).rename("fit")
