@@ -8,6 +8,7 @@ the last test's data.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import sys
 import warnings
 
@@ -320,3 +321,14 @@ def test_rows_never_gather_on_one_worker(cluster, client):
     assert m.nobs == rows * parts
     assert m.fixef["x"] == pytest.approx(2.0, abs=0.02)
     assert m.sigma == pytest.approx(1.0, abs=0.02)
+
+
+def test_unused_levels_of_a_random_term_are_dropped_as_in_memory(client):
+    """A categorical with a category no row has: no column of Z for it, on the cluster as in memory."""
+    sys.path.insert(0, str(Path(__file__).parent / "reference_structured"))
+    from check_structured import load_data
+
+    M = load_data(Path(__file__).parent / "reference_structured", "Machines")
+    M["Machine"] = M["Machine"].cat.add_categories(["D"])
+    m, ref = compare(client, "score ~ Machine + (0 + Machine | Worker)", M, npartitions=3)
+    assert m.terms[0].cnames == ref.terms[0].cnames == ["MachineA", "MachineB", "MachineC"]

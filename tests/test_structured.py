@@ -308,3 +308,25 @@ def test_glmer_with_a_structure_saves_and_loads(tmp_path):
     assert back.loglik == pytest.approx(m.loglik, abs=1e-10)
     np.testing.assert_allclose(back.beta, m.beta)
     assert str(back.summary()) == str(m.summary())
+
+
+def test_unused_levels_are_dropped_and_a_gap_in_ar1_is_said():
+    """As R's model frame and glmmTMB: a factor's unused levels give no column of Z. For ar1 a level
+    missing between used ones makes its neighbours one step apart, and the fit says so. glmmTMB
+    1.1.5 on sleepstudy without day 5 (levels 0..10): a 9 x 9 covariance and -2 REML logLik
+    1565.115 (the best of its default and residual-variance starts)."""
+    import pandas as pd
+
+    s = mm.load_dataset("sleepstudy")
+    s["fD"] = pd.Categorical(s["Days"].astype(str), categories=[str(i) for i in range(11)])
+    m = _quiet(mm.lmer, "Reaction ~ Days + ar1(0 + fD | Subject)", s)
+    assert len(m.terms[0].cnames) == 10 and m.reml_criterion == pytest.approx(1734.18646794, abs=1e-5)
+    gap = s[s["Days"] != 5]
+    with pytest.warns(mm.errors.DataWarning, match=r"level\(s\) \['5'\] have no rows"):
+        m2 = mm.lmer("Reaction ~ Days + ar1(0 + fD | Subject)", gap)
+    assert "fD5" not in m2.terms[0].cnames and len(m2.terms[0].cnames) == 9
+    assert m2.reml_criterion == pytest.approx(1565.115, abs=2e-3)
+    M = _data("Machines")
+    M["Machine"] = M["Machine"].cat.add_categories(["D"])
+    us = _quiet(mm.lmer, "score ~ Machine + (0 + Machine | Worker)", M)
+    assert us.terms[0].cnames == ["MachineA", "MachineB", "MachineC"]

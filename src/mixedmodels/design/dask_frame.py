@@ -30,9 +30,9 @@ from .coding import RCodedSpec
 from .columns import check_predictor_columns, variables_in
 from .fixed import r_model_matrix
 from .frame import model_frame
-from .matrix import check_finite_columns, model_matrix, shield_intercept
+from .matrix import check_finite_columns, drop_unused_levels, model_matrix, shield_intercept
 from .newdata import spec_model_matrix
-from .random import grouping_codes
+from .random import grouping_codes, warn_skipped_levels
 
 __all__ = ["is_dask_data", "DaskRequest", "dask_request", "partition_frame", "level_summary", "combine_levels",
            "DaskDesign", "global_design", "partition_design"]
@@ -342,7 +342,10 @@ def global_design(req: DaskRequest, summary: dict) -> DaskDesign:
     fspec = _with_states(fspec, summary["states"])
     term_specs, labels = [], []
     for t, g, f in zip(req.parsed.random, groups, req.groups):
-        z, cnames, tspec = model_matrix(t.expr, proto, f"the random-effects term {t}")
+        used = drop_unused_levels(t.expr, proto)     # as in memory (random.random_terms)
+        if t.structure in ("ar1", "toep"):
+            warn_skipped_levels(t, proto, used)
+        z, cnames, tspec = model_matrix(t.expr, used, f"the random-effects term {t}")
         if z.shape[1] == 0:
             raise FormulaError(f"the random-effects term {t} has no columns")
         term_specs.append((_with_states(tspec, summary["states"]), cnames))

@@ -16,9 +16,9 @@ import pandas as pd
 from ..errors import DataError, warn
 from ..formula.parse import ParsedFormula
 from .coding import fixed_matrix
-from .columns import check_predictor_columns, replace_columns
+from .columns import check_predictor_columns
 from .frame import ModelFrame
-from .matrix import check_finite_columns, formula_level_values, plain_numeric, r_term_order, shield_intercept
+from .matrix import check_finite_columns, drop_unused_levels, plain_numeric, r_term_order, shield_intercept
 
 __all__ = ["FixedDesign", "fixed_design", "r_model_matrix", "independent_columns", "scale_problem",
            "warn_fixed_design"]
@@ -106,20 +106,8 @@ def r_model_matrix(fixed: str, data: pd.DataFrame, what: str):
     if plain is not None:
         return plain
     expr = r_term_order(fixed)
-    data = _drop_unused_levels(expr, data)
+    data = drop_unused_levels(expr, data)
     return fixed_matrix(shield_intercept(expr, data), data, what)
-
-
-def _drop_unused_levels(expr: str, data: pd.DataFrame) -> pd.DataFrame:
-    """The factors of ``expr`` without their unused levels, as R's model frame has them
-    (drop.unused.levels): no all-zero column for a level without rows (and no rank-deficiency
-    warning R would not give), and an ordered factor's polynomial contrasts on the levels used."""
-    # only factors standing as terms: inside a call (as.numeric(f)) R evaluates the original factor
-    fix = {v: data[v].cat.remove_unused_categories() for v in formula_level_values(expr)
-           if v in data.columns and isinstance(data[v], pd.Series)
-           and isinstance(data[v].dtype, pd.CategoricalDtype)
-           and len(data[v].cat.categories) > data[v].nunique(dropna=True)}
-    return replace_columns(data, fix) if fix else data
 
 
 def independent_columns(X: np.ndarray, tol: float = 1e-7) -> list[int]:

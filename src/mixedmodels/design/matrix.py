@@ -14,10 +14,10 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError
 from ..formula import evaluate as evaluator
-from .columns import logicals_as_factors, numbers_as_doubles, object_numbers, variables_in
+from .columns import logicals_as_factors, numbers_as_doubles, object_numbers, replace_columns, variables_in
 
 __all__ = ["evaluate_numeric", "formulaic_text", "r_column_name", "split_colon", "model_matrix", "plain_numeric",
-           "LazySpec", "quiet",
+           "LazySpec", "drop_unused_levels", "quiet",
            "check_finite_columns", "HUGE", "r_term_order", "formula_level_values", "shield_intercept"]
 
 
@@ -449,3 +449,15 @@ def shield_intercept(expr: str, data: pd.DataFrame) -> str:
             out += [expr[last:start], _SHIELDED_INTERCEPT]
             last = end
     return "".join(out) + expr[last:]
+
+
+def drop_unused_levels(expr: str, data: pd.DataFrame) -> pd.DataFrame:
+    """The factors of ``expr`` without their unused levels, as R's model frame has them
+    (drop.unused.levels): no all-zero column for a level without rows (and no rank-deficiency
+    warning R would not give), and an ordered factor's polynomial contrasts on the levels used."""
+    # only factors standing as terms: inside a call (as.numeric(f)) R evaluates the original factor
+    fix = {v: data[v].cat.remove_unused_categories() for v in formula_level_values(expr)
+           if v in data.columns and isinstance(data[v], pd.Series)
+           and isinstance(data[v].dtype, pd.CategoricalDtype)
+           and len(data[v].cat.categories) > data[v].nunique(dropna=True)}
+    return replace_columns(data, fix) if fix else data

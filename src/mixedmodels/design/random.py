@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
+from ..errors import DataError, DataWarning, FormulaError, warn
 from ..formula.parse import ParsedFormula, RandomTerm
 from .columns import r_label
 from .frame import ModelFrame
-from .matrix import check_finite_columns, model_matrix
+from .matrix import check_finite_columns, drop_unused_levels, model_matrix
 
-__all__ = ["ReTerm", "random_terms", "grouping_codes", "factor_codes", "check_terms", "check_ar1"]
+__all__ = ["ReTerm", "random_terms", "grouping_codes", "factor_codes", "check_terms", "check_ar1",
+           "warn_skipped_levels"]
 
 
 @dataclass
@@ -84,7 +85,12 @@ def random_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[ReTerm]:
     terms = []
     for t in parsed.random:
         codes, levels = grouping_codes(t.factors, frame.data)
-        z, cnames, spec = model_matrix(t.expr, frame.data, f"the random-effects term {t}")
+        # R's model frame drops a factor's unused levels, in the random part too: no all-zero
+        # column of Z whose variance no row informs
+        data = drop_unused_levels(t.expr, frame.data)
+        if t.structure in ("ar1", "toep"):
+            warn_skipped_levels(t, frame.data, data)
+        z, cnames, spec = model_matrix(t.expr, data, f"the random-effects term {t}")
         if z.shape[1] == 0:
             raise FormulaError(f"the random-effects term {t} has no columns")
         check_finite_columns(z, cnames, frame.data.index, f"the random-effects term {t}")
@@ -98,6 +104,23 @@ def random_terms(parsed: ParsedFormula, frame: ModelFrame) -> list[ReTerm]:
 
 _FACTOR_EXPR = re.compile(r"^\s*(?:0|-\s*1)\s*\+\s*(?:factor\s*\(\s*)?`?([A-Za-z_.][A-Za-z0-9_. ]*?)`?\s*\)?\s*$"
                           r"|^\s*(?:factor\s*\(\s*)?`?([A-Za-z_.][A-Za-z0-9_. ]*?)`?\s*\)?\s*(?:\+\s*0|-\s*1)\s*$")
+
+
+def warn_skipped_levels(t: RandomTerm, before: pd.DataFrame, after: pd.DataFrame) -> None:
+    """An ar1()/toep() factor whose unused levels lie between used ones: they are dropped (as R's
+    model frame and glmmTMB drop them), so the levels either side become neighbours, one step
+    apart. Said, because it changes what the correlation means."""
+    for v in after.columns:
+        if v in before.columns and isinstance(before[v].dtype, pd.CategoricalDtype) \
+                and len(after[v].cat.categories) < len(before[v].cat.categories):
+            cats = list(before[v].cat.categories)
+            used = [i for i, c in enumerate(cats) if c in set(after[v].cat.categories)]
+            inside = [cats[i] for i in range(used[0], used[-1] + 1) if i not in used] if used else []
+            if inside:
+                warn(f"{t.structure}() over {v!r}: the level(s) {inside[:5]} have no rows and are dropped, so "
+                     "their neighbours count as one step apart (as glmmTMB counts them); to keep the real "
+                     "spacing, give the factor a row at every level, or use evenly spaced numbers",
+                     DataWarning, stacklevel=5)
 
 
 def check_ar1(t: RandomTerm, z: np.ndarray, data: pd.DataFrame) -> None:
