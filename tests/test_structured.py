@@ -330,3 +330,26 @@ def test_unused_levels_are_dropped_and_a_gap_in_ar1_is_said():
     M["Machine"] = M["Machine"].cat.add_categories(["D"])
     us = _quiet(mm.lmer, "score ~ Machine + (0 + Machine | Worker)", M)
     assert us.terms[0].cnames == ["MachineA", "MachineB", "MachineC"]
+
+
+def test_glmer_ar1_at_its_bound_is_the_random_intercept_model():
+    """Simulated Poisson counts with one random intercept per group: an ar1() over the periods has
+    its optimum at rho = 1, where it is (1 | g). The fit reaches that bound (stage 2 alone stopped
+    1.4e-4 above), and its standard errors are the random-intercept model's (the flat direction of
+    rho left out of the Hessian)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(7)
+    G, P = 40, 4
+    g = np.repeat(np.arange(G), P)
+    b = rng.normal(0, 0.7, G)
+    x = rng.normal(size=G * P)
+    y = rng.poisson(np.exp(0.5 + 0.3 * x + b[g]))
+    d = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g],
+                      "f": pd.Categorical([str(p) for p in np.tile(np.arange(P), G)])})
+    ri = _quiet(mm.glmer, "y ~ x + (1 | g)", d, family="poisson", control={"laplace": "mode"})
+    ar = _quiet(mm.glmer, "y ~ x + ar1(0 + f | g)", d, family="poisson")
+    assert -2 * ar.loglik <= -2 * ri.loglik + 1e-6
+    assert ar.model.layout.structures[0].rho(ar.theta) == pytest.approx(1.0, abs=1e-8)
+    np.testing.assert_allclose(ar.vcov.to_numpy(), ri.vcov.to_numpy(), rtol=1e-3)
+    np.testing.assert_allclose(ar.beta, ri.beta, rtol=1e-4)

@@ -345,11 +345,19 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         # invert in the scaled units of the finite differences: in the units of the data the
         # Hessian of a predictor measured in tiny units is ill-conditioned, its scaled form is not
         s = np.ones(H.shape[0]) if self.hessian_scale is None else self.hessian_scale
+        # a structure's correlation at its bound (optim.structured puts r at 1e8) is a flat direction
+        # of the deviance: its row and column are left out, as the parameter is fixed there
+        lay = self.model.layout
+        flat = np.concatenate([~lay.is_diagonal() & (np.abs(self.theta) >= 1e6)
+                               & np.repeat([st.name != "us" for st in lay.structures], lay.sizes),
+                               np.zeros(len(self.beta), bool)])
+        keep = ~flat
+        H, s = H[np.ix_(keep, keep)], s[keep]
         try:
             Hi = np.linalg.inv(H * np.outer(s, s))
         except np.linalg.LinAlgError:
             return None
-        k = self.theta.size
+        k = int(np.sum(keep[: self.theta.size]))
         V = Hi[k:, k:]
         V = V + V.T
         if not np.all(np.isfinite(V)):
