@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .structures import structure
+from .structures import Structure
 
 __all__ = ["ThetaLayout", "block_pattern"]
 
@@ -34,7 +34,7 @@ class ThetaLayout:
     def __init__(self, ps: list[int], structures=None):
         self.ps = list(ps)
         names = list(structures) if structures is not None else ["us"] * len(self.ps)
-        self.structures = [structure(n, p) for n, p in zip(names, self.ps)]
+        self.structures = [Structure(n, p) for n, p in zip(names, self.ps)]
         self.rows = [s.rows for s in self.structures]
         self.cols = [s.cols for s in self.structures]
         self.sizes = [s.size for s in self.structures]

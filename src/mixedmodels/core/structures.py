@@ -24,12 +24,11 @@ and its factor by a Cholesky decomposition written out (a complex step must not 
 The correlation is reached through an unbounded r, ``rho = lo + (1 - lo)(1 + r/sqrt(1 + r^2))/2``
 with ``lo = -1/(p - 1)`` for cs (R positive definite exactly on ``(lo, 1)``) and ``lo = -1`` for
 ar1 (``rho = r / sqrt(1 + r^2)``, glmmTMB's map): the optimizers then need only the lower bound 0
-of the sd's, as for lme4's terms. Both R's have a Cholesky factor in closed form:
+of the sd's, as for lme4's terms. The factors of the correlation matrices R:
 
 * AR(1): ``L_i0 = rho^i`` and ``L_ij = rho^(i-j) sqrt(1 - rho^2)`` for ``1 <= j <= i``;
-* CS: with ``a = 1 - rho`` and ``c_0 = rho``, column j has ``L_jj = sqrt(a + c_j)`` and
-  ``L_ij = c_j / L_jj`` below it, ``c_(j+1) = a c_j / (a + c_j)`` (the Schur complement of a
-  compound-symmetric matrix is compound symmetric).
+* CS and Toeplitz: the Cholesky decomposition written out (:func:`_cholesky`), which a complex step
+  passes through and which gives a zero column at a correlation's bound.
 
 A term with one column has one parameter, its sd, in every structure. The derivative of T_k in
 theta (for the exact gradient) is taken by the complex step, ``Im T(theta + i h e_j) / h``, exact
@@ -42,7 +41,7 @@ import numpy as np
 from ..errors import ArgumentError
 from ..formula.parse import STRUCTURES  # every structure a formula may name, as ``name(x | g)``
 
-__all__ = ["STRUCTURES", "Structure", "structure"]
+__all__ = ["STRUCTURES", "Structure"]
 
 _STEP = 1e-20   # the complex step: no cancellation, so any tiny step is exact
 
@@ -98,9 +97,11 @@ class Structure:
             T = theta[:p][:, None] * _cholesky(_toeplitz(_autocorrelations(_pacf(theta[p:]))))
         else:
             rho = self.rho(theta)
-            L = _ar1_cholesky(rho, p) if name == "ar1" else _cs_cholesky(rho, p)
-            d = theta[:p] if name == "cs" else theta[0]
-            T = (d * np.ones(p))[:, None] * L if name == "cs" else d * L
+            if name == "ar1":
+                L = _ar1_cholesky(rho, p)
+            else:   # compound symmetry: (1 - rho) I + rho 11'
+                L = _cholesky((1.0 - rho) * np.eye(p) + rho * np.ones((p, p)))
+            T = (theta[:p][:, None] if name == "cs" else theta[0]) * L
         return T
 
     def lower_entries(self, theta: np.ndarray) -> np.ndarray:
@@ -177,11 +178,6 @@ class Structure:
         return names
 
 
-def structure(name: str, p: int) -> Structure:
-    """The :class:`Structure` of a term with ``p`` columns."""
-    return Structure(name, p)
-
-
 def _lower_positions(p: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the lower triangle, column by column (lme4's order of theta)."""
     r, c = [], []
@@ -207,19 +203,6 @@ def _ar1_cholesky(rho, p: int) -> np.ndarray:
     L = np.where(lag >= 0, rho ** np.maximum(lag, 0), 0.0) * np.where(i[None, :] > 0, s, 1.0)
     return np.where(lag >= 0, L, 0.0)
 
-
-def _cs_cholesky(rho, p: int) -> np.ndarray:
-    """Lower Cholesky factor of the compound-symmetric correlation matrix (closed form)."""
-    a = 1.0 - rho
-    c = rho
-    L = np.zeros((p, p), dtype=np.result_type(rho, float))
-    for j in range(p):
-        d = np.sqrt(a + c)
-        L[j, j] = d
-        if j + 1 < p:
-            L[j + 1:, j] = c / d if (d.real if np.iscomplexobj(d) else d) > 0 else 0.0
-            c = a * c / (a + c) if ((a + c).real if np.iscomplexobj(a + c) else a + c) > 0 else 0.0
-    return L
 
 
 def _pacf(r):
