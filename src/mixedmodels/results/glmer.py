@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import random_effects
+from .common import ModelFace
 from .criteria import InformationCriteria
 from ..distributions import norm_ppf, norm_sf
 from ..arguments import check_level
@@ -41,7 +42,7 @@ def _check_glmer_ddf(ddf) -> None:
 
 
 @dataclass(frozen=True, eq=False)
-class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
+class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFace):
     """A fitted generalized linear mixed model (lme4's ``glmerMod``)."""
 
     formula: str
@@ -81,11 +82,6 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
     def nobs(self) -> int:
         """The number of observations (rows of the model frame)."""
         return int(self.model.n)
-
-    @cached_property
-    def ngroups(self) -> dict:
-        """Grouping factor -> number of levels."""
-        return random_effects.ngroups(self.terms)
 
     @cached_property
     def fixef(self) -> pd.Series:
@@ -175,34 +171,6 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         return LmerConvergence(optimizer=str(getattr(info, "optimizer", "")), code=int(getattr(info, "code", 0)),
                                message=str(getattr(info, "message", "")), messages=list(self.messages),
                                gradient=self.gradient, hessian=self.hessian)
-
-    def check(self):
-        """A plain-language report on convergence, singularity and scaling (as lmer's ``check()``).
-
-        Returns
-        -------
-        ModelCheck
-            ``str()`` is the report; ``issues`` lists the lines that report a problem.
-
-        Examples
-        --------
-        >>> import mixedmodels as mm
-        >>> g = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
-        ...              mm.load_dataset("cbpp"), family="binomial")
-        >>> g.check().ok
-        True
-        """
-        from ..postfit.check import check
-
-        return check(self)
-
-    def save(self, path):
-        """Write the fit to a JSON file (data, not code); ``mm.load_result(path)`` gives it back with
-        the same estimates, deviance, conditional modes and standard errors. A path ending in
-        ``.gz`` is gzip-compressed. A fit with ``nAGQ=0`` cannot be saved yet (a PersistError)."""
-        from ..io.save import save_result
-
-        return save_result(self, path)
 
     def drop1(self, test: str | None = None):
         """lme4's ``drop1``: refits without each marginal fixed-effect term.
@@ -303,21 +271,6 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         return penalized_quadform(self, m.X * sw[:, None], [t.z * sw[:, None] for t in self.terms],
                                   [t.codes for t in self.terms], core=core, f=f)
 
-    def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
-        """New responses drawn from the fitted model, one column per simulation (lme4's simulate):
-        random effects drawn anew (``re_form="~0"``, default) or kept (``use_u=True``), then the
-        response from the family: binomial as proportions of the trials, Poisson and negative
-        binomial as counts."""
-        from ..inference.simulate import simulate
-
-        return simulate(self, nsim=nsim, seed=seed, **kwargs)
-
-    def bootstrap(self, func, nsim: int = 100, seed=None, **kwargs):
-        """Parametric bootstrap (lme4's bootMer): func(refit) on nsim simulated responses."""
-        from ..inference.simulate import bootstrap
-
-        return bootstrap(self, func, nsim=nsim, seed=seed, **kwargs)
-
     # ------------------------------------------------------------------ final factorization
     @cached_property
     def _final(self):
@@ -396,14 +349,6 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         blocks = core.cond_var_u(f)
         s2 = self.sigma ** 2
         return [s2 * (T @ B @ T.T) for B, T in zip(blocks, self._T)]
-
-    def ranef(self) -> dict:
-        """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
-        return random_effects.ranef_frames(self.terms, self._b)
-
-    def ranef_table(self) -> pd.DataFrame:
-        """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
-        return random_effects.ranef_table(self.terms, self._b, self._b_condvar)
 
     @property
     def templates(self) -> list[np.ndarray]:
@@ -519,20 +464,6 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         lo, hi = percent_labels(float(level))
         return pd.DataFrame({lo: est + se * q[0], hi: est + se * q[1]}, index=list(self.fixed.names))
 
-    def icc(self) -> dict:
-        """ICC as R's ``performance::icc``: binomial families on the latent scale, Poisson and negative
-        binomial (log link) with the lognormal approximation."""
-        from ..postfit.icc import icc
-
-        return icc(self)
-
-    def r2(self) -> dict:
-        """Nakagawa's R² as R's ``performance::r2_nakagawa`` (binomial; Poisson and negative binomial
-        with a log link)."""
-        from ..postfit.icc import r2
-
-        return r2(self)
-
     def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False, **kwargs):
         """lme4's predict(): on the link scale (default) or the response scale (type="response");
         ``re_form=None`` includes every random effect, ``"~0"`` none, ``"~(1|g)"`` those named."""
@@ -557,39 +488,6 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         from ..report.summary import glmer_summary
 
         return glmer_summary(self, correlation)
-
-    @cached_property
-    def plot(self):
-        """Plots (matplotlib): m.plot.ranef() (caterpillar), .qq(), .residuals(), .fitted(),
-        .scale_location(), .diagnostics(); residuals are the Pearson residuals, as in lme4's ``plot(m)``."""
-        from ..report.plots import ModelPlots
-
-        return ModelPlots(self)
-
-    # ------------------------------------------------------------------ tidy tables (broom.mixed)
-    def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95) -> pd.DataFrame:
-        """One row per parameter, with broom.mixed's columns: see :func:`mixedmodels.report.tidy.tidy`."""
-        from ..report.tidy import tidy
-
-        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level)
-
-    def glance(self) -> pd.DataFrame:
-        """One row of model statistics (broom.mixed's ``glance``): see :func:`mixedmodels.report.tidy.glance`."""
-        from ..report.tidy import glance
-
-        return glance(self)
-
-    def augment(self) -> pd.DataFrame:
-        """The model's rows with ``.fitted``, ``.resid``, ``.fixed`` (broom.mixed's ``augment``)."""
-        from ..report.tidy import augment
-
-        return augment(self)
-
-    def coef(self) -> dict:
-        """lme4's ``coef()``: grouping factor -> each level's coefficients, fixed + random effects."""
-        from ..report.tidy import coef
-
-        return coef(self)
 
     def __repr__(self) -> str:
         return (f"<GlmerResult {self.formula!r}: {self.family.label}({self.family.link}), "

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import random_effects
+from .common import ModelFace
 from .criteria import InformationCriteria
 from ..errors import ArgumentError
 from ..optim.convergence import lmer_convergence
@@ -84,7 +85,7 @@ def theta_names(terms) -> list[str]:
 
 
 @dataclass(frozen=True, eq=False)
-class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
+class LmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFace):
     """A fitted linear mixed model (lme4's ``lmerMod`` with lmerTest's inference)."""
 
     formula: str
@@ -145,10 +146,6 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
     @property
     def nobs(self) -> int:
         return int(self.core.n)
-
-    @cached_property
-    def ngroups(self) -> dict:
-        return random_effects.ngroups(self.terms)
 
     @property
     def beta(self) -> np.ndarray:
@@ -227,14 +224,6 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         blocks = self.core.cond_var_u(self._factor)
         s2 = self.sigma ** 2
         return [s2 * (T @ B @ T.T) for B, T in zip(blocks, self._factor.T)]
-
-    def ranef(self) -> dict:
-        """Conditional modes: grouping factor -> DataFrame (levels x term columns)."""
-        return random_effects.ranef_frames(self.terms, self._b)
-
-    def ranef_table(self) -> pd.DataFrame:
-        """R's as.data.frame(ranef(m, condVar=TRUE)): grpvar, term, grp, condval, condsd."""
-        return random_effects.ranef_table(self.terms, self._b, self._b_condvar)
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
@@ -375,18 +364,6 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
 
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
 
-    def simulate(self, nsim: int = 1, seed=None, **kwargs) -> pd.DataFrame:
-        """New responses drawn from the fitted model, one column per simulation."""
-        from ..inference.simulate import simulate
-
-        return simulate(self, nsim=nsim, seed=seed, **kwargs)
-
-    def bootstrap(self, func, nsim: int = 100, seed=None, **kwargs):
-        """Parametric bootstrap (lme4's bootMer): func(refit) on nsim simulated responses."""
-        from ..inference.simulate import bootstrap
-
-        return bootstrap(self, func, nsim=nsim, seed=seed, **kwargs)
-
     def hatvalues(self) -> np.ndarray:
         from ..postfit.leverage import hatvalues
 
@@ -414,29 +391,6 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
 
         return dfbetas(self, group=group)
 
-    def icc(self) -> dict:
-        from ..postfit.icc import icc
-
-        return icc(self)
-
-    def r2(self) -> dict:
-        from ..postfit.icc import r2
-
-        return r2(self)
-
-    def check(self):
-        """A plain-language report on convergence, singularity and scaling."""
-        from ..postfit.check import check
-
-        return check(self)
-
-    @cached_property
-    def plot(self):
-        """Plots: m.plot.groups(), .ranef(), .residuals(), .qq(), .diagnostics() (matplotlib)."""
-        from ..report.plots import ModelPlots
-
-        return ModelPlots(self)
-
     # ------------------------------------------------------------------ refitting
     def refit(self, REML: bool | None = None, y=None, control=None) -> "LmerResult":
         """A new fit of the same model: with REML switched, or to a new response vector y.
@@ -452,41 +406,6 @@ class LmerResult(InformationCriteria, random_effects.RandomEffectsFace):
         from ..postfit.allfit import allfit
 
         return allfit(self, optimizers=optimizers, control=control, progress=progress)
-
-    # ------------------------------------------------------------------ saving
-    def save(self, path):
-        """Write the fit to a JSON file (data, not code); ``mm.load_result(path)`` gives it back,
-        every number identical. A path ending in ``.gz`` is gzip-compressed."""
-        from ..io.save import save_result
-
-        return save_result(self, path)
-
-    # ------------------------------------------------------------------ tidy tables (broom.mixed)
-    def tidy(self, effects=("fixed", "ran_pars"), conf_int: bool = False, conf_level: float = 0.95,
-             ddf: str = "Satterthwaite") -> pd.DataFrame:
-        """One row per parameter, with broom.mixed's columns: see :func:`mixedmodels.report.tidy.tidy`."""
-        from ..report.tidy import tidy
-
-        return tidy(self, effects=effects, conf_int=conf_int, conf_level=conf_level, ddf=ddf)
-
-    def glance(self) -> pd.DataFrame:
-        """One row of model statistics (broom.mixed's ``glance``): see :func:`mixedmodels.report.tidy.glance`."""
-        from ..report.tidy import glance
-
-        return glance(self)
-
-    def augment(self) -> pd.DataFrame:
-        """The model's rows with ``.fitted``, ``.resid``, ``.fixed``, ``.hat``, ``.cooksd`` (broom.mixed's
-        ``augment``)."""
-        from ..report.tidy import augment
-
-        return augment(self)
-
-    def coef(self) -> dict:
-        """lme4's ``coef()``: grouping factor -> each level's coefficients, fixed + random effects."""
-        from ..report.tidy import coef
-
-        return coef(self)
 
     # ------------------------------------------------------------------ printing
     def summary(self, ddf: str = "Satterthwaite"):

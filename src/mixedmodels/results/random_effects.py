@@ -80,19 +80,104 @@ def varcorr_frame(terms, templates, sigma: float, residual: bool = True) -> pd.D
 
 
 class RandomEffectsFace:
-    """Mixin of both result classes: the conditional modes and group names every concept module
-    reads. The class provides ``terms`` and ``_b`` (the modes, computed on first use)."""
+    """Mixin of both result classes: the conditional modes, their tables and the group names that
+    every concept module reads. The class provides ``terms``, ``_b`` (the modes) and ``_b_condvar``
+    (their conditional covariances), computed on first use.
+
+    The examples use ``m = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)``.
+    """
 
     @property
     def b(self) -> list[np.ndarray]:
-        """Conditional modes ``b = Lambda u``, one (nlev, p) array per term (lme4's ``getME(m, "b")``)."""
+        """The conditional modes ``b = Lambda u``, one (levels x p) array per term (lme4's
+        ``getME(m, "b")``, split by term).
+
+        Examples
+        --------
+        >>> [a.shape for a in m.b]
+        [(18, 2)]
+        """
         return self._b
 
     @property
     def group_labels(self) -> list[str]:
-        """Group names as VarCorr prints them: repeated factors get .1, .2 (R's make.unique)."""
+        """The group names as VarCorr prints them, one per term: a repeated factor gets .1, .2
+        (R's make.unique).
+
+        Examples
+        --------
+        >>> m.group_labels
+        ['Subject']
+        """
         return self._group_labels
 
     @cached_property
     def _group_labels(self) -> list[str]:
         return group_labels(self.terms)
+
+    @cached_property
+    def ngroups(self) -> dict:
+        """Grouping factor -> its number of levels, in lme4's order (lme4's ``ngrps``).
+
+        Examples
+        --------
+        >>> m.ngroups
+        {'Subject': 18}
+        """
+        return ngroups(self.terms)
+
+    def ranef(self) -> dict:
+        """The conditional modes of the random effects, as lme4's ``ranef(m)``.
+
+        Returns
+        -------
+        dict
+            Grouping factor -> DataFrame, one row per level (the index keeps the data's dtype),
+            one column per random-effect term.
+
+        Examples
+        --------
+        >>> m.ranef()["Subject"].round(2).head(2)
+             (Intercept)  Days
+        308         2.26  9.20
+        309       -40.40 -8.62
+        """
+        return ranef_frames(self.terms, self._b)
+
+    def ranef_table(self) -> pd.DataFrame:
+        """The conditional modes with their conditional standard deviations, as R's
+        ``as.data.frame(ranef(m, condVar = TRUE))``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``grpvar, term, grp, condval, condsd``, one row per level and term.
+
+        Examples
+        --------
+        >>> m.ranef_table().round(2).head(2)
+          grpvar         term  grp  condval  condsd
+        0  Subject  (Intercept)  308     2.26   12.07
+        1  Subject  (Intercept)  309   -40.40   12.07
+        """
+        return ranef_table(self.terms, self._b, self._b_condvar)
+
+    def coef(self) -> dict:
+        """Each level's coefficients, fixed plus random effects, as lme4's ``coef(m)``.
+
+        Returns
+        -------
+        dict
+            Grouping factor -> DataFrame, one row per level, one column per fixed effect (a
+            random-effect column without a fixed effect of its name comes first).
+
+        Examples
+        --------
+        >>> m.coef()["Subject"].round(2).head(2)
+             (Intercept)   Days
+        308       253.66  19.67
+        309       211.01   1.85
+        """
+        from ..report.tidy import coef
+
+        return coef(self)
