@@ -13,6 +13,7 @@ Dask is imported only inside the functions that build tasks.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -126,9 +127,8 @@ def combine_design_stats(a: dict | None, b: dict | None) -> dict | None:
 
 
 def select_columns(ch: RowChunk, keep: list) -> RowChunk:
-    """The chunk with only the columns of X kept by the rank check."""
-    return RowChunk(np.ascontiguousarray(np.asarray(ch.X)[:, keep]), ch.y, ch.z, ch.codes, ch.weights, ch.offset,
-                    ch.index)
+    """The chunk (of any kind of RowChunk) with only the columns of X kept by the rank check."""
+    return dataclasses.replace(ch, X=np.ascontiguousarray(np.asarray(ch.X)[:, keep]))
 
 
 def chunk_fitted(ch: RowChunk, beta: np.ndarray, b: list) -> np.ndarray:

@@ -121,6 +121,29 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
         core._setup(terms, layout, blocks_from_rows(terms, layout, source), method)
         return core
 
+    @classmethod
+    def from_blocks(cls, terms, layout: ThetaLayout, blocks: CrossBlocks, *, method: str = "auto") -> "LmmCore":
+        """The core from crossproduct blocks already summed (a Dask fit's, a PIRLS step's on a cluster).
+
+        Parameters
+        ----------
+        terms : list of ReTerm
+            The terms' structure (nlev, p, q, group, cnames); their codes and z are not read.
+        layout : ThetaLayout
+            The terms' theta layout.
+        blocks : CrossBlocks
+            The blocks of ``[Z X y]`` (:func:`~mixedmodels.core.rows.blocks_from_passes`).
+        method : {"auto", "dense", "sparse"}
+
+        Returns
+        -------
+        LmmCore
+        """
+        _check_method(method)
+        core = cls.__new__(cls)
+        core._setup(terms, layout, blocks, method)
+        return core
+
     # ------------------------------------------------------------------ set-up from the blocks
     def _setup(self, terms, layout: ThetaLayout, blocks: CrossBlocks, method: str) -> None:
         """Hold the blocks and derive what every evaluation reuses."""

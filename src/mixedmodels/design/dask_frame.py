@@ -73,6 +73,7 @@ class DaskRequest:
     categoricals: list         # columns (grouping or predictors) of categorical dtype
     transforms: bool           # scale()/center() somewhere: each partition reports its moments
     columns: list              # the columns the model reads
+    response_numeric: bool = True  # the model frame reads the response as a number (glmer: False)
 
 
 def _called(expr: str, names) -> list[str]:
@@ -110,7 +111,8 @@ def _inside_calls(expr: str, names, cols) -> list[str]:
     return out
 
 
-def dask_request(parsed: ParsedFormula, meta: pd.DataFrame, weights=None, offset=None) -> DaskRequest:
+def dask_request(parsed: ParsedFormula, meta: pd.DataFrame, weights=None, offset=None,
+                 response_numeric: bool = True) -> DaskRequest:
     """The request of the passes, from the formula and the frame's empty ``meta`` (its columns and
     dtypes).
 
@@ -159,7 +161,8 @@ def dask_request(parsed: ParsedFormula, meta: pd.DataFrame, weights=None, offset
     cats = [v for v in used if isinstance(meta[v].dtype, pd.CategoricalDtype)]
     transforms = any(_called(e, _STATEFUL) for e in exprs)
     columns = used + [v for v in (weights, offset) if v is not None and v not in used]
-    return DaskRequest(parsed, weights, offset, groups, factor_columns, cats, transforms, columns)
+    return DaskRequest(parsed, weights, offset, groups, factor_columns, cats, transforms, columns,
+                       bool(response_numeric))
 
 
 def partition_frame(part: pd.DataFrame, req: DaskRequest):
@@ -171,7 +174,8 @@ def partition_frame(part: pd.DataFrame, req: DaskRequest):
     # the package's own warnings kept in a list, in this thread only (never the warning filters)
     with collected() as caught:
         try:
-            frame = model_frame(req.parsed, part, weights=req.weights, offset=req.offset)
+            frame = model_frame(req.parsed, part, weights=req.weights, offset=req.offset,
+                                response_numeric=req.response_numeric)
         except DataError as e:
             msg = str(e)
             if msg.startswith("no rows left"):
@@ -365,9 +369,13 @@ def _aligned(data: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
     return data
 
 
-def partition_design(part: pd.DataFrame, design: DaskDesign) -> dict:
+def partition_design(part: pd.DataFrame, design: DaskDesign, response=None) -> dict:
     """One partition's rows of ``[X y]``, each term's z and global level codes, weights and offset,
     coded with the global design (every column of X; an empty chunk when no row is left).
+
+    ``response``: None for the model frame's numeric response, or a function of the partition's
+    model-frame rows (their categoricals with the global categories) that gives it (glmer's
+    ``cbind(successes, failures)``, two-level factors).
 
     Raises
     ------
@@ -408,5 +416,6 @@ def partition_design(part: pd.DataFrame, design: DaskDesign) -> dict:
             raise DataError(f"the grouping factor {t.group} has levels the levels pass did not see; "
                             "the data changed between the passes")
         codes.append(c[len(g):])
-    return dict(X=X, y=np.asarray(frame.y, dtype=float), z=zs, codes=codes, weights=frame.weights,
+    y = np.asarray(frame.y if response is None else response(data), dtype=float)
+    return dict(X=X, y=y, z=zs, codes=codes, weights=frame.weights,
                 offset=frame.offset, index=frame.data.index)

@@ -56,7 +56,6 @@ from ..optim.convergence import GRAD_TOL, conv_messages, deriv12, scaled_gradien
 from ..optim.nelder_mead import nelder_mead
 from ..optim.nlopt import OptInfo, check_start, minimize_theta
 from ..optim.polish import newton_polish
-from ..optim.scales import column_scales
 from ..results.glmer import GlmerResult
 from ..threads import fit_threads, pirls_block
 from .glmer_control import STAGE2_TOLERANCES, optimizers, split_control
@@ -149,13 +148,9 @@ def fit_glmm(model: GlmmModel, mustart, nagq: int, control, start=None) -> Glmer
     base_ctl = {k: v for k, v in opt_ctl.items() if k != "optimizer"}
     bt = float(base_ctl.get("boundary_tol", 1e-5))
     layout = model.layout
-    fam = model.family
     theta0 = layout.start() if start is None or start.get("theta") is None else \
         np.asarray(start["theta"], dtype=float)
-    with np.errstate(all="ignore"):
-        eta_start = model.offset + fam.linkfun(mustart)
-    if not np.all(np.isfinite(eta_start)):
-        raise FitError(f"cannot find valid starting values for the {fam.name} family with the {fam.link} link")
+    eta_start = model.start_eta(mustart)
     try:
         r0 = model.pirls(theta0, eta_start=eta_start)
     except PirlsError as e:
@@ -231,7 +226,7 @@ def _stage2(model: GlmmModel, s2: Stage2Deviance, r1: PirlsResult, theta1, start
     beta1, se1 = _stage2_start(r1, p, start)
     x0 = np.concatenate([theta1, beta1])
     maxfun = int(base_ctl.get("maxeval", 10000))
-    xst = 0.2 * np.concatenate([np.full(nth, 0.1), np.minimum(se1, 10.0 * column_scales(model.X))])
+    xst = 0.2 * np.concatenate([np.full(nth, 0.1), np.minimum(se1, 10.0 * model.x_scales)])
 
     def simplex(x):
         return record_warnings(lambda: nelder_mead(s2, x, lower, xst, xst * 5e-4, maxfun=maxfun), warned)

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..optim.scales import column_scales, scaled_deriv12
+from ..optim.scales import scaled_deriv12
 from .pirls import GlmmModel, PirlsError, PirlsResult, gh_rule
 
 __all__ = ["Stage1Deviance", "Stage2Deviance"]
@@ -101,6 +101,6 @@ class Stage2Deviance:
         (gradient, hessian, scale) : tuple of numpy.ndarray
             In lme4's units, and the scales of the steps (vcov inverts the Hessian in those units).
         """
-        scale = np.concatenate([np.ones(self.model.layout.size), column_scales(self.model.X)])
+        scale = np.concatenate([np.ones(self.model.layout.size), self.model.x_scales])
         g, H = scaled_deriv12(self, pars, scale, 1e-4, self(pars))
         return g, H, scale

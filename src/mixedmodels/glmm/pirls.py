@@ -37,18 +37,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
-from scipy import special
 
 from ..core.layout import ThetaLayout
 from ..core.reweight import for_reweighting, reweight_kind
 from ..errors import ArgumentError, FitError
+from ..optim.scales import column_scales
+from .row_family import RowFamily
 
 __all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError"]
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
-_EPS = np.finfo(float).eps
 
 
 class PirlsError(FitError):
@@ -114,7 +115,6 @@ class GlmmModel:
         self.ntrials = np.asarray(ntrials, dtype=float)
         self.pw = np.asarray(weights, dtype=float)
         self.offset = np.zeros(self.n) if offset is None else np.asarray(offset, dtype=float)
-        self._all_pw_pos = bool(np.all(self.pw > 0))
         self.layout = ThetaLayout.for_terms(terms)
         self.qs = [t.q for t in terms]
         self.q = int(sum(self.qs))
@@ -144,36 +144,17 @@ class GlmmModel:
                            int(self.layout.theta_offsets[k])))
                 off += t.q
             self._zb_scalar = zs
-        # a 0/1 response with unit prior weights and one trial per row (a Bernoulli binomial): the
-        # deviance residuals are -2 log(mu) or -2 log(1 - mu), and the aic is their sum
-        from .families import Binomial
-        from .links import LogitLink
-        self._logit = type(getattr(family, "link_obj", None)) is LogitLink
-        self._binary = None
-        if (type(family) is Binomial and self.n and np.all(self.pw == 1.0) and np.all(self.ntrials == 1.0)
-                and np.all((self.y == 0.0) | (self.y == 1.0))):
-            self._binary = self.y == 1.0
-        # any other binomial: the aic's terms that do not depend on mu, once (Binomial.aic's formula)
-        self._binom_aic = None
-        if type(family) is Binomial and self._binary is None:
-            try:
-                yv, nv, wv = self.y, self.ntrials, self.pw
-                mm_ = nv if np.any(nv > 1) else wv
-                yy = np.rint(mm_ * yv)
-                mm_ = np.rint(mm_)
-                ok = np.flatnonzero(mm_ > 0)
-                yy, mk = yy[ok], mm_[ok]
-                coef = wv[ok] / mk
-                const = float(np.sum(coef * (special.gammaln(mk + 1) - special.gammaln(yy + 1)
-                                             - special.gammaln(mk - yy + 1))))
-                if math.isfinite(const):
-                    self._binom_aic = (ok, yy, mk - yy, coef, const)
-                    self._y1 = 1.0 - self.y
-            except Exception:  # the family's own aic then
-                self._binom_aic = None
+        #: the family's pieces on these rows (linkinv, deviance residuals, working values, aic)
+        self.rows = RowFamily(family, self.y, self.ntrials, self.pw)
         # the form of the core's reweighted system ("dense", "blocked", "core": core.reweight's
         # KINDS); None: the core's choice by cost, made on first use
         self.fast = fast
+
+    @cached_property
+    def x_scales(self) -> np.ndarray:
+        """The units of the fixed effects for finite differences and Nelder-Mead's steps
+        (:func:`~mixedmodels.optim.scales.column_scales` of X)."""
+        return column_scales(self.X)
 
     # ------------------------------------------------------------------ linear predictor
     def split_u(self, u: np.ndarray) -> list[np.ndarray]:
@@ -217,67 +198,20 @@ class GlmmModel:
         return mu, devres
 
     def linkinv(self, eta) -> np.ndarray:
-        """The inverse link; for the logit link 1 / (1 + exp(-eta)) clamped to [eps, 1 - eps] as
-        the family's (scipy's expit is several times slower than numpy's exp on long vectors; the
-        two agree to rounding)."""
-        if self._logit:
-            mu = np.exp(-eta)
-            mu += 1.0
-            np.reciprocal(mu, out=mu)
-            np.clip(mu, _EPS, 1.0 - _EPS, out=mu)
-            return mu
-        return self.family.linkinv(eta)
+        """The inverse link (:meth:`RowFamily.linkinv`)."""
+        return self.rows.linkinv(eta)
 
     def aic(self, mu, dev) -> float:
-        if self._binary is not None:
-            return float(dev)
-        if self._binom_aic is not None:
-            ok, yy, ny, coef, const = self._binom_aic
-            m = mu[ok]
-            ll = special.xlogy(yy, m)
-            ll += special.xlog1py(ny, -m)
-            return float(-2.0 * (const + float(coef @ ll)))
-        return self.family.aic(self.y, self.ntrials, mu, self.pw, dev)
+        """The family's aic at mu (:meth:`RowFamily.aic`)."""
+        return self.rows.aic(mu, dev)
 
     def dev_resids(self, mu) -> np.ndarray:
-        """The family's deviance residuals at mu (prior weights included)."""
-        if self._binary is not None:
-            return -2.0 * np.log(np.where(self._binary, mu, 1.0 - mu))
-        if self._binom_aic is not None:   # Binomial.dev_resids, the same operations
-            y, y1 = self.y, self._y1
-            return 2.0 * self.pw * (special.xlogy(y, y / mu) + special.xlogy(y1, y1 / (1.0 - mu)))
-        return self.family.dev_resids(self.y, mu, self.pw)
+        """The family's deviance residuals at mu, prior weights included."""
+        return self.rows.dev_resids(mu)
 
     def working(self, eta, mu, base):
         """Working weights and response for one PIRLS step (lme4's sqrtWrkWt^2 and wrkResp)."""
-        fam = self.family
-        if self._logit:   # the logit link's mu_eta, in place: max(e / (1 + e)^2, eps), e = exp(-|eta|)
-            me = np.abs(eta)
-            np.negative(me, out=me)
-            np.exp(me, out=me)
-            d = me + 1.0
-            np.square(d, out=d)
-            np.divide(me, d, out=me)
-            np.maximum(me, _EPS, out=me)
-        else:
-            me = fam.mu_eta(eta)
-        var = fam.variance(mu)
-        if self._binary is not None:   # unit prior weights
-            w = me * me
-            w /= var
-            z = eta - base
-            r = self.y - mu
-            r /= me
-            z += r
-            return w, z
-        if self._all_pw_pos:
-            return self.pw * me * me / var, (eta - base) + (self.y - mu) / me
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w = self.pw * me * me / var
-            z = (eta - base) + (self.y - mu) / me
-        w = np.where(self.pw > 0, w, 0.0)
-        z = np.where(self.pw > 0, z, 0.0)
-        return w, z
+        return self.rows.working(eta, mu, base)
 
     def make_core(self, w, z, with_x: bool):
         """The core's system of one PIRLS step: weights w, working response z (X included or not).
@@ -293,6 +227,22 @@ class GlmmModel:
         return c.reweight(w, z)
 
     # ------------------------------------------------------------------ PIRLS
+    def start_eta(self, mustart) -> np.ndarray:
+        """The linear predictor of R's starting means, ``offset + g(mustart)``, where every PIRLS of
+        the first fit starts.
+
+        Raises
+        ------
+        FitError
+            Where it is not finite (a mean outside the link's domain).
+        """
+        fam = self.family
+        with np.errstate(all="ignore"):
+            eta = self.offset + fam.linkfun(mustart)
+        if not np.all(np.isfinite(eta)):
+            raise FitError(f"cannot find valid starting values for the {fam.name} family with the {fam.link} link")
+        return eta
+
     def pirls(self, theta, beta=None, eta_start=None, u_start=None, beta_start=None) -> PirlsResult:
         """Conditional mode (see :meth:`_pirls`); numpy's warnings about steps that leave the
         family's domain are silenced: such a step gives a NaN or infinite deviance and is halved."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from .convergence import deriv12
 
-__all__ = ["column_scales", "scaled_deriv12"]
+__all__ = ["column_scales", "scales_of", "scaled_deriv12"]
 
 
 # Predictors whose sd is in this range keep lme4's step of 1e-4 in their coefficient (lme4's numbers);
@@ -39,15 +39,21 @@ def column_scales(X: np.ndarray) -> np.ndarray:
         the predictor's units, so steps proportional to the scales do not depend on the units.
     """
     X = np.asarray(X, dtype=float)
-    out = np.ones(X.shape[1])
+    if not X.shape[0]:
+        return np.ones(X.shape[1])
+    return scales_of(np.std(X, axis=0), np.max(np.abs(X), axis=0), np.all((X == 0) | (X == 1), axis=0))
+
+
+def scales_of(sd, big, is01) -> np.ndarray:
+    """:func:`column_scales` from the columns' summaries: their (population) standard deviations,
+    largest absolute values and whether each holds only 0s and 1s (what a pass over rows that are
+    not in memory gives)."""
+    out = np.ones(len(sd))
     lo, hi = _SD_RANGE
-    for j in range(X.shape[1]):
-        x = X[:, j]
-        if np.all((x == 0) | (x == 1)):
+    for j in range(len(sd)):
+        if is01[j]:
             continue
-        sd = float(np.std(x))
-        big = float(np.max(np.abs(x)))
-        size = sd if sd > 1e-10 * big else big
+        size = float(sd[j]) if sd[j] > 1e-10 * big[j] else float(big[j])
         if size > 0:
             out[j] = min(max(size, lo), hi) / size
     return out
