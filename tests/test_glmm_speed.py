@@ -118,7 +118,7 @@ def test_cached_first_step_matches_plain_pirls(fast):
 def test_binary_and_binomial_shortcuts_equal_the_family():
     fam = F.Binomial()
     m, _ = _model(_crossed(), "y ~ x + (1 | subj) + (1 | item)", fam)
-    assert m._binary is not None and m._logit
+    assert m.rows._binary is not None and m.rows._logit
     rng = np.random.default_rng(4)
     eta = rng.normal(0, 3, m.n)
     mu = m.linkinv(eta)
@@ -132,7 +132,7 @@ def test_binary_and_binomial_shortcuts_equal_the_family():
     assert np.array_equal(z1, (eta - 0.3) + (m.y - mu) / me)
     cb = mm.load_dataset("cbpp")
     mc, _ = _model(cb, "cbind(incidence, size - incidence) ~ period + (1 | herd)", fam)
-    assert mc._binary is None and mc._binom_aic is not None
+    assert mc.rows._binary is None and mc.rows._binom_aic is not None
     mu = fam.linkinv(rng.normal(-1, 1, mc.n))
     dev = float(fam.dev_resids(mc.y, mu, mc.pw).sum())
     assert mc.aic(mu, dev) == pytest.approx(fam.aic(mc.y, mc.ntrials, mu, mc.pw, dev), rel=1e-12)

@@ -228,9 +228,10 @@ def test_the_graph_is_read():
     # a guard against a test that passes because it sees nothing
     assert len(MODULES) > 40
     assert any(t == f"{PKG}.results.lmer" for t, *_ in IMPORTS[f"{PKG}.fit.lmer"])
+    lmer_modules = [mod for mod in IMPORTS if mod == f"{PKG}.results.lmer" or mod.startswith(f"{PKG}.results.lmer_")]
     assert any(
-        _layer_key(t) == "inference" and f for t, _n, _l, f in IMPORTS[f"{PKG}.results.lmer"]
-    ), "results/lmer.py should delegate to inference/ inside its methods"
+        _layer_key(t) == "inference" and f for mod in lmer_modules for t, _n, _l, f in IMPORTS[mod]
+    ), "results/lmer*.py (LmerResult and its mixins) should delegate to inference/ inside their methods"
 
 
 def test_no_circles_of_files():

@@ -14,7 +14,18 @@ __all__ = ["load_dataset", "list_datasets"]
 
 
 def list_datasets() -> list[str]:
-    """Names of the data sets that ship with the package."""
+    """Names of the data sets that ship with the package (lme4's, with R's levels).
+
+    Returns
+    -------
+    list of str
+        The names, sorted (upper case first), each one :func:`load_dataset` takes.
+
+    Examples
+    --------
+    >>> mm.list_datasets()
+    ['Dyestuff', 'Dyestuff2', 'InstEval', 'Pastes', 'Penicillin', 'cake', 'cbpp', 'grouseticks', 'sleepstudy']
+    """
     files = resources.files(__package__)
     return sorted(p.name[:-4] for p in files.iterdir() if p.name.endswith(".csv"))
 
@@ -22,7 +33,38 @@ def list_datasets() -> list[str]:
 def load_dataset(name: str):
     """Return the data set ``name`` as a pandas DataFrame with R's factor levels.
 
-    ``df.attrs["name"]`` holds the name, which summaries print on their ``Data:`` line.
+    The data sets are lme4's (``sleepstudy``, ``cbpp``, ``Dyestuff``, ``Penicillin``, ...).
+    Factors are pandas categoricals with R's levels in R's order (the first is the reference
+    level of treatment contrasts), ordered factors ordered, logicals nullable booleans, integers
+    int64. ``df.attrs["name"]`` holds the name, which summaries print on their ``Data:`` line.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_datasets` (case-insensitive).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame at each call.
+
+    Raises
+    ------
+    ArgumentError
+        For an unknown name (the message lists the available ones).
+
+    Examples
+    --------
+    >>> df = mm.load_dataset("sleepstudy")
+    >>> df.shape, df.attrs["name"]
+    ((180, 3), 'sleepstudy')
+    >>> df.head(3)
+       Reaction  Days Subject
+    0  249.5600     0     308
+    1  258.7047     1     308
+    2  250.8006     2     308
+    >>> mm.load_dataset("cbpp")["period"].cat.categories.tolist()
+    ['1', '2', '3', '4']
     """
     import pandas as pd
 

@@ -49,6 +49,7 @@ from ..errors import ArgumentError, ConvergenceWarning, FitError, collected, war
 from ..glmm import families as _families
 from ..glmm.deviance import Stage1Deviance, Stage2Deviance
 from ..core.limits import PLS_DENSE_MAX
+from ..design.dask_frame import is_dask_data
 from ..glmm.pirls import GlmmModel, PirlsError, PirlsResult
 from ..optim.bobyqa import bobyqa as powell_bobyqa
 # lme4's checkConv and deriv12 live in convergence.py, shared with lmer (deriv12 stays importable here)
@@ -400,6 +401,11 @@ def glmer(formula: str, data, *, family="binomial", nAGQ: int = 1, weights=None,
     """
     fam = _families.get_family(family)
     nagq = check_nagq(nAGQ)
+    if is_dask_data(data):  # imports dask only now
+        from .dask_glmer import glmer_dask
+
+        return glmer_dask(formula, data, family=fam, nagq=nagq, weights=weights, offset=offset, control=control,
+                          data_name=data_name, start=start, fit=fit_glmm, result=glmer_result)
     if isinstance(fam, _families.Gaussian) and fam.link == "identity":
         _warn("calling glmer() with family=gaussian (identity link) as a shortcut to lmer() is deprecated; "
               "please call lmer() directly", DeprecationWarning, stacklevel=2)

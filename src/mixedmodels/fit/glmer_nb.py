@@ -53,6 +53,14 @@ def theta_ml(y, mu, weights=None, limit: int = 10, eps: float = np.finfo(float).
     -------
     float
         The estimate (0, with a warning, where it came out negative).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mixedmodels.fit.glmer_nb import theta_ml
+    >>> y = np.array([0, 1, 2, 5, 0, 3, 8, 1])
+    >>> round(theta_ml(y, np.full(8, y.mean())), 3)
+    1.231
     """
     y = np.asarray(y, dtype=float)
     mu = np.asarray(mu, dtype=float)
@@ -97,6 +105,13 @@ def r_optimize(f, lower: float, upper: float, tol: float):
     -------
     (xmin, fmin) : tuple of float
         The minimizer found (a point where ``f`` was evaluated) and its value.
+
+    Examples
+    --------
+    >>> from mixedmodels.fit.glmer_nb import r_optimize
+    >>> x, fx = r_optimize(lambda x: (x - 2.0) ** 2, 0.0, 5.0, 1e-8)
+    >>> round(x, 6), round(fx, 6)
+    (2.0, 0.0)
     """
     res = optimize.minimize_scalar(f, bounds=(lower, upper), method="bounded", options={"xatol": tol})
     return float(res.x), float(res.fun)
@@ -159,12 +174,62 @@ def glmer_nb(formula: str, data, *, link: str = "log", nAGQ: int = 1, weights=No
     ``tol``, refitting the previous fit at each new theta (lme4's ``refit``). The result is the
     last fit; its family is ``NegativeBinomial(theta)`` and ``result.nb_theta`` the estimate.
 
-    ``link``, ``nAGQ`` (>= 1), ``weights``, ``offset``, ``control`` and ``data_name`` are glmer's
-    (:func:`~mixedmodels.fit.glmer.glmer`).
+    The negative binomial variance is ``mu + mu^2 / theta`` (theta -> inf is the Poisson).
+
+    Parameters
+    ----------
+    formula : str
+        A glmer formula for counts, e.g. ``"TICKS ~ YEAR + (1 | BROOD)"``.
+    data : pandas.DataFrame, polars.DataFrame, dict, ...
+        The data.
+    link : {"log", "sqrt", "identity"}, default "log"
+        The link function (as glmer's).
+    nAGQ : int, default 1
+        Adaptive Gauss-Hermite points (>= 1; 1 is the Laplace approximation).
+    weights : array_like or str, optional
+        Prior weights, or the name of a column (as glmer's).
+    offset : array_like or str, optional
+        A known term of the linear predictor, or the name of a column (as glmer's).
+    control : dict, optional
+        glmer's optimizer settings (:func:`~mixedmodels.fit.glmer.glmer`).
+    data_name : str, optional
+        How the printed call names the data.
+    interval : tuple of float, optional
+        The search interval of log(theta); default log(theta0) +- 3.
+    tol : float, default 5e-5
+        The tolerance of R's ``optimize`` on log(theta).
+    theta_start : float, optional
+        A first theta, instead of MASS's ``theta.ml`` on a Poisson fit.
 
     Returns
     -------
     GlmerResult
+        The last fit, its family ``NegativeBinomial(theta)``; ``result.nb_theta`` is the estimate.
+
+    Raises
+    ------
+    ArgumentError
+        For ``nAGQ=0`` or invalid ``tol``, ``theta_start`` or ``interval``.
+    FitError
+        When the counts show no overdispersion beyond the Poisson model (no first theta).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When the estimate is at an edge of the search interval.
+
+    Examples
+    --------
+    The fit refits the model at each theta Brent's method tries (a few seconds here, so not run
+    by the doctests):
+
+    >>> nb = mm.glmer_nb("TICKS ~ YEAR + (1 | BROOD)", mm.load_dataset("grouseticks"))  # doctest: +SKIP
+    >>> round(nb.nb_theta, 3)  # doctest: +SKIP
+    3.303
+    >>> nb.fixef.round(3).to_dict()  # doctest: +SKIP
+    {'(Intercept)': 0.371, 'YEAR96': 1.335, 'YEAR97': -0.905}
+    >>> mm.families.NegativeBinomial(3.303)  # the family of such a fit
+    NegativeBinomial(theta=3.303, link='log')
     """
     nagq = check_nagq(nAGQ)
     split_control(control)

@@ -23,7 +23,8 @@ from ..formula.parse import parse_formula, split_top
 from ..glmm import families as _families
 from ..glmm.pirls import GlmmModel
 
-__all__ = ["GlmerSetup", "glmer_setup", "family_model"]
+__all__ = ["GlmerSetup", "glmer_setup", "family_model", "response_values", "frame_formula", "check_glmer_terms",
+           "laplace_at_mode"]
 
 
 @dataclass
@@ -49,10 +50,10 @@ def _split_args(s: str) -> list[str]:
     return [piece.strip() for _, piece in split_top(s, ",")]
 
 
-def _response(parsed, frame, family) -> tuple[np.ndarray, str]:
-    """The response as a float vector (or two columns for cbind), checked against the family."""
+def response_values(parsed, data, family) -> tuple[np.ndarray, str]:
+    """The response as a float vector (or two columns for cbind), checked against the family, from
+    the model frame's rows ``data``; and its kind ("numeric", "cbind", "factor", "logical")."""
     expr = parsed.response.strip()
-    data = frame.data
     is_binom = isinstance(family, _families.Binomial)
     if expr.startswith("cbind(") and expr.endswith(")"):
         args = _split_args(expr[len("cbind("):-1])
@@ -107,7 +108,7 @@ def _kind(col: pd.Series) -> str:
     return f"of type {col.dtype}"
 
 
-def _check_glmer_terms(terms, n: int) -> None:
+def check_glmer_terms(terms, n: int) -> None:
     """lme4's checks for glmer (allow.n = TRUE: a factor may have as many levels as observations)."""
     one = [t.group for t in terms if t.nlev < 2]
     if one:
@@ -124,7 +125,7 @@ def _check_glmer_terms(terms, n: int) -> None:
                             "the random-effects term")
 
 
-def _frame_formula(parsed):
+def frame_formula(parsed):
     """The formula as model_frame sees it: a cbind(a, b) response becomes (a) + (b), which names the
     same variables (for na.omit) without a call model_frame does not know."""
     expr = parsed.response.strip()
@@ -167,12 +168,12 @@ def glmer_setup(formula, data, family, weights, offset, data_name) -> GlmerSetup
         if not hasattr(data, "columns") or offset not in data.columns:
             raise DataError(f"offset={offset!r} is not a column of the data")
         offset = np.asarray(data[offset], dtype=float)
-    frame = model_frame(_frame_formula(parsed), data, weights=weights, offset=offset, response_numeric=False)
-    y_raw, kind = _response(parsed, frame, family)
+    frame = model_frame(frame_formula(parsed), data, weights=weights, offset=offset, response_numeric=False)
+    y_raw, kind = response_values(parsed, frame.data, family)
     fixed = fixed_design(parsed, frame)
     terms = random_terms(parsed, frame)
     n = len(frame.data)
-    _check_glmer_terms(terms, n)
+    check_glmer_terms(terms, n)
     warn_fixed_design(fixed, stacklevel=4)
     name = data_name or getattr(data, "attrs", {}).get("name") or "data"
     return GlmerSetup(parsed.text, parsed, frame, fixed, terms, y_raw, frame.weights, frame.offset, weights_name,

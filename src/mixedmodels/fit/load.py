@@ -52,6 +52,16 @@ def load_result(path, *, max_bytes: int | None = None) -> LmerResult:
         If the file is missing, too large, not a mixedmodels result, written by another version,
         damaged, or edited so that it no longer describes a fit (whatever its checksum says).
         Nothing in the file is executed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "sleep.json.gz")
+    >>> m.save(path).name
+    'sleep.json.gz'
+    >>> m2 = mm.load_result(path)
+    >>> m2.fixef.equals(m.fixef), m2.theta.tolist() == m.theta.tolist()
+    (True, True)
     """
     p = read_saved(path, max_bytes)
     with reported_as_bad_file(path):

@@ -47,9 +47,25 @@ from ..errors import ArgumentError, FitError
 from ..optim.scales import column_scales
 from .row_family import RowFamily
 
-__all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError"]
+__all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "check_pirls_settings", "RandomEffectsVector"]
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+def check_pirls_settings(tol, maxit) -> None:
+    """PIRLS's relative tolerance (a finite number > 0) and iteration limit (a whole number >= 1).
+
+    Raises
+    ------
+    ArgumentError
+        For anything else, naming glmer's control entries.
+    """
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
+        raise ArgumentError(f"the PIRLS tolerance (control['tol_pirls']) must be a finite number > 0 such as 1e-7, "
+                            f"got {tol!r}")
+    if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 1:
+        raise ArgumentError(f"the PIRLS iteration limit (control['maxit_pirls']) must be a whole number >= 1, "
+                            f"got {maxit!r}")
 
 
 class PirlsError(FitError):
@@ -97,7 +113,24 @@ class PirlsResult:
         return float(self.u @ self.u)
 
 
-class GlmmModel:
+class RandomEffectsVector:
+    """Mixin: the spherical random effects ``u`` (all terms, level-major per term) split by term,
+    and ``b = Lambda u``. The class provides ``terms`` and ``layout``."""
+
+    def split_u(self, u: np.ndarray) -> list[np.ndarray]:
+        out, off = [], 0
+        for t in self.terms:
+            out.append(u[off: off + t.q].reshape(t.nlev, t.p))
+            off += t.q
+        return out
+
+    def b_list(self, theta, u) -> list[np.ndarray]:
+        """Random effects on the linear-predictor scale: b = Lambda u, one (nlev, p) array per term."""
+        T = self.layout.templates(np.asarray(theta, dtype=float))
+        return [U @ Tk.T for U, Tk in zip(self.split_u(u), T)]
+
+
+class GlmmModel(RandomEffectsVector):
     """A GLMM's data, once: family, response, prior weights, offset, X and the random-effects terms.
 
     ``y`` is the response as the family sees it (proportions for a binomial ``cbind``), ``ntrials``
@@ -119,12 +152,7 @@ class GlmmModel:
         self.qs = [t.q for t in terms]
         self.q = int(sum(self.qs))
         self._X0 = np.zeros((self.n, 0))
-        if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol > 0):
-            raise ArgumentError(f"the PIRLS tolerance (control['tol_pirls']) must be a finite number > 0 such as 1e-7, "
-                                f"got {tol!r}")
-        if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 1:
-            raise ArgumentError(f"the PIRLS iteration limit (control['maxit_pirls']) must be a whole number >= 1, "
-                                f"got {maxit!r}")
+        check_pirls_settings(tol, maxit)
         self.tol = tol
         self.maxit = maxit
         #: factor the system once more at the converged mode's weights (the Laplace approximation
@@ -157,18 +185,6 @@ class GlmmModel:
         return column_scales(self.X)
 
     # ------------------------------------------------------------------ linear predictor
-    def split_u(self, u: np.ndarray) -> list[np.ndarray]:
-        out, off = [], 0
-        for t in self.terms:
-            out.append(u[off: off + t.q].reshape(t.nlev, t.p))
-            off += t.q
-        return out
-
-    def b_list(self, theta, u) -> list[np.ndarray]:
-        """Random effects on the linear-predictor scale: b = Lambda u, one (nlev, p) array per term."""
-        T = self.layout.templates(np.asarray(theta, dtype=float))
-        return [U @ Tk.T for U, Tk in zip(self.split_u(u), T)]
-
     def zb(self, theta, u) -> np.ndarray:
         """Z Lambda(theta) u."""
         if self._zb_scalar is not None:

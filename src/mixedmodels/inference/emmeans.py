@@ -31,7 +31,45 @@ _ADJUST = ("tukey", "none", "bonferroni", "holm", "sidak")
 
 @dataclass(frozen=True)
 class EmmeansResult:
-    """Marginal means (``emmeans``) and, with ``pairwise=True``, their pairwise ``contrasts``."""
+    """Marginal means (``emmeans``) and, with ``pairwise=True``, their pairwise ``contrasts``.
+
+    What :func:`emmeans` (and ``m.emmeans(...)``) returns; ``str()`` prints both tables with
+    emmeans' notes, and ``res["emmeans"]``/``res["contrasts"]`` index it as R's ``emm_list``.
+
+    Attributes
+    ----------
+    emmeans : pandas.DataFrame
+        One row per level (combination) of ``specs`` and ``by``: ``emmean, SE, df, lower.CL,
+        upper.CL`` (``asymp.LCL, asymp.UCL`` with asymptotic df; ``prob``/``rate``/``response`` in
+        place of ``emmean`` on the response scale).
+    contrasts : pandas.DataFrame or None
+        With ``pairwise=True``: ``contrast, <by>, estimate, SE, df, t.ratio, p.value``
+        (``z.ratio`` with asymptotic df; ``ratio``/``odds.ratio`` on the response scale).
+    ddf : str
+        The df method: "Satterthwaite", "Kenward-Roger" or "lme4" (asymptotic).
+    adjust : str
+        The p-value adjustment of the contrasts ("tukey", "none", "bonferroni", "holm", "sidak").
+    averaged_over : tuple of str
+        The factors of the model the means are averaged over.
+    level : float
+        The confidence level of the intervals.
+    scale : str or None
+        A GLMM's link ("logit"): the scale of the means; None for a linear mixed model.
+    back_transformed : bool
+        Whether the means (and ratios) were back-transformed to the response scale.
+
+    Examples
+    --------
+    >>> res = gm.emmeans("period")
+    >>> res.emmeans.round(3)
+      period  emmean     SE   df  asymp.LCL  asymp.UCL
+    0      1  -1.398  0.231  inf     -1.851     -0.945
+    1      2  -2.390  0.307  inf     -2.993     -1.788
+    2      3  -2.527  0.327  inf     -3.168     -1.885
+    3      4  -2.978  0.425  inf     -3.811     -2.145
+    >>> res.keys(), res.scale, res.ddf
+    (['emmeans'], 'logit', 'lme4')
+    """
 
     emmeans: pd.DataFrame
     contrasts: pd.DataFrame | None = None
@@ -48,6 +86,18 @@ class EmmeansResult:
         raise KeyError(key)
 
     def keys(self):
+        """The tables held, as R's ``names(emm_list)``: ``["emmeans"]``, plus ``"contrasts"`` with pairs.
+
+        Returns
+        -------
+        list of str
+            The keys ``res[key]`` accepts.
+
+        Examples
+        --------
+        >>> gm.emmeans("period", pairwise=True, adjust="none").keys()
+        ['emmeans', 'contrasts']
+        """
         return ["emmeans", "contrasts"] if self.contrasts is not None else ["emmeans"]
 
     def __str__(self) -> str:
@@ -268,11 +318,32 @@ _KR_LIMIT = _SATTERTHWAITE_LIMIT = 3000
 
 
 def default_ddf(m) -> str:
-    """R's emmeans default for an lmer fit (``emm_options(lmer.df = "kenward-roger")``): Kenward-Roger
-    up to 3000 observations, Satterthwaite up to 3000 (lmerTest.limit), asymptotic beyond. Two
-    departures: an ML fit and a structure whose covariance is not linear in its parameters (cs,
-    ar1, toep), where Kenward-Roger does not apply here, get Satterthwaite's df (R's emmeans gives
-    ML fits pbkrtest's adjustment at the ML estimates)."""
+    """R's emmeans default df method for an lmer fit (``emm_options(lmer.df = "kenward-roger")``).
+
+    Kenward-Roger up to 3000 observations (pbkrtest.limit), Satterthwaite up to 3000
+    (lmerTest.limit), asymptotic beyond. Two departures: an ML fit and a structure whose
+    covariance is not linear in its parameters (cs, ar1, toep), where Kenward-Roger does not apply
+    here, get Satterthwaite's df (R's emmeans gives ML fits pbkrtest's adjustment at the ML
+    estimates).
+
+    Parameters
+    ----------
+    m : LmerResult
+        The fit.
+
+    Returns
+    -------
+    str
+        "Kenward-Roger", "Satterthwaite" or "lme4" (asymptotic: normal quantiles).
+
+    Examples
+    --------
+    >>> from mixedmodels.inference.emmeans import default_ddf
+    >>> default_ddf(m)
+    'Kenward-Roger'
+    >>> default_ddf(m.refit(REML=False))
+    'Satterthwaite'
+    """
     from .kenward_roger import LINEAR_STRUCTURES
 
     n = int(m.nobs)
@@ -286,13 +357,60 @@ def emmeans(m, specs, by=None, pairwise: bool = False, adjust: str = "tukey",
             ddf: str | None = None, level: float = 0.95) -> EmmeansResult:
     """Estimated marginal means of ``specs`` (optionally within ``by`` groups) and pairwise contrasts.
 
-    Returns an :class:`EmmeansResult`: ``.emmeans`` has columns ``<factors>, emmean, SE, df,
-    lower.CL, upper.CL``; ``.contrasts`` (with ``pairwise=True``) has ``contrast, <by>, estimate,
-    SE, df, t.ratio, p.value``. With asymptotic df (``ddf="lme4"``, and every glmer fit, whose
-    means are on the link scale) the columns are emmeans': ``asymp.LCL, asymp.UCL`` and ``z.ratio``.
-    ``ddf=None`` takes R's emmeans default (:func:`default_ddf`: Kenward-Roger for REML fits up to
-    3000 observations). ``specs`` may name factors and numeric variables with two values, which
-    emmeans keeps as levels (``cov.keep = "2"``); ``"A:B"`` is ``"A + B"``, as in emmeans.
+    R's ``emmeans(m, ~ specs | by)`` (``pairwise ~ specs`` with ``pairwise=True``). A mean is the
+    equally weighted average of the reference grid's predictions ``X_g beta`` over the cells with
+    that level: ``l beta`` with SE ``sqrt(l V l')`` (see the module's docstring). With asymptotic
+    df (``ddf="lme4"``, and every glmer fit, whose means are on the link scale) the columns are
+    emmeans': ``asymp.LCL, asymp.UCL`` and ``z.ratio``.
+
+    Parameters
+    ----------
+    m : LmerResult or GlmerResult
+        The fit.
+    specs : str or list of str
+        The factors whose means are wanted: a name, a list, or a formula-like ``"A + B"``,
+        ``"~ A | B"``, ``"pairwise ~ A"`` (``"A:B"`` is ``"A + B"``, as in emmeans). Numeric
+        variables with two values count as factors (emmeans' ``cov.keep = "2"``).
+    by : str or list of str, optional
+        Factors within whose levels the means (and contrasts) are computed.
+    pairwise : bool, default False
+        Also every pairwise difference of the means (within ``by`` groups).
+    adjust : {"tukey", "none", "bonferroni", "holm", "sidak"}, default "tukey"
+        The p-value adjustment of the contrasts (Tukey: the studentized range of the family of
+        means in each ``by`` group).
+    ddf : {None, "Satterthwaite", "Kenward-Roger", "lme4"}, optional
+        The df method of an lmer fit; None takes R's emmeans default (:func:`default_ddf`). A
+        glmer fit always uses asymptotic df.
+    level : float, default 0.95
+        The confidence level of the intervals.
+
+    Returns
+    -------
+    EmmeansResult
+        ``.emmeans`` with columns ``<factors>, emmean, SE, df, lower.CL, upper.CL``;
+        ``.contrasts`` (with ``pairwise=True``) with ``contrast, <by>, estimate, SE, df, t.ratio,
+        p.value``.
+
+    Raises
+    ------
+    ArgumentError
+        For a name that is not a factor of the fixed part, a factor both in ``specs`` and ``by``,
+        an unknown ``adjust`` or ``ddf``, or a ``level`` outside (0, 1).
+
+    Examples
+    --------
+    >>> from mixedmodels.inference.emmeans import emmeans
+    >>> res = emmeans(gm, "period", pairwise=True)
+    >>> res.contrasts.round(3)
+                contrast  estimate     SE   df  z.ratio  p.value
+    0  period1 - period2     0.992  0.303  inf    3.272    0.006
+    1  period1 - period3     1.128  0.323  inf    3.495    0.003
+    2  period1 - period4     1.580  0.422  inf    3.743    0.001
+    3  period2 - period3     0.136  0.376  inf    0.363    0.984
+    4  period2 - period4     0.588  0.464  inf    1.267    0.584
+    5  period3 - period4     0.452  0.478  inf    0.945    0.781
+    >>> res.emmeans["emmean"].round(3).tolist()
+    [-1.398, -2.39, -2.527, -2.978]
     """
     from .ddf import normalize_ddf
 

@@ -45,10 +45,56 @@ def anova(*models, refit: bool = True, **named_models) -> AnovaTable:
     """lme4's ``anova(m1, m2, ...)``: likelihood-ratio tests between nested models.
 
     ``mm.anova(m1, m2)`` labels the rows ``MODEL1``, ``MODEL2`` (position given);
-    ``mm.anova(small=m1, big=m2)`` labels them with the keywords. With one model, returns that
-    model's own ANOVA table of the fixed effects (lmerTest's type III ``anova(m)``).
-    ``refit=False`` keeps REML log-likelihoods (only meaningful for models with the same fixed
-    effects). Raises DataError when the models were not fitted to the same observations.
+    ``mm.anova(small=m1, big=m2)`` labels them with the keywords. Rows are sorted by ``npar``;
+    row i has ``Chisq = 2 max(0, logLik_i - logLik_{i-1})`` on ``Df = npar_i - npar_{i-1}``
+    (see the module's docstring). With one model, returns that model's own ANOVA table of the
+    fixed effects (lmerTest's type III ``anova(m)``).
+
+    Parameters
+    ----------
+    *models : LmerResult, GlmerResult, LmResult, ...
+        Fitted models, labelled ``MODEL1``, ``MODEL2``, ... in the order given; any object with
+        ``loglik``, ``npar`` and ``nobs`` can take part.
+    refit : bool, default True
+        Refit REML fits by ML first (lme4's ``refit = TRUE``, with a :class:`RefitMLWarning`);
+        ``False`` keeps REML log-likelihoods (only meaningful for models with the same fixed
+        effects).
+    **named_models : LmerResult, GlmerResult, LmResult, ...
+        Fitted models labelled by their keywords, after the positional ones.
+
+    Returns
+    -------
+    AnovaTable
+        Columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``, one row per model
+        (NaN where a row has no test), the data and the models' formulas in ``heading``; it
+        prints as R's ``print.anova``.
+
+    Raises
+    ------
+    ArgumentError
+        Without models, for an object that is not a fitted model, or one model without an
+        ``anova()`` of its own.
+    DataError
+        When the models were not fitted to the same observations (number of rows or response).
+
+    Examples
+    --------
+    >>> m0 = mm.lmer("Reaction ~ Days + (1 | Subject)", mm.load_dataset("sleepstudy"))
+    >>> tab = mm.anova(m0, m)
+    >>> print(tab)
+    Data: sleepstudy
+    Models:
+    MODEL1: Reaction ~ Days + (1 | Subject)
+    MODEL2: Reaction ~ Days + (Days | Subject)
+           npar    AIC    BIC  logLik deviance  Chisq Df Pr(>Chisq)
+    MODEL1    4 1802.1 1814.8 -897.04   1794.1
+    MODEL2    6 1763.9 1783.1 -875.97   1751.9 42.139  2  7.072e-10 ***
+    ---
+    Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1
+    >>> round(float(tab.loc["MODEL2", "Chisq"]), 3)
+    42.139
+    >>> mm.anova(no_subject=mm.lm("Reaction ~ Days", mm.load_dataset("sleepstudy")), intercepts=m0).index.tolist()
+    ['no_subject', 'intercepts']
     """
     labelled = [(f"MODEL{i + 1}", m) for i, m in enumerate(models)] + list(named_models.items())
     if not labelled:

@@ -144,11 +144,30 @@ def simulate(m, nsim: int = 1, seed=None, re_form="~0", use_u: bool = False) -> 
 
 @dataclass
 class BootResult:
-    """Statistics of a parametric bootstrap (lme4's ``bootMer`` object).
+    """Statistics of a parametric bootstrap (lme4's ``bootMer`` object), as ``m.bootstrap(func)`` returns it.
 
-    ``t0``: the statistic on the original fit (Series); ``t``: one row per simulation (DataFrame,
-    NaN rows for refits that failed); ``warnings``: counts of warning messages raised by refits;
-    ``failures``: error messages of failed refits.
+    Attributes
+    ----------
+    t0 : pandas.Series
+        The statistic on the original fit.
+    t : pandas.DataFrame
+        One row per simulation, one column per statistic (NaN rows for refits that failed).
+    nsim : int
+        The number of simulations.
+    seed : object
+        The seed given (None: fresh entropy).
+    warnings : collections.Counter
+        Counts of the warning messages raised by the refits.
+    failures : list of str
+        The error messages of failed refits.
+
+    Examples
+    --------
+    >>> b = m.bootstrap(lambda fit: fit.fixef, nsim=10, seed=1)
+    >>> b
+    <BootResult: 10 simulations, 2 statistic(s)>
+    >>> b.t.shape, b.t0.round(3).to_dict()
+    ((10, 2), {'(Intercept)': 251.405, 'Days': 10.467})
     """
 
     t0: pd.Series
@@ -159,7 +178,38 @@ class BootResult:
     failures: list = field(default_factory=list)
 
     def confint(self, level: float = 0.95, type: str = "perc") -> pd.DataFrame:
-        """Bootstrap intervals per statistic, as R's ``boot.ci``: "perc", "basic" or "norm"."""
+        """Bootstrap intervals per statistic, as R's ``boot.ci``: "perc", "basic" or "norm".
+
+        "perc": the a/2 and 1 - a/2 quantiles of the replicates (interpolated on the normal
+        quantile scale, as boot's ``norm.inter``); "basic": 2 t0 minus those; "norm": t0 - bias
+        +- z sd of the replicates.
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            The confidence level.
+        type : {"perc", "basic", "norm"}, default "perc"
+            The kind of interval.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per statistic, columns named as R's percentages (NaN with fewer than two
+            finite replicates).
+
+        Raises
+        ------
+        ArgumentError
+            For an unknown ``type``.
+
+        Examples
+        --------
+        >>> b = m.bootstrap(lambda fit: fit.fixef, nsim=10, seed=1)
+        >>> b.confint().round(1)
+                     2.5 %  97.5 %
+        (Intercept)  237.0   256.7
+        Days           8.3    12.1
+        """
         a = np.array([(1 - level) / 2, (1 + level) / 2])
         rows = []
         for name in self.t.columns:
@@ -183,7 +233,21 @@ class BootResult:
         return pd.DataFrame(rows, index=list(self.t.columns), columns=percent_labels(level))
 
     def summary(self) -> pd.DataFrame:
-        """original, bias, std. error per statistic."""
+        """original, bias, std. error and median per statistic (as R's ``summary(boot)``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``original, bootBias, bootSE, bootMed``, one row per statistic.
+
+        Examples
+        --------
+        >>> b = m.bootstrap(lambda fit: fit.fixef, nsim=10, seed=1)
+        >>> b.summary().round(2)
+                     original  bootBias  bootSE  bootMed
+        (Intercept)    251.41     -3.73    5.69   247.29
+        Days            10.47     -0.35    0.97    10.21
+        """
         return pd.DataFrame({"original": self.t0, "bootBias": self.t.mean() - self.t0,
                              "bootSE": self.t.std(ddof=1), "bootMed": self.t.median()})
 

@@ -23,8 +23,9 @@ import pandas as pd
 from ..distributions import t_ppf, t_sf
 from ..arguments import check_level
 from ..errors import ArgumentError, DataError, FormulaError, MixedModelError, MixedModelWarning, warn
+from .lmlist_summary import LmListSummary, print_frame
 
-__all__ = ["lmlist", "LmList", "LmListSummary", "LmListWarning"]
+__all__ = ["lmlist", "LmList", "LmListSummary", "LmListWarning"]  # LmListSummary: from .lmlist_summary
 
 
 class LmListWarning(MixedModelWarning):
@@ -62,8 +63,9 @@ def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = Non
         ``"response ~ terms | group"``; ``| a:b`` for the combinations of two columns.
     data : pandas.DataFrame, polars.DataFrame, dict, ...
         The data.
-    pool : bool, optional
-        Use the pooled residual standard deviation in ``summary()`` (lme4's default).
+    pool : bool, default True
+        Use the pooled residual standard deviation in ``summary()`` and the printout (lme4's
+        default).
     data_name : str, optional
         How the printed call names the data.
 
@@ -78,6 +80,20 @@ def lmlist(formula: str, data, *, pool: bool = True, data_name: str | None = Non
     ------
     DataError
         When no group can be fitted.
+    FormulaError
+        For a formula without ``| group`` or with a grouping that is not a column name.
+
+    Examples
+    --------
+    >>> fits = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy"))
+    >>> len(fits), fits.groups[:3]
+    (18, ['308', '309', '310'])
+    >>> fits.coef().head(3).round(2)
+             (Intercept)   Days
+    Subject
+    308           244.19  21.76
+    309           205.05   2.26
+    310           203.48   6.11
     """
     from ..design.columns import as_pandas, variables_in
     from ..design.frame import model_frame
@@ -134,7 +150,34 @@ def _is_discrete(col: pd.Series) -> bool:
 
 @dataclass(frozen=True, eq=False)
 class LmList:
-    """Separate linear models per group (lme4's ``lmList4``); ``fits[level]`` is an LmResult or None."""
+    """Separate linear models per group (lme4's ``lmList4``), as :func:`lmlist` returns them.
+
+    ``fl[level]`` is the group's :class:`~mixedmodels.linear.lm_result.LmResult` (None where it
+    could not be fitted), ``len(fl)`` the number of groups; ``str()`` prints lme4's ``show``. The
+    examples of the members fit
+    ``fl = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy"))``.
+
+    Attributes
+    ----------
+    formula : str
+        The whole formula, ``"response ~ terms | group"``.
+    model : str
+        The formula fitted in each group, ``"response ~ terms"``.
+    group : str
+        The grouping factor (``"a:b"`` for combinations of two columns).
+    data_name : str
+        How the printed call names the data.
+    fits : dict
+        Group level (str) -> LmResult, or None for a group that could not be fitted.
+    pool : bool
+        Whether ``summary()`` and the printout use the pooled residual SD (lme4's default).
+
+    Examples
+    --------
+    >>> fl = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy"))
+    >>> fl["308"].fixef.round(3).to_dict()
+    {'(Intercept)': 244.193, 'Days': 21.765}
+    """
 
     formula: str
     model: str
@@ -145,6 +188,13 @@ class LmList:
 
     @property
     def groups(self) -> list[str]:
+        """The group levels, in R's order (a factor's levels, sorted values otherwise).
+
+        Examples
+        --------
+        >>> mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy")).groups[:3]
+        ['308', '309', '310']
+        """
         return list(self.fits)
 
     def __len__(self) -> int:
@@ -155,11 +205,24 @@ class LmList:
 
     @property
     def nobs(self) -> int:
+        """Observations used by the fitted groups' models, all together.
+
+        Examples
+        --------
+        >>> mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy")).nobs
+        180
+        """
         return sum(len(f.frame.y) for f in self.fits.values() if f is not None)
 
     @property
     def coef_names(self) -> list[str]:
-        """Union of the groups' coefficient names, in order of first appearance (as lme4)."""
+        """Union of the groups' coefficient names, in order of first appearance (as lme4).
+
+        Examples
+        --------
+        >>> mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy")).coef_names
+        ['(Intercept)', 'Days']
+        """
         out: list[str] = []
         for f in self.fits.values():
             if f is not None:
@@ -167,14 +230,49 @@ class LmList:
         return out
 
     def coef(self) -> pd.DataFrame:
-        """One row per group, one column per coefficient; NaN where a group has no estimate."""
+        """lme4's ``coef(lmList)``: one row per group, one column per coefficient.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by the group levels (index name: the grouping factor), columns
+            :attr:`coef_names`; NaN where a group has no estimate (aliased, or not fitted).
+
+        Examples
+        --------
+        >>> fl = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy"))
+        >>> fl.coef().shape
+        (18, 2)
+        >>> fl.coef().loc["309"].round(2).tolist()
+        [205.05, 2.26]
+        """
         names = self.coef_names
         rows = [f.coefficients.reindex(names).to_numpy() if f is not None else np.full(len(names), np.nan)
                 for f in self.fits.values()]
         return pd.DataFrame(rows, index=pd.Index(self.groups, name=self.group), columns=names)
 
     def pooled_sd(self) -> tuple[float, int]:
-        """(pooled residual SD, its degrees of freedom), lme4's ``pooledSD``."""
+        """(pooled residual SD, its degrees of freedom), lme4's ``pooledSD``.
+
+        s_pool = sqrt(sum_g RSS_g / sum_g (n_g - k_g)), k_g the group's coefficients, aliased ones
+        included (unweighted residuals, as lme4).
+
+        Returns
+        -------
+        tuple of (float, int)
+            The pooled SD and its df, sum_g (n_g - k_g).
+
+        Raises
+        ------
+        DataError
+            When no degrees of freedom are left (each group has as many coefficients as rows).
+
+        Examples
+        --------
+        >>> sd, df = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy")).pooled_sd()
+        >>> round(sd, 3), df
+        (25.592, 144)
+        """
         rss = df = 0.0
         for f in self.fits.values():
             if f is not None:
@@ -194,10 +292,37 @@ class LmList:
         return a, percent_labels(level)
 
     def confint(self, level: float = 0.95, pool: bool = False) -> pd.DataFrame:
-        """Intervals per group (rows) and coefficient (column level 0; bounds at level 1).
+        """lme4's ``confint(lmList)``: intervals per group (rows) and coefficient (columns).
 
         ``pool=False`` (lme4's default): each group's own ``confint.lm``. ``pool=True``: estimate
         +- t(pooled df) * pooled SD * sqrt((X_g'X_g)^-1_jj).
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            The confidence level, between 0 and 1.
+        pool : bool, default False
+            Use the pooled residual SD and its df instead of each group's own.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per group; columns a MultiIndex (coefficient, bound), the bounds named as R's
+            percentages (``2.5 %``, ``97.5 %``); NaN where a group has no estimate.
+
+        Examples
+        --------
+        >>> fl = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy"))
+        >>> fl.confint()["Days"].head(2).round(2)
+                 2.5 %  97.5 %
+        Subject
+        308       9.63   33.90
+        309       0.01    4.51
+        >>> fl.confint(pool=True)["Days"].head(2).round(2)
+                 2.5 %  97.5 %
+        Subject
+        308      16.20   27.33
+        309      -3.31    7.83
         """
         a, labels = self._bounds(level)
         names = self.coef_names
@@ -222,7 +347,30 @@ class LmList:
         return out
 
     def summary(self, pool: bool | None = None) -> "LmListSummary":
-        """lme4's ``summary(lmList)``: per coefficient, a table over groups (pooled SD by default)."""
+        """lme4's ``summary(lmList)``: per coefficient, a table over groups (pooled SD by default).
+
+        With pooling a group's standard error is its own times s_pool / sigma_g, and the t tests
+        use the pooled df.
+
+        Parameters
+        ----------
+        pool : bool, optional
+            Use the pooled residual SD; None takes the ``pool`` given to :func:`lmlist`.
+
+        Returns
+        -------
+        LmListSummary
+            ``coefficients[name]``: Estimate, Std. Error, t value, Pr(>|t|) per group.
+
+        Examples
+        --------
+        >>> s = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy")).summary()
+        >>> s.coefficients["Days"].head(2).round(3)
+                 Estimate  Std. Error  t value  Pr(>|t|)
+        Subject
+        308        21.765       2.818    7.725     0.000
+        309         2.262       2.818    0.803     0.423
+        """
         pool = self.pool if pool is None else pool
         names = self.coef_names
         if pool:
@@ -249,9 +397,39 @@ class LmList:
                              coefficients=tables, pool=pool, rse=rse, df_resid=rdf)
 
     def plot(self, mixed=None, level: float = 0.95, pool: bool = False, figsize=None):
-        """Dot plot per coefficient: each group's estimate and interval (no pooling); with ``mixed``
-        (a fitted lmer), the mixed model's per-group coefficients beside them (partial pooling)
-        and its fixed effect as a vertical line. Returns the matplotlib Figure."""
+        """Dot plot per coefficient: each group's estimate and interval (no pooling).
+
+        With ``mixed`` (a fitted lmer), the mixed model's per-group coefficients beside them
+        (partial pooling) and its fixed effect as a vertical line: the picture of shrinkage.
+
+        Parameters
+        ----------
+        mixed : LmerResult, optional
+            A mixed model with random effects for the same grouping factor.
+        level : float, default 0.95
+            The level of the intervals (:meth:`confint`).
+        pool : bool, default False
+            Intervals from the pooled residual SD.
+        figsize : tuple of float, optional
+            The figure's size in inches; by default from the numbers of coefficients and groups.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One panel per coefficient.
+
+        Raises
+        ------
+        ArgumentError
+            When ``mixed`` has no random effects for the grouping factor.
+
+        Examples
+        --------
+        >>> fl = mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy"))
+        >>> fig = fl.plot(mixed=m)
+        >>> type(fig).__name__, len(fig.axes)
+        ('Figure', 2)
+        """
         import matplotlib.pyplot as plt
 
         coefs = self.coef()
@@ -288,6 +466,13 @@ class LmList:
     # ------------------------------------------------------------------ printing
     @property
     def call(self) -> str:
+        """The call as R prints it: ``lmList(formula = y ~ x | g, data = d)``.
+
+        Examples
+        --------
+        >>> mm.lmlist("Reaction ~ Days | Subject", mm.load_dataset("sleepstudy")).call
+        'lmList(formula = Reaction ~ Days | Subject, data = sleepstudy)'
+        """
         return f"lmList(formula = {self.formula}, data = {self.data_name})"
 
     def __str__(self) -> str:
@@ -329,70 +514,3 @@ def _mixed_coef(mixed, group: str, names) -> pd.DataFrame:
     for n in b.columns:
         out[n] = out[n] + b[n] if n in out.columns else b[n]
     return out
-
-
-def print_frame(df: pd.DataFrame, digits: int = 7) -> str:
-    """R's ``print(<numeric data.frame>)``.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Numeric columns.
-    digits : int, optional
-        Significant digits, as R's ``digits`` option.
-
-    Returns
-    -------
-    str
-        Each column formatted on its own, right-justified, row names left-justified; ends with a
-        newline.
-    """
-    from ..rformat import format_num
-    from ..report.tables import print_char_matrix
-
-    cols = [format_num(list(df[c].to_numpy(dtype=float)), digits) for c in df.columns]
-    cells = [[cols[j][i] for j in range(len(cols))] for i in range(len(df))]
-    return print_char_matrix(cells, [str(i) for i in df.index], [str(c) for c in df.columns], right=True)
-
-
-@dataclass(frozen=True)
-class LmListSummary:
-    """lme4's ``summary(lmList)``: ``coefficients[name]`` is a table over groups of Estimate,
-    Std. Error, t value, Pr(>|t|); with ``pool`` the pooled residual SD and its df."""
-
-    model: str
-    group: str
-    data_name: str
-    coefficients: dict
-    pool: bool
-    rse: float | None
-    df_resid: int | None
-
-    def to_frame(self) -> pd.DataFrame:
-        """One long table: index (coefficient, group)."""
-        return pd.concat(self.coefficients, names=["coefficient"])
-
-    def __str__(self) -> str:
-        from ..formula.deparse import deparse_formula
-        from ..rformat import format_num
-
-        resp, _, rhs = self.model.partition("~")
-        out = ["Call:\n", f"  Model: {' '.join(deparse_formula(resp.strip()))} ~ "
-               f"{' '.join(deparse_formula(rhs.strip()))} | {self.group} \n",
-               f"   Data: {self.data_name} \n\n", "Coefficients:\n"]
-        for name, tab in self.coefficients.items():
-            out.append(f"   {name} \n")
-            out.append(print_frame(tab))
-        if self.pool:
-            out.append(f"\nResidual standard error: {format_num([self.rse])[0]} on {self.df_resid} "
-                       "degrees of freedom\n")
-        out.append("\n")
-        return "".join(out)[:-1]
-
-    def __repr__(self) -> str:
-        return self.__str__()
-
-    def _repr_html_(self) -> str:
-        from ..report.html import to_html
-
-        return to_html(self)

@@ -22,6 +22,41 @@ class ModelCheck:
     ``problems`` holds just the lines that report a problem, in the order shown, so that the count
     in the report, ``len(issues)`` and the blocks marked PROBLEM agree: a block is a problem exactly
     when it has at least one problem line.
+
+    Attributes
+    ----------
+    formula : str
+        The model's formula.
+    converged : bool
+        Whether the optimizer stopped normally and lme4's checkConv found nothing.
+    convergence : list of str
+        The convergence block's lines.
+    singular : bool
+        Whether a variance is ~0 or a correlation ~+-1 (lme4's ``isSingular``).
+    singularity : list of str
+        The singularity block's lines.
+    scale_ok : bool
+        Whether the continuous predictors' scales are within a factor 1000 (lme4's check.scaleX).
+    scaling : list of str
+        The scaling block's lines.
+    gradient : numpy.ndarray or None
+        The gradient of the objective at the estimate.
+    scaled_gradient : numpy.ndarray or None
+        lme4's scaled gradient, solve(chol(H), gradient), which checkConv tests.
+    hessian_eigenvalues : numpy.ndarray or None
+        The eigenvalues of the Hessian of the objective.
+    problems : list of str
+        The lines that report a problem, in the order shown.
+    lme4_messages : list of str
+        lme4's checkConv messages for this fit.
+
+    Examples
+    --------
+    >>> c = m.check()
+    >>> c.ok, c.converged, c.singular
+    (True, True, False)
+    >>> print(str(c).splitlines()[-1])
+    All checks passed.
     """
 
     formula: str
@@ -39,11 +74,24 @@ class ModelCheck:
 
     @property
     def ok(self) -> bool:
+        """Whether every check passed: converged, not singular, predictors well scaled.
+
+        Examples
+        --------
+        >>> m.check().ok
+        True
+        """
         return self.converged and not self.singular and self.scale_ok
 
     @property
     def issues(self) -> list[str]:
-        """The problem lines (not the lines saying what passed)."""
+        """The problem lines (not the lines saying what passed).
+
+        Examples
+        --------
+        >>> m.check().issues
+        []
+        """
         return list(self.problems)
 
     def __str__(self) -> str:

@@ -36,7 +36,20 @@ class AnovaTable(pd.DataFrame):
     """A DataFrame that prints as R prints an ``anova`` object: heading, table, significance codes.
 
     ``heading`` holds the lines R prints above the table. Indexing and arithmetic work as for any
-    DataFrame; ``to_frame()`` gives a plain DataFrame.
+    DataFrame; ``to_frame()`` gives a plain DataFrame. ``m.anova()``, ``mm.anova(m1, m2)``,
+    ``m.ranova()`` and ``m.drop1()`` return one.
+
+    Examples
+    --------
+    >>> tab = m.anova()
+    >>> print(tab)
+    Type III Analysis of Variance Table with Satterthwaite's method
+         Sum Sq Mean Sq NumDF DenDF F value    Pr(>F)
+    Days  30031   30031     1    17  45.853 3.264e-06 ***
+    ---
+    Signif. codes:  0 ‘***’ 0.001 ‘**’ 0.01 ‘*’ 0.05 ‘.’ 0.1 ‘ ’ 1
+    >>> round(float(tab.loc["Days", "F value"]), 3)
+    45.853
     """
 
     _metadata = ["heading"]
@@ -46,6 +59,19 @@ class AnovaTable(pd.DataFrame):
         return AnovaTable
 
     def to_frame(self) -> pd.DataFrame:
+        """The table as a plain DataFrame (printed by pandas, without the heading).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The same rows, columns and numbers.
+
+        Examples
+        --------
+        >>> m.anova().to_frame().round(3)
+                 Sum Sq    Mean Sq  NumDF  DenDF  F value  Pr(>F)
+        Days  30030.939  30030.939    1.0   17.0   45.853     0.0
+        """
         return pd.DataFrame(self)
 
     def __str__(self) -> str:

@@ -44,14 +44,26 @@ def binned_plot(m, ax=None, bins: int | None = None, figsize=(5.0, 4.0)):
     Parameters
     ----------
     m : GlmerResult
-    ax : matplotlib Axes, optional
+        The fit (any model with ``fitted`` and a response; meant for a Bernoulli GLMM).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes instead of a new figure.
     bins : int, optional
-        Number of bins (default as arm's binnedplot).
-    figsize : tuple
+        Number of bins; default as arm's ``binnedplot`` (see the module's docstring).
+    figsize : tuple of float, default (5.0, 4.0)
+        The size of a new figure, in inches.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure (that of ``ax`` when given); the title says which share of the bins lies
+        within +-2 SE.
+
+    Examples
+    --------
+    >>> from mixedmodels.report.binned import binned_plot
+    >>> fig = binned_plot(gm, bins=8)
+    >>> fig.axes[0].get_title()
+    'Binned residuals (75% of bins within 2 SE)'
     """
     plt = pyplot()
     if ax is None:

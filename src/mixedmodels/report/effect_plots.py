@@ -88,24 +88,42 @@ def effects(m, x: str, by: str | None = None, level: float = 0.95, groups: bool 
     Parameters
     ----------
     m : LmerResult or GlmerResult
+        The fit.
     x : str
         The predictor along the horizontal axis: numeric (a line) or a factor (points with bars).
     by : str, optional
         A factor: one line (and band) per level.
-    level : float
-        Of the confidence band.
-    groups : bool
+    level : float, default 0.95
+        The level of the confidence band.
+    groups : bool, default False
         Also each group's own line (the first random-effects term's groups; no band).
-    data : bool
+    data : bool, default True
         Show the observations behind the lines (for a numeric ``x``).
-    ax : matplotlib Axes, optional
-    n : int
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes instead of a new figure.
+    n : int, default 50
         Points along a numeric ``x``.
-    figsize : tuple
+    figsize : tuple of float, default (5.5, 4.0)
+        The size of a new figure, in inches.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure (that of ``ax`` when given).
+
+    Raises
+    ------
+    ArgumentError
+        When ``x`` or ``by`` is not a variable of the model, or ``by`` is numeric.
+
+    Examples
+    --------
+    >>> from mixedmodels.report.effect_plots import effects
+    >>> fig = effects(m, "Days")
+    >>> fig.axes[0].get_title()
+    'Effect of Days (95% confidence band)'
+    >>> effects(gm, "period").axes[0].get_ylabel()
+    'predicted probability'
     """
     plt = pyplot()
     rows = reference_rows(m, x, by, n)
@@ -167,16 +185,34 @@ def forest(m, level: float = 0.95, intercept: bool = False, ax=None, figsize=Non
     Parameters
     ----------
     m : LmerResult or GlmerResult
-    level : float
-        Of the intervals.
-    intercept : bool
+        The fit.
+    level : float, default 0.95
+        The level of the intervals.
+    intercept : bool, default False
         Show the intercept too (it is often on another scale than the slopes).
-    ax : matplotlib Axes, optional
-    figsize : tuple, optional
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes instead of a new figure.
+    figsize : tuple of float, optional
+        The size of a new figure, in inches; by default from the number of coefficients.
 
     Returns
     -------
     matplotlib.figure.Figure
+        The figure (that of ``ax`` when given).
+
+    Raises
+    ------
+    ArgumentError
+        When there is nothing to show (only an intercept, and ``intercept=False``).
+
+    Examples
+    --------
+    >>> from mixedmodels.report.effect_plots import forest
+    >>> fig = forest(gm, level=0.9)
+    >>> fig.axes[0].get_title()
+    'Fixed effects with 90% intervals'
+    >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    ['period2', 'period3', 'period4']
     """
     plt = pyplot()
     tab = m.coef_table()

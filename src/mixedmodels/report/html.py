@@ -66,6 +66,16 @@ def format_table(df: pd.DataFrame, digits: int = 5) -> pd.DataFrame:
     -------
     pandas.DataFrame
         The same rows and columns, every cell a str.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tab = pd.DataFrame({"Estimate": [251.4051, 10.46729], "Pr(>|t|)": [2.2e-17, 3.5e-6], "df": [17.0, 17.0]},
+    ...                    index=["(Intercept)", "Days"])
+    >>> format_table(tab)
+                Estimate Pr(>|t|)  df
+    (Intercept)  251.405  < 2e-16  17
+    Days          10.467  3.5e-06  17
     """
     from ..rformat import format_num, format_pval
 
@@ -146,6 +156,14 @@ def table_html(df: pd.DataFrame, digits: int = 5, caption: str | None = None) ->
     -------
     str
         The HTML.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tab = pd.DataFrame({"Estimate": [251.4051, 10.46729], "Pr(>|t|)": [2.2e-17, 3.5e-6], "df": [17.0, 17.0]},
+    ...                    index=["(Intercept)", "Days"])
+    >>> print(table_html(tab, caption="Fixed effects").splitlines()[2])
+    <thead><tr><th></th><th>Estimate</th><th>Pr(&gt;|t|)</th><th>df</th></tr></thead>
     """
     cells = format_table(df, digits)
     e = _html.escape
@@ -182,6 +200,17 @@ def table_markdown(df: pd.DataFrame, digits: int = 5) -> str:
     -------
     str
         The Markdown lines.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tab = pd.DataFrame({"Estimate": [251.4051, 10.46729], "Pr(>|t|)": [2.2e-17, 3.5e-6], "df": [17.0, 17.0]},
+    ...                    index=["(Intercept)", "Days"])
+    >>> print(table_markdown(tab))
+    |  | Estimate | Pr(>\\|t\\|) | df |
+    |:---|---:|---:|---:|
+    | (Intercept) | 251.405 | < 2e-16 | 17 |
+    | Days | 10.467 | 3.5e-06 | 17 |
     """
     cells = format_table(df, digits)
     head = [_index_label(df)] + [_flat(c) for c in df.columns]
@@ -264,6 +293,14 @@ def to_html(obj, digits: int = 5) -> str:
     -------
     str
         The HTML (what ``_repr_html_`` returns).
+
+    Examples
+    --------
+    >>> from mixedmodels.report.html import to_html
+    >>> to_html(m)[:59]
+    '<div class="mixedmodels"><p><strong>Linear mixed model fit '
+    >>> to_html(m.summary())[:29]
+    '<div class="mixedmodels"><pre'
     """
     e = _html.escape
     if _is_model(obj):
@@ -292,6 +329,14 @@ def to_markdown(obj, digits: int = 5) -> str:
     -------
     str
         The Markdown.
+
+    Examples
+    --------
+    >>> from mixedmodels.report.html import to_markdown
+    >>> print(to_markdown(m).splitlines()[0])
+    **Linear mixed model fit by REML: Reaction ~ Days + (Days \\| Subject)   (data: sleepstudy)**
+    >>> print(to_markdown(m.summary()).splitlines()[0])
+    ```text
     """
     if _is_model(obj):
         title, parts = _model_parts(obj, digits)

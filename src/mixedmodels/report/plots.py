@@ -24,42 +24,15 @@ import pandas as pd
 
 from ..distributions import norm_ppf
 from ..errors import ArgumentError, MixedModelError
+from .diagnostic_plots import POINT as _POINT, DiagnosticPlots
 from .figures import handed_back, pyplot
-from .lowess import lowess
+from .lowess import lowess  # in __all__: the smoother of the residual plots
 
 __all__ = ["ModelPlots", "lowess"]
 
-_POINT = dict(s=14, color="#3b6ea8", alpha=0.75, linewidths=0)
 _COND = dict(color="#c0392b", lw=1.8)
 _POP = dict(color="#555555", lw=1.2, ls="--")
 _OWN = dict(color="#e08a1e", lw=1.4, ls="-.")
-_SMOOTH = dict(color="#c0392b", lw=1.5)
-
-
-def _ppoints(n: int) -> np.ndarray:
-    """R's ppoints: (i - a) / (n + 1 - 2a), a = 3/8 for n <= 10, else 1/2."""
-    a = 3 / 8 if n <= 10 else 0.5
-    return (np.arange(1, n + 1) - a) / (n + 1 - 2 * a)
-
-
-def _qq_panel(ax, values, title, color="#3b6ea8", label=None, line="quartiles"):
-
-    v = np.sort(np.asarray(values, dtype=float)[np.isfinite(values)])
-    q = norm_ppf(_ppoints(v.size))
-    ax.scatter(q, v, s=14, color=color, alpha=0.8, linewidths=0, label=label)
-    if v.size >= 2 and line == "quartiles":
-        # R's qqline: through the first and third quartiles
-        y1, y2 = np.quantile(v, [0.25, 0.75])
-        x1, x2 = norm_ppf([0.25, 0.75])
-        slope = (y2 - y1) / (x2 - x1)
-        xs = np.array([q[0], q[-1]])
-        ax.plot(xs, y1 + slope * (xs - x1), color="#555555", lw=1, ls="--")
-    elif line == "identity" and v.size:
-        lim = max(abs(q[0]), abs(q[-1]))
-        ax.plot([-lim, lim], [-lim, lim], color="#555555", lw=1, ls="--")
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("normal quantiles")
-    ax.set_ylabel("sample quantiles")
 
 
 def _is_numeric(col: pd.Series) -> bool:
@@ -69,8 +42,32 @@ def _is_numeric(col: pd.Series) -> bool:
 
 # ---------------------------------------------------------------------------------------------- plots
 
-class ModelPlots:
-    """Plots of a fitted model ``m``; ``m.plot.groups()``, ``m.plot.ranef()``, ..."""
+class ModelPlots(DiagnosticPlots):
+    """Plots of a fitted model ``m``: ``m.plot.groups()``, ``m.plot.ranef()``, ...
+
+    ``m.plot`` of an lmer or glmer fit is a ModelPlots. Every method returns its matplotlib
+    ``Figure`` (released from pyplot under a notebook's inline backend, so that it shows once);
+    the single-panel ones draw into ``ax=`` when given. The residual checks come from
+    :class:`~mixedmodels.report.diagnostic_plots.DiagnosticPlots`.
+
+    Parameters
+    ----------
+    m : LmerResult or GlmerResult
+        The fitted model.
+
+    Attributes
+    ----------
+    m : LmerResult or GlmerResult
+        The fitted model the plots show.
+
+    Examples
+    --------
+    >>> m.plot
+    <ModelPlots: groups(), shrinkage(), ranef(), residuals(), scale_location(), leverage(), qq(), fitted(), diagnostics(), profile(), effects(), forest(), binned()>
+    >>> fig = m.plot.ranef()
+    >>> type(fig).__name__, len(fig.axes)
+    ('Figure', 2)
+    """
 
     def __init__(self, m):
         self.m = m
@@ -78,24 +75,6 @@ class ModelPlots:
     def __repr__(self) -> str:
         return ("<ModelPlots: groups(), shrinkage(), ranef(), residuals(), scale_location(), leverage(), qq(), fitted(), "
                 "diagnostics(), profile(), effects(), forest(), binned()>")
-
-    # ------------------------------------------------------------------ helpers
-    def _new(self, ax=None, figsize=(5.0, 4.0)):
-        if ax is not None:
-            return ax.figure, ax
-        plt = pyplot()
-        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-        return fig, ax
-
-    def _fitted(self) -> np.ndarray:
-        return np.asarray(self.m.fitted, dtype=float)
-
-    def _y(self) -> np.ndarray:
-        """The response on the scale of the fitted values (proportions for a binomial GLMM)."""
-        y = getattr(self.m, "y", None)
-        if y is None:
-            y = self.m.frame.y
-        return np.asarray(y, dtype=float)
 
     def _predict(self, newdata=None, re_form=None):
         kw = {"type": "response"} if getattr(self.m, "family", None) is not None else {}
@@ -134,7 +113,47 @@ class ModelPlots:
         pooling); ``pooled=True`` adds the population-level line (fixed effects only: complete
         pooling) and ``own_fit=True`` the group's own least-squares fit of the fixed-effects formula
         (no pooling). The distance between the last two and the model's line is the shrinkage.
-        ``groups`` picks levels to show (in that order); ``x`` the predictor on the x axis.
+        Where ``x`` is the only variable of the model, the lines are drawn on a grid of 40 points;
+        otherwise through the fitted values of the group's rows.
+
+        Parameters
+        ----------
+        groups : str or list of str, optional
+            The levels to show, in that order; default all.
+        pooled : bool, default False
+            Add the population-level line (``re_form = ~0``).
+        own_fit : bool, default False
+            Add each group's own least-squares fit of the fixed-effects formula.
+        ncols : int, optional
+            Panels per row; default ``min(number of panels, 6)``.
+        x : str, optional
+            The predictor on the x axis; default the first numeric variable of the fixed part (then
+            of the random part).
+        group : str, optional
+            The grouping factor; default the first of the formula.
+        points : bool, default True
+            Draw the observations.
+        legend : bool, default True
+            A legend below the panels (when ``pooled`` or ``own_fit`` adds lines).
+        figsize : tuple of float, optional
+            The figure's size in inches; by default from the grid of panels.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One panel per group shown.
+
+        Raises
+        ------
+        ArgumentError
+            For an unknown level, grouping factor or ``x``, or a model without a numeric predictor
+            (pass ``x=``).
+
+        Examples
+        --------
+        >>> fig = m.plot.groups(groups=["308", "309"], pooled=True, own_fit=True)
+        >>> len(fig.axes)
+        2
         """
         from ..design.columns import variables_in
 
@@ -224,6 +243,33 @@ class ModelPlots:
         The own fit is the same model without pooling: per group, least squares over the term's
         columns, the other fixed effects held at their estimates. For ``Reaction ~ Days + (1 |
         Subject)`` that is ``mean(y - beta_Days Days)``, the intercept under the common slope.
+
+        Parameters
+        ----------
+        group : str, optional
+            The grouping factor; default the first of the formula.
+        ax : matplotlib.axes.Axes, optional
+            Draw into this Axes instead of a new figure.
+        arrows : bool, default True
+            Arrows from each group's own fit to the mixed model's estimate.
+        figsize : tuple of float, default (6.2, 5.0)
+            The size of a new figure, in inches.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure (that of ``ax`` when given).
+
+        Raises
+        ------
+        ArgumentError
+            For an unknown grouping factor, or random-effects columns that are not fixed effects.
+
+        Examples
+        --------
+        >>> fig = m.plot.shrinkage()
+        >>> fig.axes[0].get_title()
+        'Shrinkage of the Subject estimates'
         """
         m = self.m
         term = self._group_term(group)
@@ -292,9 +338,36 @@ class ModelPlots:
     def ranef(self, term: str | None = None, ax=None, level: float = 0.95, figsize=None):
         """Caterpillar plot: conditional modes with +-z conditional SD, sorted, a panel per column.
 
-        ``term`` selects a grouping factor (default: all). ``ax`` only when there is one panel.
+        The values are those of ``m.ranef_table()`` (lme4's ``as.data.frame(ranef(m, condVar =
+        TRUE))``), with z the normal quantile of ``level`` (1.96 for 0.95).
+
+        Parameters
+        ----------
+        term : str, optional
+            A grouping factor to show; default all.
+        ax : matplotlib.axes.Axes, optional
+            Draw into this Axes; only when there is one panel.
+        level : float, default 0.95
+            The level of the intervals.
+        figsize : tuple of float, optional
+            The size of a new figure, in inches; by default from the number of levels and panels.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One panel per (grouping factor, random-effects column).
+
+        Raises
+        ------
+        ArgumentError
+            For an unknown grouping factor, or ``ax`` with more than one panel.
+
+        Examples
+        --------
+        >>> fig = m.plot.ranef()
+        >>> [a.get_title() for a in fig.axes]
+        ['Subject: (Intercept)', 'Subject: Days']
         """
-    
         tab = self.m.ranef_table()
         if term is not None:
             if term not in set(tab["grpvar"]):
@@ -333,162 +406,113 @@ class ModelPlots:
             a.set_xlabel("conditional mode")
         return handed_back(fig)
 
-    # ------------------------------------------------------------------ residual checks
-    def residuals(self, ax=None, smooth: bool = True):
-        """Residuals against fitted values with a lowess smoother (linearity, outliers)."""
-        from ..postfit.leverage import residuals
-
-        fig, ax = self._new(ax)
-        f = self._fitted()
-        r = residuals(self.m, type="pearson").to_numpy()
-        ax.axhline(0, color="#999999", lw=0.8)
-        ax.scatter(f, r, **_POINT)
-        if smooth:
-            ax.plot(*lowess(f, r), **_SMOOTH)
-        ax.set_xlabel("fitted values")
-        ax.set_ylabel("residuals")
-        ax.set_title("Residuals vs fitted", fontsize=10)
-        return handed_back(fig)
-
-    def binned(self, ax=None, bins: int | None = None):
-        """Binned residuals of a GLMM (:func:`~mixedmodels.report.binned.binned_plot`; the residual
-        plot for a Bernoulli response)."""
-        from .binned import binned_plot
-
-        return binned_plot(self.m, ax=ax, bins=bins)
-
-    def scale_location(self, ax=None, smooth: bool = True):
-        """sqrt(|scaled residuals|) against fitted values (constant variance?)."""
-        fig, ax = self._new(ax)
-        f = self._fitted()
-        r = np.sqrt(np.abs(self._scaled_resid()))
-        ax.scatter(f, r, **_POINT)
-        if smooth:
-            ax.plot(*lowess(f, r), **_SMOOTH)
-        ax.set_xlabel("fitted values")
-        ax.set_ylabel(r"$\sqrt{|\mathrm{scaled\ residuals}|}$")
-        ax.set_title("Scale-location", fontsize=10)
-        return handed_back(fig)
-
-    def leverage(self, ax=None, label: int = 3):
-        """Scaled residuals against leverage (hat values); the ``label`` largest Cook's distances named."""
-        from ..postfit.influence import cooks_distance
-        from ..postfit.leverage import hatvalues
-
-        fig, ax = self._new(ax)
-        h = hatvalues(self.m)
-        r = self._scaled_resid()
-        ax.axhline(0, color="#999999", lw=0.8)
-        ax.scatter(h, r, **_POINT)
-        if label:
-            d = cooks_distance(self.m, method="hat").to_numpy()
-            idx = self.m.frame.data.index
-            for i in np.argsort(np.nan_to_num(d, nan=-1))[::-1][:label]:
-                ax.annotate(str(idx[i]), (h[i], r[i]), fontsize=7, xytext=(3, 2), textcoords="offset points")
-        ax.set_xlabel("leverage (hat values)")
-        ax.set_ylabel("scaled residuals")
-        ax.set_title("Influential observations", fontsize=10)
-        return handed_back(fig)
-
-    def fitted(self, ax=None):
-        """Observed against fitted values, with the identity line."""
-        fig, ax = self._new(ax)
-        f = self._fitted()
-        y = self._y()
-        ax.scatter(f, y, **_POINT)
-        lo, hi = np.nanmin([f.min(), y.min()]), np.nanmax([f.max(), y.max()])
-        ax.plot([lo, hi], [lo, hi], color="#555555", lw=1, ls="--")
-        ax.set_xlabel("fitted values")
-        ax.set_ylabel(f"observed {self.m.parsed.response}")
-        ax.set_title("Observed vs fitted", fontsize=10)
-        return handed_back(fig)
-
-    def qq(self, ax=None, random: bool = True):
-        """Normal QQ plots: scaled residuals, then each random effect's conditional modes.
-
-        With ``ax=`` only the residuals' panel is drawn there.
-        """
-        if ax is not None:
-            _qq_panel(ax, self._scaled_resid(), "Normal QQ: scaled residuals")
-            return ax.figure
-        tab = self.m.ranef_table() if random else None
-        panels = [] if tab is None else list(dict.fromkeys(zip(tab["grpvar"], tab["term"])))
-        plt = pyplot()
-        k = 1 + len(panels)
-        ncols = min(k, 3)
-        nrows = math.ceil(k / ncols)
-        fig, axs = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.3 * nrows), squeeze=False,
-                                layout="constrained")
-        flat = axs.ravel()
-        for extra in flat[k:]:
-            fig.delaxes(extra)
-        _qq_panel(flat[0], self._scaled_resid(), "Scaled residuals")
-        for a, (g, t) in zip(flat[1:], panels):
-            sub = tab[(tab["grpvar"] == g) & (tab["term"] == t)]
-            _qq_panel(a, sub["condval"].to_numpy(), f"Random effects {g}: {t}")
-        return handed_back(fig)
-
-    def _qq_random_panel(self, ax):
-        """All random effects on one QQ panel, each column standardized (mean 0, SD 1)."""
-        tab = self.m.ranef_table()
-        colors = ["#3b6ea8", "#c0392b", "#27a060", "#8e44ad", "#d68910", "#16a085"]
-        for i, ((g, t), sub) in enumerate(tab.groupby(["grpvar", "term"], sort=False)):
-            v = sub["condval"].to_numpy()
-            s = v.std(ddof=1) if v.size > 1 else 0.0
-            v = (v - v.mean()) / s if s > 0 else v * 0
-            _qq_panel(ax, v, "Normal QQ: random effects", color=colors[i % len(colors)],
-                      label=f"{g}: {t}", line=None)
-        lim = ax.get_xlim()
-        ax.plot(lim, lim, color="#555555", lw=1, ls="--")
-        ax.set_ylabel("standardized conditional modes")
-        ax.legend(fontsize=7, frameon=False)
-
-    def diagnostics(self, figsize=(12, 7.5)):
-        """One figure with the checks: residuals vs fitted, scale-location, QQ of residuals and of
-        the random effects, leverage, observed vs fitted (like ``performance::check_model``)."""
-        plt = pyplot()
-        fig, axs = plt.subplots(2, 3, figsize=figsize, layout="constrained")
-        from .binned import is_bernoulli
-
-        # a 0/1 response's raw residuals are two curves: binned residuals instead (arm's binnedplot)
-        if is_bernoulli(self.m):
-            self.binned(ax=axs[0, 0])
-        else:
-            self.residuals(ax=axs[0, 0])
-        self.scale_location(ax=axs[0, 1])
-        try:
-            self.leverage(ax=axs[0, 2])
-        except MixedModelError as e:  # e.g. no hat values for a GLMM
-            axs[0, 2].text(0.5, 0.5, f"leverage not available:\n{e}", ha="center", va="center", wrap=True,
-                           fontsize=8, transform=axs[0, 2].transAxes)
-            axs[0, 2].set_axis_off()
-        self.qq(ax=axs[1, 0])
-        self._qq_random_panel(axs[1, 1])
-        self.fitted(ax=axs[1, 2])
-        fig.suptitle(f"Model diagnostics: {self.m.formula}", fontsize=11)
-        return handed_back(fig)
-
     # ------------------------------------------------------------------ profile
-    def effects(self, x: str, by: str | None = None, level: float = 0.95, groups: bool = False, **kwargs):
+    def effects(self, x: str, by: str | None = None, level: float = 0.95, groups: bool = False, *,
+                data: bool = True, ax=None, n: int = 50, figsize=(5.5, 4.0)):
         """Population-level predictions over ``x`` with their confidence band, one line per level of
-        ``by`` (:func:`~mixedmodels.report.effect_plots.effects`)."""
+        ``by`` (:func:`~mixedmodels.report.effect_plots.effects`, ggeffects' ``ggpredict``).
+
+        Parameters
+        ----------
+        x : str
+            The predictor along the horizontal axis: numeric (a line and band) or a factor (points
+            with bars).
+        by : str, optional
+            A factor: one line (and band) per level.
+        level : float, default 0.95
+            The level of the confidence band.
+        groups : bool, default False
+            Also each group's own line (the first random-effects term's groups; no band).
+        data : bool, default True
+            Show the observations behind the lines (for a numeric ``x``).
+        ax : matplotlib.axes.Axes, optional
+            Draw into this Axes instead of a new figure.
+        n : int, default 50
+            Points along a numeric ``x``.
+        figsize : tuple of float, default (5.5, 4.0)
+            The size of a new figure, in inches.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure (that of ``ax`` when given).
+
+        Examples
+        --------
+        >>> fig = m.plot.effects("Days")
+        >>> fig.axes[0].get_title()
+        'Effect of Days (95% confidence band)'
+        """
         from .effect_plots import effects
 
-        return effects(self.m, x, by=by, level=level, groups=groups, **kwargs)
+        return effects(self.m, x, by=by, level=level, groups=groups, data=data, ax=ax, n=n, figsize=figsize)
 
-    def forest(self, level: float = 0.95, intercept: bool = False, **kwargs):
-        """The fixed effects with their intervals (:func:`~mixedmodels.report.effect_plots.forest`)."""
+    def forest(self, level: float = 0.95, intercept: bool = False, *, ax=None, figsize=None):
+        """The fixed effects with their intervals (:func:`~mixedmodels.report.effect_plots.forest`).
+
+        Parameters
+        ----------
+        level : float, default 0.95
+            The level of the Wald intervals (t with the coefficient table's df for lmer, normal for
+            glmer).
+        intercept : bool, default False
+            Show the intercept too.
+        ax : matplotlib.axes.Axes, optional
+            Draw into this Axes instead of a new figure.
+        figsize : tuple of float, optional
+            The size of a new figure, in inches; by default from the number of coefficients.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure (that of ``ax`` when given).
+
+        Examples
+        --------
+        >>> fig = m.plot.forest()
+        >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
+        ['Days']
+        """
         from .effect_plots import forest
 
-        return forest(self.m, level=level, intercept=intercept, **kwargs)
+        return forest(self.m, level=level, intercept=intercept, ax=ax, figsize=figsize)
 
     def profile(self, ncols: int | None = None, level: float = 0.95, prof=None, **kwargs):
         """Profile zeta against each parameter (lme4's ``xyplot(profile(m))``), from ``m.profile()``.
 
-        ``prof`` takes an already computed profile DataFrame (long: columns ``.par``, ``.zeta`` and
-        ``.focal``/``value``; or lme4's wide layout with one column per parameter).
+        zeta is the signed square root of the deviance's increase, so that the dashed lines at
+        +-z (the normal quantile of ``level``) cut the profile at the profile interval's ends.
+
+        Parameters
+        ----------
+        ncols : int, optional
+            Panels per row; default ``min(number of parameters, 3)``.
+        level : float, default 0.95
+            The level whose cutoffs +-z are drawn.
+        prof : pandas.DataFrame, optional
+            An already computed profile (long: columns ``.par``, ``.zeta`` and ``.focal``/``value``;
+            or lme4's wide layout with one column per parameter); by default ``m.profile(**kwargs)``.
+        **kwargs
+            Passed to ``m.profile()`` when ``prof`` is None (e.g. ``which=``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            One panel per parameter.
+
+        Raises
+        ------
+        MixedModelError
+            When the profile cannot be computed or read.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> prof = pd.DataFrame({".par": ["sigma"] * 3, ".zeta": [-1.0, 0.0, 1.0], ".focal": [20.0, 25.0, 31.0]})
+        >>> fig = m.plot.profile(prof=prof)
+        >>> [a.get_title() for a in fig.axes]
+        ['sigma']
         """
-    
         if prof is None:
             try:
                 prof = self.m.profile(**kwargs)

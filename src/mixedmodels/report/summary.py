@@ -178,7 +178,26 @@ def lmer_summary(m, ddf: str) -> Summary:
 
 class TextSummary(str):
     """A printed summary that is a str (a GLMM's, as glmer has always returned it), with the data
-    behind it in ``.data``."""
+    behind it in ``.data``.
+
+    ``gm.summary()`` returns one: print it for lme4's ``print(summary(gm))``; every str method
+    works on it.
+
+    Attributes
+    ----------
+    data : GlmerSummary or None
+        The numbers behind the text (family, link, coefficients, random effects, ...).
+
+    Examples
+    --------
+    >>> s = gm.summary()
+    >>> print("\\n".join(s.splitlines()[:3]))
+    Generalized linear mixed model fit by maximum likelihood (Laplace
+      Approximation) [glmerMod]
+     Family: binomial  ( logit )
+    >>> s.data.nobs, s.data.family, s.data.link
+    (56, 'binomial', 'logit')
+    """
 
     data = None
 
@@ -191,15 +210,17 @@ class TextSummary(str):
         return text_block(str(self))
 
 
-def glmer_summary(m, correlation: bool | None = None) -> TextSummary:
-    """lme4's ``print(summary(m))`` of a GLMM, a str with :class:`GlmerSummary` in ``.data``."""
-    data = glmer_summary_data(m)
+def glmer_summary(m, correlation: bool | None = None, scaled_residuals=None) -> TextSummary:
+    """lme4's ``print(summary(m))`` of a GLMM, a str with :class:`GlmerSummary` in ``.data``;
+    ``scaled_residuals``: the Pearson residuals (or their five quantiles, which R's quantiles give
+    back), where the fit does not hold them (a Dask fit)."""
+    data = glmer_summary_data(m, scaled_residuals)
     out = TextSummary(render_glmer_summary(data, correlation=correlation))
     out.data = data
     return out
 
 
-def glmer_summary_data(m) -> GlmerSummary:
+def glmer_summary_data(m, scaled_residuals=None) -> GlmerSummary:
     """The numbers of lme4's ``summary()`` of a GLMM (:class:`GlmerSummary`); the fixed effects'
     column is "t value" for a family with a scale (Gamma, inverse Gaussian), as lme4 prints it."""
     coef = m.coef_table()
@@ -212,7 +233,8 @@ def glmer_summary_data(m) -> GlmerSummary:
     return GlmerSummary(
         family=m.family.label, link=m.family.link, nagq=m.nagq, formula=m.formula, data_name=m.data_name,
         aic=m.aic, bic=m.bic, loglik=m.loglik, deviance=-2.0 * m.loglik, df_resid=m.df_resid,
-        scaled_residuals=m.resid("pearson", scaled=True).to_numpy(),
+        scaled_residuals=(m.resid("pearson", scaled=True).to_numpy() if scaled_residuals is None
+                          else np.asarray(scaled_residuals, dtype=float)),
         varcorr=varcorr_groups(m.group_labels, m.terms, m.templates, m.sigma), nobs=m.nobs,
         ngroups=list(m.ngroups.items()), coef=coef, corr_fixef=corr_fixef, messages=list(m.messages),
         residual_sd=m.sigma if m.has_scale else None, weights=m.weights_name)

@@ -7,6 +7,13 @@ rows in one place -- leverage, influence, simulation, refits -- is not computed 
 those methods raise a :class:`~mixedmodels.errors.FitError` that says so, never a number from
 rows the result does not hold. The summary's scaled-residual quantiles are computed on the cluster,
 exactly (:meth:`DaskLmerResult.residual_quantiles`).
+
+The examples build a small Dask fit (no distributed Client is needed: Dask's default scheduler
+runs it in this process)::
+
+    import dask.dataframe as dd
+    ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+    dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
 """
 from __future__ import annotations
 
@@ -18,13 +25,30 @@ import numpy as np
 from ..errors import FitError
 from .lmer import LmerResult
 
-__all__ = ["DaskLmerResult", "DaskRows"]
+__all__ = ["DaskLmerResult", "DaskRows", "rows_needed"]
 
 
 @dataclass
 class DaskRows:
     """Where a Dask fit's rows are: the persisted chunks (one per partition, in the workers' memory),
-    and what the fit learnt of them."""
+    and what the fit learnt of them.
+
+    Attributes
+    ----------
+    chunks : list of dask.delayed.Delayed
+        One ``RowChunk`` per partition (the model rows, X with the kept columns, Z's columns and
+        level codes), persisted unless too big for the workers' memory.
+    n : int
+        The number of rows the fit used.
+    weighted : bool
+        Whether the fit has prior weights.
+    scale_problem : bool
+        lme4's ``check.scaleX`` on all the rows: predictors on very different scales.
+    partitions : int
+        The number of partitions of the data.
+    persisted : bool
+        False: the chunks are formed afresh from the source in each round (data beyond memory).
+    """
 
     chunks: list                 # dask.delayed RowChunk (persisted unless too big), X with the kept columns
     n: int
@@ -34,16 +58,80 @@ class DaskRows:
     persisted: bool = True       # False: chunks formed afresh from the source in each round (data beyond memory)
 
     def release(self) -> None:
-        """Drop the references to the persisted chunks (the cluster frees their memory)."""
+        """Drop the references to the persisted chunks (the cluster frees their memory).
+
+        Examples
+        --------
+        >>> rows = DaskRows(chunks=[], n=0, weighted=False, scale_problem=False)
+        >>> rows.release()
+        >>> rows.chunks
+        []
+        """
         self.chunks = []
 
 
-def _rows_needed(what: str):
+_LMER_EXAMPLE = """>>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.{name}()"""
+
+
+def rows_needed(what: str, owner: str = "DaskLmerResult", fit: str = "mm.lmer(formula, ddf.compute())",
+                example: str = _LMER_EXAMPLE):
+    """A member of the in-memory fit that a Dask fit replaces with a FitError.
+
+    Parameters
+    ----------
+    what : str
+        The call, as the message names it ("resid()").
+    owner : str
+        The Dask result class ("DaskLmerResult").
+    fit : str
+        How to fit in memory instead, for the message.
+    example : str
+        The docstring example's lines up to the call (``{name}`` stands for the member).
+
+    Returns
+    -------
+    callable
+        The method, with its numpydoc docstring.
+    """
+    name = what.rstrip("()")
+
     def method(self, *args, **kwargs):
         raise FitError(f"{what} needs the model's rows in memory, which a fit to a Dask frame does not hold; "
-                       "fit in memory for it: mm.lmer(formula, ddf.compute()) (or a sample of the rows)")
-    method.__name__ = what
-    method.__doc__ = f"Not available from a Dask fit: raises FitError ({what} needs the rows in memory)."
+                       f"fit in memory for it: {fit} (or a sample of the rows)")
+    method.__name__ = name
+    method.__qualname__ = f"{owner}.{name}"
+    base = owner.removeprefix("Dask")
+    method.__doc__ = f"""Not available from a Dask fit: ``{what}`` needs the model's rows in memory.
+
+        The in-memory fit's ``{base}.{name}`` reads (or refits to) the model's rows, which a fit to
+        a Dask frame leaves on the cluster; fit in memory for it: ``{fit}`` (or a sample of the
+        rows).
+
+        Parameters
+        ----------
+        *args, **kwargs : object
+            What ``{base}.{name}`` takes; not looked at.
+
+        Returns
+        -------
+        NoReturn
+            Nothing: the call always raises.
+
+        Raises
+        ------
+        FitError
+            Always, saying so.
+
+        Examples
+        --------
+        {example.format(name=name)}
+        Traceback (most recent call last):
+            ...
+        mixedmodels.errors.FitError: {what} needs the model's rows in memory, ...
+        """
     return method
 
 
@@ -51,9 +139,44 @@ def _rows_needed(what: str):
 class DaskLmerResult(LmerResult):
     """A fitted linear mixed model whose rows live on a Dask cluster (``mm.lmer(formula, ddf)``).
 
-    The estimates, the criterion, ``vcov``, ``coef_table()``, ``ranef()``, ``varcorr`` and the
-    summary equal those of the in-memory fit of the same rows (to rounding); methods that need the
-    rows raise a FitError saying so.
+    The fit reduces the rows to the crossproduct blocks of ``[Z X y]`` on the cluster, partition by
+    partition, and optimizes the same criterion as in memory. The estimates, the criterion,
+    ``vcov``, ``coef_table()``, ``ranef()``, ``varcorr`` and the summary equal those of the
+    in-memory fit of the same rows (to rounding); ``fitted``, ``residuals`` and ``predict(ddf)``
+    are lazy Dask Series; methods that need the rows in one place raise a FitError saying so. The
+    members not documented here are :class:`~mixedmodels.results.lmer.LmerResult`'s.
+
+    Attributes
+    ----------
+    formula, reml, data_name, parsed, control, weights_name, fitter
+        As :class:`~mixedmodels.results.lmer.LmerResult`'s (``data_name`` is "data" unless
+        ``data_name=`` or a Parquet path names it).
+    frame : ModelFrame
+        An empty stand-in with the data's columns: the rows stay on the cluster (:attr:`rows`).
+    fixed : FixedDesign
+        The fixed-effects columns' ``names`` and what was dropped; ``X`` has no rows here.
+    terms : list of ReTerm
+        The random-effects terms with their global levels; no rows (``codes``, ``z``) here.
+    core : LmmCore
+        The numerical core, built from the crossproduct blocks reduced on the cluster.
+    theta : numpy.ndarray
+        The estimate of theta, as in memory.
+    optimizer_report : OptInfo
+        The optimizer's own report.
+    rows : DaskRows or None
+        The fit's rows on the cluster: the persisted chunks, their number and checks; what
+        :attr:`fitted`, :attr:`residuals`, :attr:`residual_quantiles` and ``predict`` compute
+        with (``rows.release()`` frees them).
+
+    Examples
+    --------
+    >>> import dask.dataframe as dd
+    >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+    >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+    >>> dm
+    <DaskLmerResult 'Reaction ~ Days + (Days | Subject)': REML 1743.6283, nobs=180>
+    >>> dm.rows.n, dm.rows.partitions
+    (180, 2)
     """
 
     rows: DaskRows | None = field(default=None, repr=False)
@@ -68,6 +191,14 @@ class DaskLmerResult(LmerResult):
         counting values below a grid of edges on every partition, a few rounds, and sorts on the
         client only the few values left around each one: exact, not an approximate (t-digest or
         per-partition) quantile, and the residuals are never gathered.
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.residual_quantiles.round(3).tolist()
+        [-3.954, -0.463, 0.023, 0.463, 5.179]
         """
         import dask
 
@@ -91,8 +222,27 @@ class DaskLmerResult(LmerResult):
         return self.rows
 
     def summary(self, ddf: str = "Satterthwaite"):
-        """lmerTest's summary, as in memory; the scaled residuals' quantiles computed on the cluster
-        (:attr:`residual_quantiles`), exactly."""
+        """lmerTest's ``summary(m)``, as in memory; the scaled residuals' quantiles computed on the
+        cluster (:attr:`residual_quantiles`), exactly.
+
+        Parameters
+        ----------
+        ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
+            The df of the t tests; "Kenward-Roger" needs the rows (a FitError).
+
+        Returns
+        -------
+        Summary
+            Prints as lmerTest prints it; ``.data`` holds the numbers (``LmerSummary``).
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> print(str(dm.summary()).splitlines()[0])
+        Linear mixed model fit by REML. t-tests use Satterthwaite's method [
+        """
         from ..report.lme4_print import LmerSummary, render_lmer_summary
         from ..report.summary import Summary, fit_messages, fixef_correlation, varcorr_groups, weights_name
 
@@ -124,12 +274,30 @@ class DaskLmerResult(LmerResult):
     @property
     def fitted(self):
         """The fitted values ``o + X beta + Z b`` as a lazy ``dask.dataframe.Series`` (one partition per
-        partition of the data, indexed by the rows the fit kept), computed where the rows live."""
+        partition of the data, indexed by the rows the fit kept), computed where the rows live.
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.fitted.compute().round(2).head(3).tolist()
+        [253.66, 273.33, 293.0]
+        """
         return self._row_series("fitted")
 
     @property
     def residuals(self):
-        """The response residuals ``y - fitted``, a lazy ``dask.dataframe.Series`` as :attr:`fitted`."""
+        """The response residuals ``y - fitted``, a lazy ``dask.dataframe.Series`` as :attr:`fitted`.
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.residuals.compute().round(2).head(3).tolist()
+        [-4.1, -14.63, -42.2]
+        """
         return self._row_series("residuals")
 
     def _row_series(self, what: str):
@@ -149,27 +317,39 @@ class DaskLmerResult(LmerResult):
 
     @property
     def plot(self):
+        """Not available from a Dask fit: plots need the model's rows in memory (a FitError).
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.plot
+        Traceback (most recent call last):
+            ...
+        mixedmodels.errors.FitError: plots need the model's rows in memory, ...
+        """
         raise FitError("plots need the model's rows in memory, which a fit to a Dask frame does not hold; "
                        "fit in memory for them: mm.lmer(formula, ddf.compute())")
 
-    resid = _rows_needed("resid()")
-    hatvalues = _rows_needed("hatvalues()")
-    influence = _rows_needed("influence()")
-    cooks_distance = _rows_needed("cooks_distance()")
-    dfbetas = _rows_needed("dfbetas()")
-    simulate = _rows_needed("simulate()")
-    bootstrap = _rows_needed("bootstrap()")
-    refit = _rows_needed("refit()")
-    allfit = _rows_needed("allfit()")
-    ranova = _rows_needed("ranova()")
-    drop1 = _rows_needed("drop1()")
-    check = _rows_needed("check()")
-    augment = _rows_needed("augment()")
-    r2 = _rows_needed("r2()")
-    emmeans = _rows_needed("emmeans()")
-    save = _rows_needed("save()")
-    profile = _rows_needed("profile()")
-    icc = _rows_needed("icc()")
+    resid = rows_needed("resid()")
+    hatvalues = rows_needed("hatvalues()")
+    influence = rows_needed("influence()")
+    cooks_distance = rows_needed("cooks_distance()")
+    dfbetas = rows_needed("dfbetas()")
+    simulate = rows_needed("simulate()")
+    bootstrap = rows_needed("bootstrap()")
+    refit = rows_needed("refit()")
+    allfit = rows_needed("allfit()")
+    ranova = rows_needed("ranova()")
+    drop1 = rows_needed("drop1()")
+    check = rows_needed("check()")
+    augment = rows_needed("augment()")
+    r2 = rows_needed("r2()")
+    emmeans = rows_needed("emmeans()")
+    save = rows_needed("save()")
+    profile = rows_needed("profile()")
+    icc = rows_needed("icc()")
 
     def _check_ddf(self, ddf: str) -> str:
         from ..inference.ddf import normalize_ddf
@@ -182,12 +362,56 @@ class DaskLmerResult(LmerResult):
         return ddf
 
     def coef_table(self, ddf: str = "Satterthwaite", conf_int: float | None = None):
-        """The fixed-effects table as in memory (Satterthwaite or lme4; Kenward-Roger needs the rows)."""
+        """The fixed effects with t tests, lmerTest's summary table, as in memory.
+
+        Parameters
+        ----------
+        ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
+            The df of the t tests (lme4: none, normal p-values not given); "Kenward-Roger" needs
+            the rows of Z and X (a FitError).
+        conf_int : float, optional
+            A level such as 0.95: adds the limits of t intervals with the same df.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``Estimate, Std. Error, df, t value, Pr(>|t|)`` per fixed effect (and the limits).
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.coef_table().round(3).loc["Days"].tolist()
+        [10.467, 1.546, 17.0, 6.771, 0.0]
+        """
         return super().coef_table(self._check_ddf(ddf), conf_int)
 
     def anova(self, type: int | str = 3, ddf: str = "Satterthwaite"):
-        """lmerTest's ANOVA table as in memory, for fixed parts without interactions (R's coding of an
-        interaction whose margin is missing reads the rows of X, which a Dask fit does not hold)."""
+        """lmerTest's ANOVA table of the fixed-effect terms, as in memory, for fixed parts without
+        interactions (R's coding of an interaction whose margin is missing reads the rows of X,
+        which a Dask fit does not hold: a FitError).
+
+        Parameters
+        ----------
+        type : {1, 2, 3}, default 3
+            The type of the hypotheses.
+        ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
+            The denominator df; "Kenward-Roger" needs the rows (a FitError).
+
+        Returns
+        -------
+        AnovaTable
+            ``Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F)`` per term.
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> round(float(dm.anova().loc["Days", "F value"]), 2)
+        45.85
+        """
         ddf = self._check_ddf(ddf)
         if any(":" in nm for nm in self.fixed.all_names or self.fixed.names):
             raise FitError("anova() of a fixed part with interactions needs the model's rows in memory, which a "
@@ -195,25 +419,83 @@ class DaskLmerResult(LmerResult):
                            "mm.lmer(formula, ddf.compute())")
         return super().anova(type=type, ddf=ddf)
 
-    def predict(self, newdata=None, **kwargs):
-        """Predictions as in memory. ``newdata`` a pandas frame: a Series; a Dask frame: a lazy Dask
-        Series, each partition predicted where it lives; none: the fitted values (:attr:`fitted`,
-        lazy), where only the default ``re_form`` applies."""
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False, se_fit: bool = False,
+                interval: str | None = None, level: float = 0.95, type: str = "link", offset=None,
+                random_only: bool = False, ddf: str = "Satterthwaite"):
+        """Predictions, as lme4's ``predict(m, newdata, re.form)`` in memory.
+
+        ``newdata`` a pandas frame: a pandas Series (or DataFrame), as in memory; a Dask frame: a
+        lazy Dask Series, each partition predicted where it lives; None: the fitted values
+        (:attr:`fitted`, lazy), where only the default ``re_form`` applies.
+
+        Parameters
+        ----------
+        newdata : pandas.DataFrame, dask.dataframe.DataFrame or dict, optional
+            The rows to predict; None: the rows of the fit.
+        re_form, allow_new_levels, se_fit, interval, level, type, offset, random_only, ddf
+            As :meth:`LmerResult.predict <mixedmodels.results.lmer.LmerResult.predict>`:
+            the random-effects terms included (None every term, ``"~0"`` none), new levels at
+            the population level, standard errors, ``"confidence"``/``"prediction"`` limits and
+            their level, an offset for newdata, the random part alone, and the df of the
+            intervals. Without newdata only ``re_form=None`` and no ``se_fit``/``interval``.
+
+        Returns
+        -------
+        pandas.Series, pandas.DataFrame or dask.dataframe.Series
+            The predictions ``fit`` (with ``se``, ``lwr``, ``upr`` where asked, in memory).
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.predict(ddf).compute().round(2).head(3).tolist()
+        [253.66, 273.33, 293.0]
+        >>> dm.predict(mm.load_dataset("sleepstudy").head(2), re_form="~0").round(2).tolist()
+        [251.41, 261.87]
+        """
+        opts = {"re_form": re_form, "allow_new_levels": allow_new_levels, "se_fit": se_fit, "interval": interval,
+                "level": level, "type": type, "offset": offset, "random_only": random_only, "ddf": ddf}
         if newdata is None:
-            if kwargs.get("re_form") not in (None,) or kwargs.get("se_fit") or kwargs.get("interval"):
+            if re_form is not None or se_fit or interval:
                 raise FitError("predict() of a Dask fit without newdata gives the fitted values only; pass the "
                                "Dask frame as newdata for other options (predict(ddf, re_form=...))")
             return self.fitted
-        if type(newdata).__module__.split(".")[0] == "dask" and hasattr(newdata, "map_partitions"):
+        if newdata.__class__.__module__.split(".")[0] == "dask" and hasattr(newdata, "map_partitions"):
             import pandas as pd
 
             stub = _in_memory_view(self)
             meta = pd.Series(dtype=float, name="fit")
-            return newdata.map_partitions(_predict_partition, stub, kwargs, meta=meta)
-        return super().predict(newdata=newdata, **kwargs)
+            return newdata.map_partitions(_predict_partition, stub, opts, meta=meta)
+        return super().predict(newdata=newdata, **opts)
 
     def confint(self, method: str = "Wald", level: float = 0.95, **kwargs):
-        """Wald intervals as in memory; "profile" and "boot" need refits to the rows (a FitError)."""
+        """Wald confidence intervals of the fixed effects, as in memory (``beta -+ z se``);
+        "profile" and "boot" refit the model to its rows (a FitError).
+
+        Parameters
+        ----------
+        method : {"Wald"}, default "Wald"
+            Only "Wald"; any other method raises a FitError.
+        level : float, default 0.95
+            The confidence level, in (0, 1).
+        **kwargs
+            :meth:`LmerResult.confint <mixedmodels.results.lmer.LmerResult.confint>`'s other
+            options; only ``parm`` (the rows) changes Wald intervals.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per fixed effect, columns named as R names them ("2.5 %", "97.5 %").
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.confint().round(2).loc["Days"].tolist()
+        [7.44, 13.5]
+        """
         if method != "Wald":
             raise FitError(f"confint(method={method!r}) refits the model to its rows, which a fit to a Dask frame "
                            "does not hold in memory; use method='Wald', or fit in memory: "

@@ -1,4 +1,4 @@
-"""GlmerResult: the frozen outcome of a generalized linear mixed model fit (lme4's ``glmerMod``).
+r"""GlmerResult: the frozen outcome of a generalized linear mixed model fit (lme4's ``glmerMod``).
 
 What the fit found (theta, beta, the final PIRLS state, the optimizer's report, the Hessian over
 ``(theta, beta)``, lme4's convergence messages) is set when the result is built, by
@@ -6,9 +6,12 @@ What the fit found (theta, beta, the final PIRLS state, the optimizer's report, 
 effects, residuals) are computed on demand. The inference, diagnostics and printouts live in their
 concept modules, which the methods call with one-line lazy imports, as :class:`LmerResult`'s do.
 
-``vcov`` inverts the finite-difference Hessian of the deviance over ``(theta, beta)`` when there is
-one (lme4's default for nAGQ >= 1), in the scaled units it was computed in (see
-:mod:`mixedmodels.optim.scales`), and falls back on ``sigma^2 (R_X' R_X)^-1`` with lme4's warning.
+The members are grouped by concept: this module holds the fields, the fit's summary statistics,
+the random effects' covariance and the printout; :mod:`mixedmodels.results.glmer_inference` the
+covariance of the fixed effects, tests, intervals and profiles (:class:`GlmerInference`);
+:mod:`mixedmodels.results.glmer_residuals` the fitted values, residuals, predictions and hat values
+(:class:`GlmerResiduals`); :mod:`~mixedmodels.results.common` and
+:mod:`~mixedmodels.results.random_effects` what lmer and glmer fits share.
 """
 from __future__ import annotations
 
@@ -22,11 +25,10 @@ import pandas as pd
 from . import random_effects
 from .common import ModelFace
 from .criteria import InformationCriteria
-from ..distributions import norm_ppf, norm_sf
-from ..arguments import check_level
-from ..core.lmm import LmmCore
+from .glmer_inference import GlmerInference, check_glmer_ddf
+from .glmer_residuals import GlmerResiduals
 from ..design.frame import check_new_response
-from ..errors import ArgumentError, ConvergenceWarning, MixedModelWarning, warn as _warn
+from ..errors import ArgumentError
 from ..glmm import families as _families
 from ..glmm.pirls import GlmmModel, PirlsResult
 from ..optim.nlopt import OptInfo
@@ -34,16 +36,107 @@ from ..optim.nlopt import OptInfo
 __all__ = ["GlmerResult"]
 
 
-def _check_glmer_ddf(ddf) -> None:
-    """A glmer fit has asymptotic (z) tests: no ddf method applies."""
-    if ddf is not None and str(ddf).lower() not in ("lme4", "asymptotic"):
-        raise ArgumentError(f"ddf={ddf!r} applies to lmer fits (Satterthwaite, Kenward-Roger); a glmer fit has "
-                            "Wald z tests without degrees of freedom: leave ddf out")
-
-
 @dataclass(frozen=True, eq=False)
-class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFace):
-    """A fitted generalized linear mixed model (lme4's ``glmerMod``)."""
+class GlmerResult(GlmerInference, GlmerResiduals, InformationCriteria, random_effects.RandomEffectsFace,
+                  ModelFace):
+    r"""A fitted generalized linear mixed model (lme4's ``glmerMod``), as ``mm.glmer()`` returns it.
+
+    The model: ``g(E[y | b]) = eta = offset + X beta + Z b`` with ``b = Lambda(theta) u``,
+    ``u ~ N(0, I)`` (``Cov(b) = Lambda Lambda'``, no residual scale in it), and ``y | b`` from the
+    family. For a given ``(theta, beta)`` PIRLS (penalized iteratively reweighted least squares)
+    finds the conditional mode ``u~``, and the fit minimizes lme4's deviance ``-2 log L``: the
+    Laplace approximation (nAGQ = 1)
+
+        ``-2 log L ~ sum_i d_i(y_i, mu_i) + ||u~||^2 + log |L|^2``,
+
+    with ``d_i`` the family's deviance residuals and ``L`` the Cholesky factor of
+    ``Lambda' Z' W Z Lambda + I`` at the working weights ``W``; or adaptive Gauss-Hermite
+    quadrature with nAGQ > 1 points (one scalar random-effect term); nAGQ = 0 optimizes theta
+    with beta inside PIRLS. The result is frozen: a refit gives a new one.
+
+    The members come from this class and its mixins: vcov, tests, intervals and profiles from
+    :class:`~mixedmodels.results.glmer_inference.GlmerInference`, fitted values, residuals,
+    predictions and hat values from :class:`~mixedmodels.results.glmer_residuals.GlmerResiduals`,
+    ``aic``/``bic`` from :class:`~mixedmodels.results.criteria.InformationCriteria`, the random
+    effects from :class:`~mixedmodels.results.random_effects.RandomEffectsFace` and the tidy
+    tables, checks, simulation, saving and plots from :class:`~mixedmodels.results.common.ModelFace`.
+
+    Attributes
+    ----------
+    formula : str
+        The model formula, as given.
+    family : Family
+        The response's family and link (``family.label``, ``family.link``; lme4's ``family(gm)``).
+    nagq : int
+        lme4's nAGQ: 0, 1 (Laplace) or the number of adaptive Gauss-Hermite points.
+    data_name : str
+        What the summary's "Data:" line calls the data.
+    parsed : ParsedFormula
+        The parsed formula (response, fixed part, random-effect terms).
+    frame : ModelFrame
+        The model frame: the rows used (``frame.data``, with the data's index), response, weights.
+    fixed : FixedDesign
+        The fixed-effects design: ``X``, the column ``names``, the columns dropped for rank
+        deficiency.
+    terms : list of ReTerm
+        The random-effect terms in lme4's order (grouping factor, columns ``z``, level codes).
+    model : GlmmModel
+        The GLMM's data as PIRLS sees it: family, ``y`` (proportions for ``cbind``), prior weights
+        ``pw``, offset, ``X``, the theta layout.
+    theta : numpy.ndarray
+        The estimated relative covariance parameters (lme4's ``getME(gm, "theta")``): the
+        lower-triangular entries of each term's ``T_k``, ``Lambda = blockdiag(I (x) T_k)``.
+    beta : numpy.ndarray
+        The estimated fixed effects (lme4's ``fixef(gm)``, unnamed; :attr:`fixef` names them).
+    objective : float
+        The deviance ``-2 log L`` at the estimate (Laplace or AGQ): ``-2 logLik(gm)``.
+    pirls : PirlsResult
+        The converged PIRLS state: ``u``, ``eta``, ``mu``, the squared deviance residuals
+        ``devres``, the penalized deviance ``pdev``.
+    optinfo : OptInfo
+        The stage-2 optimizer's report (``optimizer``, ``nevals``, ``code``, ``message``,
+        ``converged``).
+    hessian, gradient : numpy.ndarray or None
+        The finite-difference Hessian and gradient of the deviance over ``(theta, beta)`` at the
+        estimate (lme4's ``optinfo$derivs``; in the units of :attr:`hessian_scale`), None without
+        them (nAGQ = 0, or lme4's ``calc.derivs = FALSE``).
+    control : dict or None
+        The control options of the fit (optimizers, tolerances, checks).
+    weights_name : str or None
+        What the prior weights were called (the summary's "Weights:" line); None without weights.
+    setup : GlmerSetup
+        The data of the fit independent of the family (response as given, weights, offset,
+        design): what :meth:`refit` and :meth:`drop1` fit again.
+    messages : list of str
+        lme4's convergence messages of the fit (its ``checkConv``), set when the result is built.
+    lp0 : numpy.ndarray or None
+        The linear predictor that stage 2's deviance function starts every PIRLS from (what
+        :meth:`profile` evaluates the same deviance with).
+    nb_theta : float or None
+        ``glmer_nb``'s estimate of the negative binomial's theta; None for other fits.
+    hessian_scale : numpy.ndarray or None
+        The scales of ``(theta, beta)`` in which :attr:`hessian` was computed: :attr:`vcov`
+        inverts it in those units (see :mod:`mixedmodels.optim.scales`).
+    fitter : callable
+        The fit stage's ``fit_setup(setup, family, nagq, control, start=, warn=, stacklevel=)``:
+        how :meth:`refit` and the null model of :meth:`icc`/:meth:`r2` fit this model again (held,
+        not imported: fit/ sits above results/).
+    reml : bool
+        False: a GLMM is fitted by maximum likelihood.
+    reml_criterion : None
+        None: there is no REML criterion.
+
+    Examples
+    --------
+    The members' examples use this fit, ``gm`` (and ``mm``, the package)::
+
+        import mixedmodels as mm
+        gm = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                      mm.load_dataset("cbpp"), family="binomial")
+
+    >>> gm
+    <GlmerResult 'cbind(incidence, size - incidence) ~ period + (1 | herd)': binomial(logit), logLik -92.0266, nobs=56>
+    """
 
     formula: str
     family: object
@@ -80,22 +173,49 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFa
     # ------------------------------------------------------------------ basics
     @property
     def nobs(self) -> int:
-        """The number of observations (rows of the model frame)."""
+        """The number of observations: rows of the model frame (lme4's ``nobs(gm)``).
+
+        Examples
+        --------
+        >>> gm.nobs
+        56
+        """
         return int(self.model.n)
 
     @cached_property
     def fixef(self) -> pd.Series:
-        """The fixed effects, named."""
+        """The fixed effects ``beta``, named by the columns of X (lme4's ``fixef(gm)``).
+
+        Examples
+        --------
+        >>> gm.fixef.round(3).to_dict()
+        {'(Intercept)': -1.398, 'period2': -0.992, 'period3': -1.128, 'period4': -1.58}
+        """
         return pd.Series(np.asarray(self.beta, dtype=float), index=list(self.fixed.names), name="Estimate")
 
     @property
     def has_scale(self) -> bool:
-        """Whether the family has a dispersion (Gamma, inverse Gaussian, Gaussian)."""
+        """Whether the family has a dispersion parameter (Gamma, inverse Gaussian, Gaussian); not
+        binomial, Poisson or negative binomial.
+
+        Examples
+        --------
+        >>> gm.has_scale
+        False
+        """
         return bool(self.family.has_scale)
 
     @cached_property
     def sigma(self) -> float:
-        """1 for binomial, Poisson and negative binomial; else lme4's sqrt(pearson chi^2 + ||u||^2) / n)."""
+        r"""The residual scale, lme4's ``sigma(gm)``: 1 for binomial, Poisson and negative binomial
+        families; else ``sqrt((sum_i w_i (y_i - mu_i)^2 / V(mu_i) + ||u||^2) / n)``, the Pearson
+        chi-square and the penalty over the observations.
+
+        Examples
+        --------
+        >>> gm.sigma
+        1.0
+        """
         if not self.has_scale:
             return 1.0
         m, r = self.model, self.pirls
@@ -104,7 +224,14 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFa
 
     @property
     def npar(self) -> int:
-        """Fixed effects + theta (+ a scale; + theta of a negative binomial), R's logLik df."""
+        """The number of parameters, R's ``attr(logLik(gm), "df")``: the fixed effects and theta,
+        plus a scale for a family with one, plus the negative binomial's theta.
+
+        Examples
+        --------
+        >>> gm.npar
+        5
+        """
         k = len(self.beta) + self.theta.size + int(self.has_scale)
         if isinstance(self.family, _families.NegativeBinomial):
             k += 1
@@ -112,29 +239,80 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFa
 
     @property
     def loglik(self) -> float:
-        """lme4's logLik: minus half the final deviance (Laplace or AGQ)."""
+        """lme4's ``logLik(gm)``: minus half the final deviance :attr:`objective` (Laplace or AGQ).
+
+        Examples
+        --------
+        >>> round(gm.loglik, 3)
+        -92.027
+        """
         return -self.objective / 2.0
 
     @cached_property
     def deviance(self) -> float:
-        """lme4's deviance() for a GLMM: the sum of squared deviance residuals (not -2 logLik)."""
+        """lme4's ``deviance(gm)`` of a GLMM: the sum of the squared deviance residuals
+        ``sum_i d_i`` at the conditional modes (not ``-2 logLik``, which the summary prints as
+        "deviance").
+
+        Examples
+        --------
+        >>> round(gm.deviance, 3)
+        73.474
+        """
         return float(np.sum(self.pirls.devres))
 
     @property
     def df_resid(self) -> int:
-        """Observations minus parameters, as lme4's df.residual."""
+        """The residual degrees of freedom, ``nobs - npar`` (lme4's ``df.residual(gm)``).
+
+        Examples
+        --------
+        >>> gm.df_resid
+        51
+        """
         return self.nobs - self.npar
 
     @cached_property
     def is_singular(self) -> bool:
-        """lme4's isSingular: a diagonal element of Lambda below 1e-4 (for a structured term also
-        where its correlation reaches a bound)."""
+        """lme4's ``isSingular(gm)``: a diagonal element of Lambda below 1e-4 (for a structured term
+        also where its correlation reaches a bound).
+
+        Examples
+        --------
+        >>> gm.is_singular
+        False
+        """
         return bool(np.any(self.model.layout.template_diagonals(self.theta) < 1e-4))
 
     def refit(self, REML: bool | None = None, y=None, **kwargs) -> "GlmerResult":
-        """The same model fitted to a new response ``y`` (lme4's ``refit(m, newresp)``), on the scale
-        of :meth:`simulate`: proportions of successes for a binomial family. Without ``y`` the fit
-        itself (a GLMM is fitted by maximum likelihood: there is no REML refit)."""
+        """The same model fitted to a new response, lme4's ``refit(gm, newresp)``.
+
+        The fit starts from the fitted theta, as lme4's refit does, with the same family, nAGQ and
+        control.
+
+        Parameters
+        ----------
+        REML : bool, optional
+            Only None or False: a GLMM is fitted by maximum likelihood (True raises an
+            ArgumentError).
+        y : array_like, optional
+            The new response, one value per row of the model frame, on the scale of
+            :meth:`simulate`: proportions of successes for a binomial ``cbind`` response (turned
+            back into counts of the same trials). None: the fit itself is returned.
+        **kwargs
+            None accepted: any other keyword (such as lmer's ``control=``) raises an
+            ArgumentError.
+
+        Returns
+        -------
+        GlmerResult
+            The new fit (or this one, without ``y``).
+
+        Examples
+        --------
+        >>> round(gm.refit(y=gm.y).loglik, 3)
+        -92.027
+        """
         if REML:
             raise ArgumentError("a GLMM has no REML criterion; glmer fits are maximum likelihood")
         if kwargs:
@@ -154,16 +332,19 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFa
 
     @cached_property
     def convergence(self):
-        """lme4's convergence part of ``m@optinfo`` for this fit: the stage-2 optimizer's name and
-        code, lme4's checkConv messages, and the finite-difference gradient and Hessian over
-        ``(theta, beta)`` (in the units they were taken in; the checks use the gradient scaled by
-        the Hessian, which does not depend on them).
+        """lme4's convergence part of ``gm@optinfo``: the stage-2 optimizer's name and code, lme4's
+        checkConv messages, and the finite-difference gradient and Hessian over ``(theta, beta)``
+        (in the units they were taken in; the checks use the gradient scaled by the Hessian, which
+        does not depend on them).
 
-        Returns
-        -------
-        LmerConvergence
-            The same record as an lmer fit's ``m.convergence`` (``optimizer``, ``code``,
-            ``message``, ``messages``, ``gradient``, ``hessian``).
+        The record is the same as an lmer fit's ``m.convergence``: ``optimizer``, ``code``,
+        ``message``, ``messages``, ``warnings``, ``gradient``, ``hessian``
+        (:class:`~mixedmodels.optim.convergence.LmerConvergence`).
+
+        Examples
+        --------
+        >>> gm.convergence.optimizer, gm.convergence.messages
+        ('bobyqa', [])
         """
         from ..optim.convergence import LmerConvergence
 
@@ -171,168 +352,6 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFa
         return LmerConvergence(optimizer=str(getattr(info, "optimizer", "")), code=int(getattr(info, "code", 0)),
                                message=str(getattr(info, "message", "")), messages=list(self.messages),
                                gradient=self.gradient, hessian=self.hessian)
-
-    def drop1(self, test: str | None = None):
-        """lme4's ``drop1``: refits without each marginal fixed-effect term.
-
-        Parameters
-        ----------
-        test : {None, "Chisq"}
-            None: ``npar`` (the parameters dropped) and ``AIC`` per term, as lme4's default;
-            ``"Chisq"``: also the likelihood-ratio test, ``LRT`` and ``Pr(Chi)``.
-
-        Returns
-        -------
-        AnovaTable
-            One row for the full model (``<none>``) and one per term, printed as R prints it.
-
-        Examples
-        --------
-        >>> import mixedmodels as mm
-        >>> cbpp = mm.load_dataset("cbpp")
-        >>> m = mm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
-        >>> round(float(m.drop1(test="Chisq").loc["period", "LRT"]), 2)
-        25.61
-        """
-        from ..inference.ranova import glmer_drop1
-
-        return glmer_drop1(self, test=test)
-
-    def anova(self, *others, type: int | str = 3, **named):
-        """Tests of the fixed effects: Wald chi-square per term, or likelihood-ratio tests.
-
-        Parameters
-        ----------
-        *others, **named : fitted models, optional
-            With other models, lme4's ``anova(m1, m2, ...)``: likelihood-ratio tests between the
-            nested fits (:func:`mixedmodels.anova`; rows labelled ``MODEL1``... or by keyword).
-        type : {1, 2, 3}
-            Without other models, the hypotheses' type of the Wald chi-square table (car's
-            ``Anova(m, type = 3)``, the usual table for a GLMM: R's lme4 has no denominator df).
-
-        Returns
-        -------
-        AnovaTable
-            Wald: ``Chisq, Df, Pr(>Chisq)`` per term. LRT: ``npar, AIC, BIC, logLik, deviance,
-            Chisq, Df, Pr(>Chisq)`` per model.
-
-        Examples
-        --------
-        >>> import mixedmodels as mm
-        >>> cbpp = mm.load_dataset("cbpp")
-        >>> f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
-        >>> g = mm.glmer(f, cbpp, family="binomial")
-        >>> round(float(g.anova().loc["period", "Chisq"]), 2)
-        25.49
-        """
-        if others or named:
-            from ..inference.lrt import anova
-
-            return anova(self, *others, **named)
-        from ..inference.anova import wald_chisq_table
-
-        return wald_chisq_table(self, type=type)
-
-    def emmeans(self, specs, by=None, pairwise: bool = False, adjust: str = "tukey", level: float = 0.95,
-                type: str = "link"):
-        """Estimated marginal means (and pairwise contrasts) as R's emmeans for a glmer fit:
-        asymptotic (z) intervals and tests from vcov, on the link scale, or with ``type="response"``
-        back-transformed (probabilities or rates; contrasts of a log or logit link as ratios)."""
-        from ..inference.emmeans import emmeans, to_response_scale
-
-        if type not in ("link", "response"):
-            raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
-        res = emmeans(self, specs, by=by, pairwise=pairwise, adjust=adjust, level=level)
-        return to_response_scale(res, self.family) if type == "response" else res
-
-    def profile(self, which=None, **kwargs):
-        """lme4's ``profile(gm)``: the deviance profiled over each sd, correlation and fixed effect,
-        as a ProfileTable (its ``confint(level)`` gives the profile intervals). Families without a
-        scale parameter (binomial, Poisson, negative binomial)."""
-        from ..inference.glmm_profile import glmer_profile
-
-        return glmer_profile(self, which=which, **kwargs)
-
-    def hatvalues(self) -> np.ndarray:
-        """lme4's ``hatvalues()`` of a glmer fit: the rows ``sqrt(w_i) [Lambda' z_i; x_i]``, with the
-        *prior* weights w, in the metric of the final penalized weighted least-squares system.
-        lme4 warns that this "may not make sense for GLMMs", and so do we: the values are not
-        bounded by 1 (with binomial trials as weights they are not even leverages)."""
-        from ..postfit.leverage import penalized_quadform
-
-        _warn("the hat matrix may not make sense for GLMMs", MixedModelWarning, stacklevel=2)
-        # lme4's factor is that of the last PIRLS step: working weights at the mean before it
-        m, r = self.model, self.pirls
-        eta = r.eta if r.eta_w is None else r.eta_w
-        w, _ = m.working(eta, m.linkinv(eta), m.offset)
-        core = LmmCore(m.terms, m.X, np.zeros(m.n), weights=w)
-        f = core.factor(self.theta)
-        sw = np.sqrt(np.asarray(m.pw, dtype=float))
-        return penalized_quadform(self, m.X * sw[:, None], [t.z * sw[:, None] for t in self.terms],
-                                  [t.codes for t in self.terms], core=core, f=f)
-
-    # ------------------------------------------------------------------ final factorization
-    @cached_property
-    def _final(self):
-        """(core, factorization) of the penalized weighted least squares at the converged mode, with X."""
-        m, r = self.model, self.pirls
-        w, z = m.working(r.eta, r.mu, m.offset)
-        core = LmmCore(m.terms, m.X, z, weights=w)
-        f = core.factor(self.theta)
-        return core, f
-
-    @cached_property
-    def _vcov_rx(self) -> np.ndarray:
-        if len(self.beta) == 0:
-            return np.zeros((0, 0))
-        core, f = self._final
-        if f is None:
-            return np.full((len(self.beta), len(self.beta)), np.nan)
-        return self.sigma ** 2 * core.rx_inverse(f)
-
-    @cached_property
-    def _vcov_hess(self):
-        H = self.hessian
-        if H is None or H.shape[0] <= self.theta.size:
-            return None
-        # invert in the scaled units of the finite differences: in the units of the data the
-        # Hessian of a predictor measured in tiny units is ill-conditioned, its scaled form is not
-        s = np.ones(H.shape[0]) if self.hessian_scale is None else self.hessian_scale
-        # a structure's correlation at its bound (optim.structured puts r at 1e8) is a flat direction
-        # of the deviance: its row and column are left out, as the parameter is fixed there
-        lay = self.model.layout
-        flat = np.concatenate([~lay.is_diagonal() & (np.abs(self.theta) >= 1e6)
-                               & np.repeat([st.name != "us" for st in lay.structures], lay.sizes),
-                               np.zeros(len(self.beta), bool)])
-        keep = ~flat
-        H, s = H[np.ix_(keep, keep)], s[keep]
-        try:
-            Hi = np.linalg.inv(H * np.outer(s, s))
-        except np.linalg.LinAlgError:
-            return None
-        k = int(np.sum(keep[: self.theta.size]))
-        V = Hi[k:, k:]
-        V = V + V.T
-        if not np.all(np.isfinite(V)):
-            return None
-        ev = np.linalg.eigvalsh(V) if V.size else np.ones(1)
-        if ev.min() <= 0:
-            return None
-        return V * np.outer(s[k:], s[k:])
-
-    @cached_property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance of the fixed effects: from the finite-difference Hessian of the deviance over
-        (theta, beta) when it is available (lme4's default for nAGQ >= 1), else sigma^2 (R_X'R_X)^-1."""
-        names = list(self.fixed.names)
-        V = self._vcov_hess
-        if V is None:
-            if self.hessian is not None and self.hessian.shape[0] > self.theta.size:
-                _warn("variance-covariance matrix computed from finite-difference Hessian is not positive "
-                      "definite or contains NA values: falling back to var-cov estimated from RX",
-                      ConvergenceWarning, stacklevel=2)
-            V = self._vcov_rx
-        return pd.DataFrame(V, index=names, columns=names)
 
     # ------------------------------------------------------------------ random effects
     @cached_property
@@ -352,139 +371,60 @@ class GlmerResult(InformationCriteria, random_effects.RandomEffectsFace, ModelFa
 
     @property
     def templates(self) -> list[np.ndarray]:
-        """The relative covariance factors at theta-hat, one lower-triangular ``T_k`` per term."""
+        """The relative covariance factors at theta-hat, one lower-triangular (p_k x p_k) ``T_k`` per
+        term: ``Lambda = blockdiag(I_levels (x) T_k)``, ``Cov(b_k) = T_k T_k'`` per level (times
+        sigma^2 for a family with a scale).
+
+        Examples
+        --------
+        >>> [t.round(3).tolist() for t in gm.templates]
+        [[[0.642]]]
+        """
         return self._T
 
     @cached_property
     def varcorr(self) -> pd.DataFrame:
-        """R's as.data.frame(VarCorr(m)): grp, var1, var2, vcov, sdcor (a Residual row only for
-        families with a scale)."""
+        """The variances and covariances of the random effects, R's ``as.data.frame(VarCorr(gm))``.
+
+        Columns ``grp, var1, var2, vcov, sdcor``: each term's variances (``sdcor`` the sd), then its
+        covariances (``sdcor`` the correlation); a ``Residual`` row only for a family with a scale.
+
+        Examples
+        --------
+        >>> gm.varcorr.round(3)
+            grp         var1 var2   vcov  sdcor
+        0  herd  (Intercept)       0.412  0.642
+        """
         return random_effects.varcorr_frame(self.terms, self._T, self.sigma, residual=self.has_scale)
-
-    # ------------------------------------------------------------------ fitted values and residuals
-    @property
-    def _index(self):
-        return self.frame.data.index
-
-    @cached_property
-    def fitted(self) -> pd.Series:
-        """Fitted means on the response scale (proportions for a binomial response)."""
-        return pd.Series(self.pirls.mu, index=self._index, name="fitted")
-
-    @cached_property
-    def linear_predictor(self) -> pd.Series:
-        """eta = offset + X beta + Z b."""
-        return pd.Series(self.pirls.eta, index=self._index, name="eta")
-
-    @property
-    def y(self) -> np.ndarray:
-        """The response as the family sees it (proportions for cbind)."""
-        return self.model.y
-
-    @property
-    def weights(self) -> np.ndarray:
-        """Prior weights (times the trials for a cbind response), as lme4's weights(m)."""
-        return self.model.pw
-
-    @property
-    def residuals(self) -> pd.Series:
-        """Response residuals y - mu (API.md); ``resid(type)`` gives lme4's other kinds."""
-        return self.resid("response")
-
-    def resid(self, type: str = "deviance", scaled: bool = False) -> pd.Series:
-        """lme4's residuals(): "deviance" (default), "pearson", "response" or "working";
-        ``scaled=True`` divides by sigma."""
-        m, r = self.model, self.pirls
-        fam = self.family
-        t = str(type).lower()
-        if t == "deviance":
-            d = np.sqrt(np.maximum(r.devres, 0.0))
-            res = np.where(m.y > r.mu, d, -d)
-        elif t == "pearson":
-            res = np.sqrt(m.pw / fam.variance(r.mu)) * (m.y - r.mu)
-        elif t == "response":
-            res = m.y - r.mu
-        elif t == "working":
-            res = (m.y - r.mu) / fam.mu_eta(r.eta)
-        else:
-            raise ArgumentError(f"residual type must be 'deviance', 'pearson', 'response' or 'working', got {type!r}")
-        if scaled:
-            res = res / self.sigma
-        return pd.Series(res, index=self._index, name="residuals")
-
-    # ------------------------------------------------------------------ inference
-    def coef_table(self, ddf: str | None = None, conf_int: float | None = None) -> pd.DataFrame:
-        """Fixed effects with Std. Error, z value and Pr(>|z|) (Wald tests, as lme4's summary); with
-        ``conf_int=0.95`` also Wald limits ("2.5 %", "97.5 %", as ``confint(m, method="Wald")``).
-
-        ``ddf`` is accepted for symmetry with lmer fits: only None (or "lme4", "asymptotic", which
-        mean the same z tests) is valid, since a GLMM's tests have no denominator degrees of freedom.
-        """
-        if conf_int is not None:
-            from ..inference.ddf import with_interval
-
-            return with_interval(self.coef_table(ddf), conf_int)
-        _check_glmer_ddf(ddf)
-        est = np.asarray(self.beta, dtype=float)
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = est / se
-        p = 2.0 * norm_sf(np.abs(z))
-        return pd.DataFrame({"Estimate": est, "Std. Error": se, "z value": z, "Pr(>|z|)": p},
-                            index=list(self.fixed.names))
-
-    def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500, seed=None,
-                boot_type: str = "perc", n_jobs: int = 1, progress=None) -> pd.DataFrame:
-        """Confidence intervals as lme4's confint(method=, oldNames=FALSE).
-
-        "profile" (the default, as lme4's): likelihood-profile intervals of the sd's, correlations
-        and fixed effects (see :meth:`profile`; families without a scale parameter). "Wald": the
-        fixed effects (lme4's rows for the variance parameters are NA and are left out).
-        "boot": parametric bootstrap percentile intervals (``nsim`` refits, ``seed``, ``boot_type``
-        "perc", "basic" or "norm", ``n_jobs`` worker processes, ``progress`` bar) for the sd's and
-        correlations of the random effects, then the fixed effects.
-        """
-        key = str(method).lower()
-        if key not in ("wald", "boot", "profile"):
-            raise ArgumentError(f"unknown method {method!r} for a glmer fit; use 'Wald', 'profile' or 'boot'")
-        level = check_level(level)
-        if key == "profile":
-            return self.profile(progress=progress).confint(float(level))
-        if key == "boot":
-            from ..inference.confint import confint
-
-            return confint(self, method="boot", level=level, nsim=nsim, seed=seed, boot_type=boot_type,
-                           n_jobs=n_jobs, progress=progress)
-        a = (1.0 - float(level)) / 2.0
-        q = norm_ppf([a, 1.0 - a])
-        se = np.sqrt(np.diag(self.vcov.to_numpy()))
-        est = np.asarray(self.beta, dtype=float)
-        from ..rformat import percent_labels
-
-        lo, hi = percent_labels(float(level))
-        return pd.DataFrame({lo: est + se * q[0], hi: est + se * q[1]}, index=list(self.fixed.names))
-
-    def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False, **kwargs):
-        """lme4's predict(): on the link scale (default) or the response scale (type="response");
-        ``re_form=None`` includes every random effect, ``"~0"`` none, ``"~(1|g)"`` those named."""
-        from ..postfit.predict import predict
-
-        if type not in ("link", "response"):
-            raise ArgumentError(f"type must be 'link' or 'response', got {type!r}")
-        if newdata is None and re_form is None and not kwargs:
-            vals = self.pirls.eta if type == "link" else self.pirls.mu
-            return pd.Series(vals, index=self._index, name="fit")
-        return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type,
-                       **kwargs)
 
     # ------------------------------------------------------------------ printing
     def summary(self, correlation: bool | None = None, ddf: str | None = None):
-        """lme4's print(summary(m)) for a glmerMod, as a str (``.data`` holds the numbers).
+        """lme4's ``print(summary(gm))`` for a glmerMod: family, fit criteria, scaled Pearson
+        residuals, random effects, the Wald z table of the fixed effects, their correlations.
 
-        ``correlation`` prints the fixed effects' correlations (lme4's rule: up to 12 of them when
-        None); ``ddf`` must be None, as for :meth:`coef_table`.
+        Parameters
+        ----------
+        correlation : bool, optional
+            Print the fixed effects' correlations; None: lme4's rule, when there are at most 12
+            fixed effects.
+        ddf : str, optional
+            Only None, "lme4" or "asymptotic", as for :meth:`coef_table`: a GLMM's tests are z tests.
+
+        Returns
+        -------
+        TextSummary
+            A str, printed as R prints it; ``.data`` holds the numbers
+            (:class:`~mixedmodels.report.summary.GlmerSummary`).
+
+        Examples
+        --------
+        >>> s = gm.summary()
+        >>> print(s.splitlines()[2])
+         Family: binomial  ( logit )
+        >>> round(s.data.aic, 2)
+        194.05
         """
-        _check_glmer_ddf(ddf)
+        check_glmer_ddf(ddf)
         from ..report.summary import glmer_summary
 
         return glmer_summary(self, correlation)

@@ -1,0 +1,160 @@
+"""glmer() on a Dask frame: the in-memory fit's deviance and numbers, from a real LocalCluster.
+
+Two worker processes on loopback. Each PIRLS step is one map-reduce round over the partitions, so
+the Dask fit evaluates the in-memory deviance function with its sums taken in another order: at the
+same parameters the two deviances agree to rounding (1e-12 relative), and so do the criteria at
+the two ends. The optimizer's path can turn a difference of 1e-15 into another stopping point
+within its tolerance, so the estimates are compared to 2e-5, the finite-difference Hessian's
+standard errors to 1e-4.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("dask.distributed")
+
+import dask.dataframe as dd  # noqa: E402
+from dask.distributed import Client, LocalCluster  # noqa: E402
+
+import mixedmodels as mm  # noqa: E402
+from mixedmodels.errors import ArgumentError, FitError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # distributed's own start-up notes
+        cl = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None)
+    c = Client(cl)
+    yield c
+    c.close()
+    cl.close()
+
+
+def _without_data_line(s: str) -> str:
+    return "\n".join(line for line in s.splitlines() if not line.strip().startswith("Data:"))
+
+
+def compare(client, formula, data, npartitions=3, **kw):
+    """The Dask fit of ``data`` cut into partitions against the in-memory fit; returns both."""
+    with client.as_current():
+        ref = mm.glmer(formula, data, **kw)
+        ddf = dd.from_pandas(data, npartitions=npartitions, sort=False)
+        m = mm.glmer(formula, ddf, **kw)
+    assert type(m).__name__ == "DaskGlmerResult"
+    assert m.nobs == ref.nobs and m.fixed.names == ref.fixed.names
+    assert [t.levels for t in m.terms] == [t.levels for t in ref.terms]
+    # the same deviance function: equal at the in-memory estimate, to rounding
+    if ref.nagq >= 1:
+        pars = np.concatenate([ref.theta, ref.beta])
+        from mixedmodels.glmm.deviance import Stage2Deviance
+
+        with client.as_current():
+            d_m = Stage2Deviance(m.model, ref.nagq, m.lp0)(pars)
+        d_r = Stage2Deviance(ref.model, ref.nagq, ref.lp0)(pars)
+        assert d_m == pytest.approx(d_r, rel=1e-9)
+    assert m.objective == pytest.approx(ref.objective, rel=1e-10)
+    np.testing.assert_allclose(m.theta, ref.theta, rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(m.beta, ref.beta, rtol=2e-5, atol=1e-7)
+    np.testing.assert_allclose(np.sqrt(np.diag(m.vcov)), np.sqrt(np.diag(ref.vcov)), rtol=1e-4)
+    assert m.deviance == pytest.approx(ref.deviance, rel=1e-7)  # not flat at the optimum: moves with beta
+    with client.as_current():
+        assert _without_data_line(str(m.summary())) == _without_data_line(str(ref.summary()))
+        np.testing.assert_allclose(m.residual_quantiles,
+                                   np.quantile(ref.resid("pearson", scaled=True), [0, .25, .5, .75, 1]),
+                                   rtol=1e-6, atol=1e-7)
+    return m, ref
+
+
+@pytest.fixture(scope="module")
+def cbpp():
+    return mm.load_dataset("cbpp")
+
+
+def test_binomial_cbind(client, cbpp):
+    m, ref = compare(client, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    assert m.model.rounds > 10  # PIRLS ran on the cluster, round by round
+    pd.testing.assert_frame_equal(m.ranef()["herd"], ref.ranef()["herd"], rtol=1e-5, atol=1e-6)
+    pd.testing.assert_frame_equal(m.ranef_table(), ref.ranef_table(), rtol=1e-5, atol=1e-6)
+    pd.testing.assert_frame_equal(m.coef_table(), ref.coef_table(), rtol=1e-5, atol=1e-6)
+    pd.testing.assert_frame_equal(m.confint(), ref.confint(method="Wald"), rtol=1e-5)
+
+
+def test_nagq0_and_rows_results(client, cbpp):
+    m, ref = compare(client, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial",
+                     nAGQ=0)
+    with client.as_current():
+        for got, want in ((m.fitted, ref.fitted), (m.linear_predictor, ref.linear_predictor),
+                          (m.residuals, ref.residuals), (m.resid("deviance"), ref.resid("deviance")),
+                          (m.resid("working"), ref.resid("working")),
+                          (m.predict(type="response"), ref.predict(type="response"))):
+            assert isinstance(got, dd.Series)
+            got = got.compute()
+            assert got.index.equals(want.index)
+            np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-6, atol=1e-8)
+    # predict on new rows (pandas) as in memory
+    new = cbpp.iloc[:5]
+    np.testing.assert_allclose(m.predict(new, type="response").to_numpy(),
+                               ref.predict(new, type="response").to_numpy(), rtol=1e-6)
+
+
+def test_poisson_offset_weights_na_and_unused_levels(client):
+    """Poisson counts with an offset column and prior weights; NA rows, a category no row has, and
+    partitions that lack some groups."""
+    rng = np.random.default_rng(3)
+    n, ng = 600, 30
+    g = rng.integers(0, ng, n)
+    x = rng.normal(size=n)
+    expo = rng.uniform(0.5, 2.0, n)
+    b = rng.normal(0, 0.5, ng)
+    y = rng.poisson(expo * np.exp(0.3 + 0.5 * x + b[g]))
+    cats = [f"g{i:02d}" for i in range(ng)] + ["unused"]
+    df = pd.DataFrame({"y": y.astype(float), "x": x, "g": pd.Categorical([f"g{i:02d}" for i in g], categories=cats),
+                       "lexpo": np.log(expo), "w": rng.choice([1.0, 2.0], n)})
+    df.loc[[5, 17, 300], "x"] = np.nan
+    df = df.sort_values("g").reset_index(drop=True)  # partitions hold different groups
+    m, ref = compare(client, "y ~ x + (1 | g)", df, npartitions=4, family="poisson", offset="lexpo", weights="w")
+    assert m.nobs == n - 3
+    assert "unused" not in m.terms[0].levels
+
+
+def test_bernoulli_crossed_factor_response(client):
+    """A Bernoulli response as a two-level categorical (the first level is failure), crossed terms."""
+    rng = np.random.default_rng(11)
+    n = 500
+    a, s = rng.integers(0, 20, n), rng.integers(0, 15, n)
+    x = rng.normal(size=n)
+    eta = -0.2 + 0.8 * x + rng.normal(0, 0.7, 20)[a] + rng.normal(0, 0.5, 15)[s]
+    yes = rng.uniform(size=n) < 1 / (1 + np.exp(-eta))
+    df = pd.DataFrame({"r": pd.Categorical(np.where(yes, "yes", "no"), categories=["no", "yes"]), "x": x,
+                       "a": pd.Categorical(a), "s": pd.Categorical(s)})
+    m, ref = compare(client, "r ~ x + (1 | a) + (1 | s)", df, npartitions=3, family="binomial")
+    assert len(m.terms) == 2 and m.fixef["x"] > 0
+
+
+def test_refusals_are_clear(client, cbpp):
+    ddf = dd.from_pandas(cbpp, npartitions=2)
+    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    with client.as_current():
+        with pytest.raises(ArgumentError, match="nAGQ > 1"):
+            mm.glmer(f, ddf, family="binomial", nAGQ=5)
+        with pytest.raises(ArgumentError, match="Gamma family is not available from Dask"):
+            mm.glmer("size ~ period + (1 | herd)", ddf, family="Gamma")
+        text = dd.from_pandas(cbpp.assign(yn=np.where(cbpp["incidence"] > 0, "yes", "no")), npartitions=2)
+        with pytest.raises(ArgumentError, match="must be categorical"):
+            mm.glmer("yn ~ period + (1 | herd)", text, family="binomial")
+        m = mm.glmer(f, ddf, family="binomial")
+        for call in (m.hatvalues, m.simulate, m.refit, m.profile, m.icc, lambda: m.save("x.json"),
+                     lambda: m.confint(method="profile")):
+            with pytest.raises(FitError, match="rows in memory"):
+                call()
+        with pytest.raises(FitError, match="rows in memory"):
+            m.y
+        m.rows.release()
+        with pytest.raises(FitError, match="released"):
+            m.fitted
