@@ -9,6 +9,7 @@ standard errors to 1e-4.
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -76,8 +77,13 @@ def cbpp():
     return mm.load_dataset("cbpp")
 
 
-def test_binomial_cbind(client, cbpp):
-    m, ref = compare(client, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+@pytest.fixture(scope="module")
+def cbpp_fits(client, cbpp):
+    return compare(client, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+
+
+def test_binomial_cbind(cbpp_fits):
+    m, ref = cbpp_fits
     assert m.model.rounds > 10  # PIRLS ran on the cluster, round by round
     pd.testing.assert_frame_equal(m.ranef()["herd"], ref.ranef()["herd"], rtol=1e-5, atol=1e-6)
     pd.testing.assert_frame_equal(m.ranef_table(), ref.ranef_table(), rtol=1e-5, atol=1e-6)
@@ -137,7 +143,7 @@ def test_bernoulli_crossed_factor_response(client):
     assert len(m.terms) == 2 and m.fixef["x"] > 0
 
 
-def test_refusals_are_clear(client, cbpp):
+def test_refusals_are_clear(client, cbpp, cbpp_fits):
     ddf = dd.from_pandas(cbpp, npartitions=2)
     f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
     with client.as_current():
@@ -148,13 +154,15 @@ def test_refusals_are_clear(client, cbpp):
         text = dd.from_pandas(cbpp.assign(yn=np.where(cbpp["incidence"] > 0, "yes", "no")), npartitions=2)
         with pytest.raises(ArgumentError, match="must be categorical"):
             mm.glmer("yn ~ period + (1 | herd)", text, family="binomial")
-        m = mm.glmer(f, ddf, family="binomial")
+        m = cbpp_fits[0]
         for call in (m.hatvalues, m.simulate, m.refit, m.profile, m.icc, lambda: m.save("x.json"),
                      lambda: m.confint(method="profile")):
             with pytest.raises(FitError, match="rows in memory"):
                 call()
         with pytest.raises(FitError, match="rows in memory"):
             m.y
-        m.rows.release()
+        released = dataclasses.replace(m, rows=dataclasses.replace(m.rows))
+        released.rows.release()
         with pytest.raises(FitError, match="released"):
-            m.fitted
+            released.fitted
+        assert m.rows.chunks  # the shared fit keeps its rows

@@ -15,6 +15,7 @@ A class's public data fields and class attributes are named in its ``Attributes`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import inspect
 import re
@@ -144,7 +145,8 @@ def _class_problems(dotted: str, cls) -> list[str]:
     return out
 
 
-def _all_problems() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _all_problems() -> tuple[str, ...]:
     out = []
     for dotted, members in _entries():
         obj = _resolve(dotted)
@@ -157,7 +159,7 @@ def _all_problems() -> list[str]:
             out += _class_problems(dotted, obj)
         else:
             out += _problems(dotted, obj, "function")
-    return out
+    return tuple(out)
 
 
 def test_reference_lists_entries():
