@@ -10,8 +10,11 @@ program for a machine with little or much memory sets them before fitting, e.g.
 MB = 1024 * 1024
 #: bytes for one dense (m x m) float64 Schur block
 DENSE_MAX_BYTES = 512 * MB
-#: entries of the pair map P; beyond it A_r0 W A_0r is formed by a sparse product at each evaluation
-PAIR_MAX = 5_000_000
+#: entries of the pair map P (about 28 bytes each: P's value, column and row pointer, the pair's place
+#: in the Schur block); beyond it A_r0 W A_0r is formed by a sparse product at each evaluation. At
+#: 20 million (~560 MB) a crossed 10^5 x 10^3 design of 10^6 rows (5.5 million pairs) keeps the map:
+#: 0.13 s per evaluation instead of 0.6 s for scipy's sparse product (measured, benchmarks/dask_scale.py)
+PAIR_MAX = 20_000_000
 #: entries of A_r0 below which it is simply kept dense
 SMALL_AR0 = 250_000
 #: batched Cholesky of the first term by vectorized loops up to this p0
