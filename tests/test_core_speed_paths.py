@@ -78,16 +78,21 @@ def _force(core, mode):
         core._mmode = mode
         core._Ar0d = core.Ar0.toarray() if mode == "dense" else None
         core._P = None
+        core._Mg = None
+        if mode == "groups":
+            assert core._build_groups(core.mz)
 
 
 @pytest.mark.parametrize("formula", FORMULAS)
-@pytest.mark.parametrize("path", ["pairs", "dense", "spgemm", "sparse"])
+@pytest.mark.parametrize("path", ["pairs", "dense", "spgemm", "groups", "sparse"])
 def test_paths_match_brute_force(formula, path):
     d = _data(FORMULAS.index(formula))
     _, _, fixed, terms, core = lmer_stages(formula, d)
     n = len(d)
     y = d["y"].to_numpy(float)
     core = LmmCore(terms, fixed.X, y, method="sparse" if path == "sparse" else "dense")
+    if path == "groups" and (core.p0 != 1 or not core.mz):
+        pytest.skip("the level groups are for a scalar first term followed by others")
     if path != "sparse":
         _force(core, path)
     if path == "pairs" and core.mz:
@@ -290,3 +295,26 @@ def test_hessian_is_numderiv_genD():
     # vector-valued functions: one Hessian per component
     Hv = hessian(lambda x: np.array([f(x), 2 * f(x)]), x)
     np.testing.assert_allclose(Hv[1], 2 * Hv[0], rtol=1e-12)
+
+
+def test_level_groups_replace_the_sparse_product_beyond_the_pair_limit(monkeypatch):
+    """A crossed design whose pair map passes its limit: a scalar first term's levels grouped by
+    A00 (their counts) give the Schur product as a sum of a few dense blocks, equal to scipy's."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    d = pd.DataFrame({"y": rng.normal(size=n), "a": rng.integers(0, 1500, n).astype(str),
+                      "b": rng.integers(0, 60, n).astype(str)})
+    monkeypatch.setattr(core_limits, "PAIR_MAX", 10)
+    c = lmer_stages("y ~ 1 + (1 | a) + (1 | b)", d)[-1]
+    for th in (np.ones(2), np.array([0.7, 1.3])):
+        c.objective(th, True)
+    assert c._mmode == "groups" and c._Mg is not None and c._Mg.shape[0] == len(np.unique(c._a00))
+    ref = lmer_stages("y ~ 1 + (1 | a) + (1 | b)", d)[-1]
+    _force(ref, "spgemm")
+    for th in (np.array([0.4, 2.0]), np.array([1.7, 0.05])):
+        assert c.objective(th, True) == pytest.approx(ref.objective(th, True), rel=1e-12)
+    monkeypatch.setattr(core_limits, "GROUPS_MAX_BYTES", 0)
+    c2 = lmer_stages("y ~ 1 + (1 | a) + (1 | b)", d)[-1]
+    c2.objective(np.ones(2), True)
+    c2.objective(np.ones(2), True)
+    assert c2._mmode == "spgemm"

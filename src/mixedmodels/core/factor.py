@@ -307,7 +307,7 @@ class FactorMixin:
                 if self._P is not None:
                     Sf = S.reshape(-1)
                     Sf[self._pflat] -= self._P @ W.reshape(-1)
-                elif self._Ar0d is not None:
+                elif self._Ar0d is not None or self._Mg is not None:
                     S[:mz, :mz] -= self._product_M(W)
                 else:
                     M = self._product_M(W)

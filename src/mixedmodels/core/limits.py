@@ -15,6 +15,8 @@ DENSE_MAX_BYTES = 512 * MB
 #: 20 million (~560 MB) a crossed 10^5 x 10^3 design of 10^6 rows (5.5 million pairs) keeps the map:
 #: 0.13 s per evaluation instead of 0.6 s for scipy's sparse product (measured, benchmarks/dask_scale.py)
 PAIR_MAX = 20_000_000
+#: bytes for the level groups' dense (mz x mz) blocks of a scalar first term (core.schur's "groups" mode)
+GROUPS_MAX_BYTES = 1024 * MB
 #: entries of A_r0 below which it is simply kept dense
 SMALL_AR0 = 250_000
 #: batched Cholesky of the first term by vectorized loops up to this p0

@@ -177,6 +177,7 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
         self._m = m
         self.nevals = 0
         self._P = None
+        self._Mg = None
         self._mmode = "none"
         self._Ar0d = None
         self._calls = 0
@@ -268,6 +269,7 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
         new.nevals, new._calls, new._buf = 0, 0, None
         # the pair map indexes the full (m x m) block: rebuild it for the new m when needed
         new._P = None
+        new._Mg = None
         new._mmode = "undecided" if (mz and self.method == "dense") else "none"
         if self.method == "dense":
             R = np.zeros((m, m))

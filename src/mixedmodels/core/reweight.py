@@ -61,6 +61,7 @@ class ReweightCore(LmmCore):
         n = X.shape[0]
         super().__init__(terms, X, np.zeros(n), method=method)
         self._P = None
+        self._Mg = None
         self._pflat = None
         self._fix_product_mode()
         self._Xd = X
@@ -248,6 +249,7 @@ class ReweightCore(LmmCore):
             self.R = AXX.copy()
         self._buf = None
         self._P = None                 # never a pair map built from other weights
+        self._Mg = None
         if hasattr(self, "_pairs_state"):
             self._pairs_state = "off"
         return self
