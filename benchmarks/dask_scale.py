@@ -86,6 +86,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--memory-limit", default="4GB", help="per worker")
     ap.add_argument("--dir", default=None, help="where the Parquet files go (default: a temporary folder)")
+    ap.add_argument("--groups-max-gb", type=float, default=None,
+                    help="mixedmodels.core.limits.GROUPS_MAX_BYTES for the client's Schur product (default 1 GB)")
     a = ap.parse_args(argv)
     rows, l1, l2 = int(a.rows), int(a.levels1), int(a.levels2)
     files = a.files or max(1, rows // 250_000)
@@ -94,7 +96,10 @@ def main(argv=None) -> int:
     from dask.distributed import Client, LocalCluster
 
     import mixedmodels as mm
+    from mixedmodels.core import limits
 
+    if a.groups_max_gb:
+        limits.GROUPS_MAX_BYTES = int(a.groups_max_gb * 2 ** 30)
     tmp = None
     if a.dir:
         path = Path(a.dir)
@@ -123,7 +128,7 @@ def main(argv=None) -> int:
     del dask
     print(f"# {rows:,} rows, {l1:,} x {l2:,} levels, {files} Parquet files ({size / 2**20:.0f} MiB), "
           f"{a.workers} workers x {a.memory_limit}; simulated in {t_sim:.1f} s; "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; client peak {_peak_rss() / 2**20:.0f} MB")
     print("| rows | levels | fit s | summary s | rounds | peak MB per worker (limit) | theta (true) | beta | sigma |")
     print("|---:|---|---:|---:|---:|---|---|---|---:|")
     th = ", ".join(f"{v:.3f}" for v in m.theta)

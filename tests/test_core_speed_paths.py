@@ -297,15 +297,18 @@ def test_hessian_is_numderiv_genD():
     np.testing.assert_allclose(Hv[1], 2 * Hv[0], rtol=1e-12)
 
 
-def test_level_groups_replace_the_sparse_product_beyond_the_pair_limit(monkeypatch):
+@pytest.mark.parametrize("nb", [60, 6])  # the groups' columns sparse (a sparse product each) or dense (a GEMM)
+def test_level_groups_replace_the_sparse_product_beyond_the_pair_limit(monkeypatch, nb):
     """A crossed design whose pair map passes its limit: a scalar first term's levels grouped by
     A00 (their counts) give the Schur product as a sum of a few dense blocks, equal to scipy's."""
     rng = np.random.default_rng(5)
     n = 6000
     d = pd.DataFrame({"y": rng.normal(size=n), "a": rng.integers(0, 1500, n).astype(str),
-                      "b": rng.integers(0, 60, n).astype(str)})
+                      "b": rng.integers(0, nb, n).astype(str)})
     monkeypatch.setattr(core_limits, "PAIR_MAX", 10)
     c = lmer_stages("y ~ 1 + (1 | a) + (1 | b)", d)[-1]
+    if nb == 6:  # few levels of b: the cost model takes the dense product; the groups forced here
+        _force(c, "groups")
     for th in (np.ones(2), np.array([0.7, 1.3])):
         c.objective(th, True)
     assert c._mmode == "groups" and c._Mg is not None and c._Mg.shape[0] == len(np.unique(c._a00))
@@ -313,6 +316,8 @@ def test_level_groups_replace_the_sparse_product_beyond_the_pair_limit(monkeypat
     _force(ref, "spgemm")
     for th in (np.array([0.4, 2.0]), np.array([1.7, 0.05])):
         assert c.objective(th, True) == pytest.approx(ref.objective(th, True), rel=1e-12)
+    if nb == 6:
+        return
     monkeypatch.setattr(core_limits, "GROUPS_MAX_BYTES", 0)
     c2 = lmer_stages("y ~ 1 + (1 | a) + (1 | b)", d)[-1]
     c2.objective(np.ones(2), True)
