@@ -227,6 +227,11 @@ def test_fitted_residuals_and_predict_are_lazy_dask_series(client, sleep):
         expect = X @ m.beta + sum(np.einsum("ij,ij->i", t.z, bk[t.codes]) for t, bk in zip(ref.terms, m.b))
         np.testing.assert_allclose(fc.to_numpy(), expect, rtol=1e-12)
         np.testing.assert_allclose(rc.to_numpy(), y - expect, rtol=1e-9, atol=1e-9)
+        rs = m.resid("pearson", scaled=True)
+        assert type(rs).__module__.split(".")[0] == "dask"
+        np.testing.assert_allclose(rs.compute().to_numpy(), (y - expect) / m.sigma, rtol=1e-9, atol=1e-9)
+        with pytest.raises(ArgumentError, match="type must be one of"):
+            m.resid("raw")
         np.testing.assert_allclose(fc.to_numpy(), ref.fitted.to_numpy(), rtol=1e-6)
         p = m.predict(dd.from_pandas(sleep.iloc[:40], npartitions=2), re_form="~0")
         assert type(p).__module__.split(".")[0] == "dask"
@@ -239,7 +244,7 @@ def test_what_needs_rows_says_so(client, sleep):
     with client.as_current():
         ddf = dd.from_pandas(sleep, npartitions=2)
         m = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf)
-        for call in (lambda: m.resid(), lambda: m.hatvalues(),
+        for call in (lambda: m.hatvalues(),
                      lambda: m.refit(REML=False), lambda: m.confint(method="profile"),
                      lambda: m.icc(), lambda: m.summary(ddf="Kenward-Roger"), lambda: m.check()):
             with pytest.raises(FitError, match="rows in memory|refits the model"):  # never a number from no rows

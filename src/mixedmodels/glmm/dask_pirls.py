@@ -294,7 +294,7 @@ class DaskGlmmModel(RandomEffectsVector):
         from ..errors import FitError
 
         eta = RemoteEta()
-        if not self._round(eta, None, True)["finite"]:
+        if not self._first_round(eta, None, True)["finite"]:  # kept: the first PIRLS starts with it
             fam = self.family
             raise FitError(f"cannot find valid starting values for the {fam.name} family with the {fam.link} link")
         return eta

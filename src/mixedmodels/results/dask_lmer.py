@@ -22,7 +22,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..errors import FitError
+from ..errors import ArgumentError, FitError
 from .lmer import LmerResult
 
 __all__ = ["DaskLmerResult", "DaskRows", "rows_needed"]
@@ -300,14 +300,44 @@ class DaskLmerResult(LmerResult):
         """
         return self._row_series("residuals")
 
-    def _row_series(self, what: str):
+    def resid(self, type: str = "response", scaled: bool = False):
+        """Residuals of a kind, lme4's ``residuals(m, type, scaled)``, as a lazy ``dask.dataframe.Series``.
+
+        Parameters
+        ----------
+        type : {"response", "working", "pearson", "deviance"}, default "response"
+            ``"response"`` and ``"working"``: ``y - fitted``; ``"pearson"`` and ``"deviance"``:
+            ``sqrt(w) (y - fitted)`` with the prior weights, as in memory.
+        scaled : bool, default False
+            Divide by sigma.
+
+        Returns
+        -------
+        dask.dataframe.Series
+            One residual per row the fit kept, computed where the rows live.
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
+        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
+        >>> dm.resid("pearson", scaled=True).compute().round(3).head(3).tolist()
+        [-0.16, -0.571, -1.649]
+        """
+        types = ("response", "working", "pearson", "deviance")
+        if type not in types:
+            raise ArgumentError(f"type must be one of {', '.join(types)}; got {type!r}")
+        return self._row_series("residuals", pearson=type in ("pearson", "deviance"),
+                                scale=float(self.sigma) if scaled else 1.0)
+
+    def _row_series(self, what: str, pearson: bool = False, scale: float = 1.0):
         import dask
         import dask.dataframe as dd
         import pandas as pd
 
         rows = self._live_rows(f"the {what}")
         beta, b = np.asarray(self.beta, dtype=float), [np.asarray(x, dtype=float) for x in self.b]
-        parts = [dask.delayed(_chunk_series, pure=True)(ch, beta, b, what) for ch in rows.chunks]
+        parts = [dask.delayed(_chunk_series, pure=True)(ch, beta, b, what, pearson, scale) for ch in rows.chunks]
         return dd.from_delayed(parts, meta=pd.Series(dtype=float, name=what), verify_meta=False)
 
     @property
@@ -332,7 +362,6 @@ class DaskLmerResult(LmerResult):
         raise FitError("plots need the model's rows in memory, which a fit to a Dask frame does not hold; "
                        "fit in memory for them: mm.lmer(formula, ddf.compute())")
 
-    resid = rows_needed("resid()")
     hatvalues = rows_needed("hatvalues()")
     influence = rows_needed("influence()")
     cooks_distance = rows_needed("cooks_distance()")
@@ -507,15 +536,20 @@ class DaskLmerResult(LmerResult):
                 f"{self.objective:.4f}, nobs={self.nobs}>")
 
 
-def _chunk_series(ch, beta, b, what: str):
-    """A chunk's fitted values or response residuals as a pandas Series on its rows' labels."""
+def _chunk_series(ch, beta, b, what: str, pearson: bool = False, scale: float = 1.0):
+    """A chunk's fitted values or residuals as a pandas Series on its rows' labels; ``pearson``
+    multiplies the residuals by the square roots of the prior weights, ``scale`` divides them."""
     import pandas as pd
 
     from ..core.dask_rows import chunk_fitted
 
     f = chunk_fitted(ch, beta, b)
-    values = f if what == "fitted" else np.asarray(ch.y, dtype=float) - f
-    return pd.Series(values, index=ch.index, name=what)
+    if what == "fitted":
+        return pd.Series(f, index=ch.index, name=what)
+    values = np.asarray(ch.y, dtype=float) - f
+    if pearson and ch.weights is not None:
+        values = values * np.sqrt(np.asarray(ch.weights, dtype=float))
+    return pd.Series(values / scale if scale != 1.0 else values, index=ch.index, name=what)
 
 
 def _in_memory_view(m: DaskLmerResult) -> LmerResult:
