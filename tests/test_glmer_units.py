@@ -90,3 +90,30 @@ def test_scaled_deriv12_is_deriv12_at_unit_scale_and_exact_for_a_quadratic():
     g3, H3 = scaled_deriv12(f, x0, np.array([1.0, 1e-3]))
     assert np.allclose(H3, A, rtol=1e-6)
     assert np.allclose(g3, A @ x0, rtol=1e-6)
+
+
+def test_step_halving_moves_back_until_the_deviance_falls():
+    """lme4's step halving (glmm.pirls.halve_steps, the one both PIRLS loops call): halfway back
+    toward the step's start until the penalized deviance no longer rises; NaN or no fall: PirlsError."""
+    import numpy as np
+    import pytest
+
+    from mixedmodels.glmm.pirls import PirlsError, halve_steps
+
+    def update(b, u):  # a bowl at u = 1: the full step to u = 4 overshoots
+        pd_ = float(np.sum((u - 1.0) ** 2) + np.sum(b ** 2))
+        return ("state", u.copy()), pd_
+
+    u0, b0 = np.zeros(2), np.zeros(1)
+    u, b = np.full(2, 4.0), np.ones(1)
+    old = update(b0, u0)[1]
+    state, u1, b1, pdev = halve_steps(update, u0, b0, u, b, False, update(b, u)[1], old, 1e-7)
+    np.testing.assert_allclose(u1, 1.0)  # 4 -> 2 -> 1: two halvings
+    np.testing.assert_allclose(b1, 0.25)
+    assert pdev < old and state[0] == "state"
+    _, u2, b2, _ = halve_steps(update, u0, b0, u, b, True, update(b, u)[1], old, 1e-7)  # beta held
+    np.testing.assert_allclose(b2, 1.0)
+    with pytest.raises(PirlsError, match="NaN"):
+        halve_steps(lambda b_, u_: (None, float("nan")), u0, b0, u, b, False, float("nan"), old, 1e-7)
+    with pytest.raises(PirlsError, match="failed to reduce"):
+        halve_steps(lambda b_, u_: (None, old + 1.0), u0, b0, u, b, False, old + 1.0, old, 1e-7)

@@ -33,7 +33,7 @@ from ..core.dask_rows import DaskReduce
 from ..core.layout import ThetaLayout
 from ..core.lmm import LmmCore
 from ..core.rows import RowChunk, chunk_blocks, combine_blocks, finish_blocks, term_shapes
-from .pirls import PirlsError, PirlsResult, RandomEffectsVector, check_pirls_settings
+from .pirls import PirlsError, PirlsResult, RandomEffectsVector, check_pirls_settings, halve_steps
 from .row_family import RowFamily
 
 __all__ = ["GlmmChunk", "glmm_chunk", "RemoteEta", "glmm_round", "combine_rounds", "chunk_values", "sorted_values",
@@ -343,17 +343,8 @@ class DaskGlmmModel(RandomEffectsVector):
                 converged = True
                 break
             if math.isnan(pdev) or pdev > oldpdev:
-                for _ in range(20):
-                    if not (math.isnan(pdev) or pdev > oldpdev):
-                        break
-                    u = 0.5 * (u_old + u)
-                    if not uonly:
-                        b = 0.5 * (b_old + b)
-                    state, pdev = self._update(theta, b, u, base_beta, with_x)
-                if math.isnan(pdev):
-                    raise PirlsError("PIRLS loop resulted in NaN value")
-                if pdev - oldpdev > tol:
-                    raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
+                state, u, b, pdev = halve_steps(lambda b_, u_: self._update(theta, b_, u_, base_beta, with_x),
+                                                u_old, b_old, u, b, uonly, pdev, oldpdev, tol)
             oldpdev = pdev
         if not converged:
             raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")

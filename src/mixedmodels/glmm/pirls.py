@@ -47,7 +47,8 @@ from ..errors import ArgumentError, FitError
 from ..optim.scales import column_scales
 from .row_family import RowFamily
 
-__all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "check_pirls_settings", "RandomEffectsVector"]
+__all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "check_pirls_settings", "RandomEffectsVector",
+           "halve_steps"]
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -66,6 +67,32 @@ def check_pirls_settings(tol, maxit) -> None:
     if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 1:
         raise ArgumentError(f"the PIRLS iteration limit (control['maxit_pirls']) must be a whole number >= 1, "
                             f"got {maxit!r}")
+
+
+def halve_steps(update, u_old, b_old, u, b, uonly: bool, pdev: float, oldpdev: float, tol: float):
+    """lme4's step halving after a PIRLS step that raised the penalized deviance: ``(u, b)`` moved
+    halfway back toward the step's start, up to 20 times, until it no longer increases.
+
+    ``update(b, u) -> (state, pdev)`` evaluates a point. Returns ``(state, u, b, pdev)``.
+
+    Raises
+    ------
+    PirlsError
+        Where the deviance is NaN, or still higher than before the step (by more than ``tol``).
+    """
+    state = None
+    for _ in range(20):
+        if not (math.isnan(pdev) or pdev > oldpdev):
+            break
+        u = 0.5 * (u_old + u)
+        if not uonly:
+            b = 0.5 * (b_old + b)
+        state, pdev = update(b, u)
+    if math.isnan(pdev):
+        raise PirlsError("PIRLS loop resulted in NaN value")
+    if pdev - oldpdev > tol:
+        raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
+    return state, u, b, pdev
 
 
 class PirlsError(FitError):
@@ -326,17 +353,10 @@ class GlmmModel(RandomEffectsVector):
                 converged = True
                 break
             if math.isnan(pdev) or pdev > oldpdev:
-                for _ in range(20):
-                    if not (math.isnan(pdev) or pdev > oldpdev):
-                        break
-                    u = 0.5 * (u_old + u)
-                    if not uonly:
-                        b = 0.5 * (b_old + b)
-                    eta, mu, devres, pdev = self._update(theta, base, b, u, uonly)
-                if math.isnan(pdev):
-                    raise PirlsError("PIRLS loop resulted in NaN value")
-                if pdev - oldpdev > tol:
-                    raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
+                def update(b_, u_):
+                    *st, pd_ = self._update(theta, base, b_, u_, uonly)
+                    return st, pd_
+                (eta, mu, devres), u, b, pdev = halve_steps(update, u_old, b_old, u, b, uonly, pdev, oldpdev, tol)
             oldpdev = pdev
         if not converged:
             raise PirlsError(f"PIRLS did not converge in {self.maxit} iterations")
