@@ -21,8 +21,8 @@ import numpy as np
 from ..errors import FitError
 from .rows import RowChunk
 
-__all__ = ["as_row_chunk", "tree_reduce", "DaskReduce", "design_stats", "combine_design_stats", "select_columns",
-           "chunk_residuals", "exact_quantiles"]
+__all__ = ["fits_in_memory", "PERSIST_FRACTION", "as_row_chunk", "tree_reduce", "DaskReduce", "design_stats",
+           "combine_design_stats", "select_columns", "chunk_residuals", "exact_quantiles"]
 
 SPLIT_EVERY = 8  # partial results combined per task of the tree
 
@@ -43,6 +43,25 @@ def _register_sizeof() -> None:
 
 
 _register_sizeof()
+
+
+PERSIST_FRACTION = 0.5  # of the workers' memory, that persisted data may take (the rest: the workers' own)
+
+
+def fits_in_memory(nbytes: float) -> bool:
+    """Whether ``nbytes`` in all fit in :data:`PERSIST_FRACTION` of the distributed workers' memory
+    limits; True without a distributed client (a local scheduler keeps them in this process, as the
+    in-memory fit would) or where the workers have no limit."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return True
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
+    if not limits or not all(limits):
+        return True
+    return nbytes <= PERSIST_FRACTION * sum(limits)
 
 
 def as_row_chunk(d: dict) -> RowChunk:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.dask_rows import DaskReduce, as_row_chunk, combine_design_stats, design_stats, select_columns, tree_reduce
+from ..core.dask_rows import (DaskReduce, as_row_chunk, combine_design_stats, design_stats, fits_in_memory,
+                              select_columns, tree_reduce)
 from ..design.dask_frame import combine_levels, dask_request, global_design, level_summary, partition_design
 from ..design.fixed import independent_columns
 from ..design.random import ReTerm
@@ -60,25 +61,6 @@ def as_dask_frame(data):
 def partition_chunk(part: pd.DataFrame, design):
     """One partition's RowChunk, coded with the global design (runs on a worker)."""
     return as_row_chunk(partition_design(part, design))
-
-
-PERSIST_FRACTION = 0.5  # of the workers' memory, that persisted chunks may take (the rest: the workers' own)
-
-
-def _fits_in_memory(nbytes: float) -> bool:
-    """Whether chunks of ``nbytes`` in all fit in :data:`PERSIST_FRACTION` of the distributed workers'
-    memory limits; True without a distributed client (a local scheduler keeps them in this process,
-    as the in-memory fit would) or where the workers have no limit."""
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
-        return True
-    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info().get("workers", {}).values()]
-    if not limits or not all(limits):
-        return True
-    return nbytes <= PERSIST_FRACTION * sum(limits)
 
 
 def scale_problem(stats: dict, tol: float = 1e3) -> bool:
@@ -159,7 +141,7 @@ def dask_data(parsed, data, weights, offset, *, chunk=partition_chunk, chunk_arg
     design_d = dask.delayed(design, traverse=False)
     chunks = [dask.delayed(chunk, pure=True)(p, design_d, *chunk_args) for p in parts]
     width = len(design.names) + sum(len(c) + 1 for _, c in design.term_specs) + 3
-    persisted = _fits_in_memory(design.n * width * 8.0)
+    persisted = fits_in_memory(design.n * width * 8.0)
     if persisted:
         chunks = list(dask.persist(*chunks))
     # 3. the design's checks; the columns that depend on earlier ones dropped as in memory

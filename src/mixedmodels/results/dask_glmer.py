@@ -183,13 +183,15 @@ class DaskGlmerResult(GlmerResult):
         """
         import dask
 
-        from ..core.dask_rows import exact_quantiles
+        from ..core.dask_rows import exact_quantiles, fits_in_memory
         from ..glmm.dask_pirls import sorted_values
 
         rows = self._live_rows("the residual quantiles")
         m, eta = self.model, self.pirls.eta
         res = [dask.delayed(sorted_values, pure=True)(ch, m.family, m.many_trials, eta, "pearson") for ch in rows.chunks]
-        if rows.persisted:
+        # the residuals (8 bytes a row) persisted for the counting rounds where they fit in the workers'
+        # memory, even when the chunks did not; else each round forms them afresh
+        if rows.persisted or fits_in_memory(8.0 * rows.n):
             res = dask.persist(*res)
         try:
             q = exact_quantiles(list(res), rows.n)

@@ -202,12 +202,14 @@ class DaskLmerResult(LmerResult):
         """
         import dask
 
-        from ..core.dask_rows import chunk_residuals, exact_quantiles
+        from ..core.dask_rows import chunk_residuals, exact_quantiles, fits_in_memory
 
         rows = self._live_rows("the residual quantiles")
         beta, b = np.asarray(self.beta, dtype=float), [np.asarray(x, dtype=float) for x in self.b]
         res = [dask.delayed(chunk_residuals, pure=True)(ch, beta, b) for ch in rows.chunks]
-        if rows.persisted:  # else each round forms them afresh: the rows never held at once
+        # the residuals (8 bytes a row) persisted for the counting rounds where they fit in the workers'
+        # memory, even when the chunks did not; else each round forms them afresh
+        if rows.persisted or fits_in_memory(8.0 * rows.n):
             res = dask.persist(*res)
         try:
             q = exact_quantiles(list(res), rows.n)
