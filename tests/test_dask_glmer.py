@@ -154,6 +154,9 @@ def test_refusals_are_clear(client, cbpp, cbpp_fits):
         text = dd.from_pandas(cbpp.assign(yn=np.where(cbpp["incidence"] > 0, "yes", "no")), npartitions=2)
         with pytest.raises(ArgumentError, match="must be categorical"):
             mm.glmer("yn ~ period + (1 | herd)", text, family="binomial")
+        unknown = text.assign(yn=text["yn"].astype("category").cat.as_unknown())
+        with pytest.raises(ArgumentError, match="categories Dask does not know"):
+            mm.glmer("yn ~ period + (1 | herd)", unknown, family="binomial")
         m = cbpp_fits[0]
         for call in (m.hatvalues, m.simulate, m.refit, m.profile, m.icc, lambda: m.save("x.json"),
                      lambda: m.confint(method="profile")):

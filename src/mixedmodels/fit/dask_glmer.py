@@ -47,11 +47,18 @@ def glmer_chunk(part: pd.DataFrame, design, parsed, family):
     return glmm_chunk(as_row_chunk(d), family)
 
 
-def _check_response_column(parsed, meta: pd.DataFrame) -> None:
-    """A factor response from Dask must be categorical: the levels of text are each partition's own."""
+def _check_response_column(parsed, ddf) -> None:
+    """A factor response from Dask must be categorical with known categories: the levels of text,
+    or of categories Dask does not know (a Parquet file's own dictionary), are each partition's own,
+    and the first level is the binomial's failure."""
+    meta = ddf._meta
     name = parsed.response.strip().strip("`")
     if name in meta.columns:
         dt = meta[name].dtype
+        if isinstance(dt, pd.CategoricalDtype) and not ddf[name].cat.known:
+            raise ArgumentError(f"the response {name!r} is categorical with categories Dask does not know (each "
+                                "partition's own, so their order, and which level is 'failure', could differ); "
+                                f"set them: ddf[{name!r}] = ddf[{name!r}].cat.set_categories(['no', 'yes'])")
         if not isinstance(dt, pd.CategoricalDtype) and (dt == object or pd.api.types.is_string_dtype(dt)):
             raise ArgumentError(f"the response {name!r} is text: from Dask a factor response must be categorical with "
                                 "its levels known, so that every partition codes them alike; e.g. "
@@ -88,7 +95,7 @@ def glmer_dask(formula: str, data, *, family, nagq: int, weights=None, offset=No
     parsed = parse_formula(formula)
     import_dask()
     ddf = as_dask_frame(data)
-    _check_response_column(parsed, ddf._meta)
+    _check_response_column(parsed, ddf)
     d = dask_data(frame_formula(parsed), ddf, weights, offset, chunk=glmer_chunk, chunk_args=(parsed, family),
                   first=(glmm_stats, combine_glmm_stats), response_numeric=False)
     gs = d.first if d.first is not None else DaskReduce(d.chunks)(glmm_stats, combine_glmm_stats)
