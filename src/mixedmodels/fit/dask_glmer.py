@@ -26,7 +26,7 @@ from ..glmm.dask_pirls import DaskGlmmModel, combine_glmm_stats, glmm_chunk, glm
 from ..optim.nlopt import check_start
 from ..optim.scales import scales_of
 from ..results.dask_glmer import DaskGlmerResult
-from ..results.dask_lmer import DaskRows
+from ..results.dask_rows import DaskRows
 from .dask_data import as_dask_frame, dask_data, import_dask
 from .glmer_control import split_control
 from .glmer_setup import GlmerSetup, check_glmer_terms, frame_formula, laplace_at_mode, response_values

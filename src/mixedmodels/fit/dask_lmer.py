@@ -21,7 +21,8 @@ from ..design.random import check_terms
 from ..errors import ArgumentError, DataError
 from ..formula.parse import parse_formula
 from ..optim.nlopt import check_control, check_start
-from ..results.dask_lmer import DaskLmerResult, DaskRows
+from ..results.dask_lmer import DaskLmerResult
+from ..results.dask_rows import DaskRows
 from .dask_data import dask_data
 
 __all__ = ["lmer_dask"]

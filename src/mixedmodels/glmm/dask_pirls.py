@@ -33,7 +33,7 @@ from ..core.dask_rows import DaskReduce
 from ..core.layout import ThetaLayout
 from ..core.lmm import LmmCore
 from ..core.rows import RowChunk, chunk_blocks, combine_blocks, finish_blocks, term_shapes
-from .pirls import PirlsError, PirlsResult, RandomEffectsVector, check_pirls_settings, halve_steps
+from .pirls import PirlsError, PirlsResult, RandomEffectsVector, check_pirls_settings, halve_steps, pls_step
 from .row_family import RowFamily
 
 __all__ = ["GlmmChunk", "glmm_chunk", "RemoteEta", "glmm_round", "combine_rounds", "chunk_values", "sorted_values",
@@ -331,11 +331,7 @@ class DaskGlmmModel(RandomEffectsVector):
             if not state["finite"] or state["blocks"] is None:
                 raise PirlsError("PIRLS: non-finite working weights or response")
             core = self._core(state["blocks"], with_x)
-            f = core.factor(theta)
-            if f is None:
-                raise PirlsError("PIRLS: the penalized weighted least-squares system is not positive definite")
-            bnew, us = core.solve(f)
-            u = np.concatenate([x.ravel() for x in us]) if us else np.zeros(0)
+            f, bnew, u = pls_step(core, theta)
             if not uonly:
                 b = bnew
             state, pdev = self._update(theta, b, u, base_beta, with_x)

@@ -48,7 +48,7 @@ from ..optim.scales import column_scales
 from .row_family import RowFamily
 
 __all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "check_pirls_settings", "RandomEffectsVector",
-           "halve_steps"]
+           "halve_steps", "pls_step"]
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -67,6 +67,24 @@ def check_pirls_settings(tol, maxit) -> None:
     if isinstance(maxit, bool) or not isinstance(maxit, (int, np.integer)) or maxit < 1:
         raise ArgumentError(f"the PIRLS iteration limit (control['maxit_pirls']) must be a whole number >= 1, "
                             f"got {maxit!r}")
+
+
+def pls_step(core, theta):
+    """One PIRLS step's penalized least squares: the factor of the system at theta and its solution.
+
+    Returns ``(f, beta, u)``: the factorization, the fixed effects (empty where the system has no
+    X) and the spherical random effects of all terms, level-major per term.
+
+    Raises
+    ------
+    PirlsError
+        Where the system is not positive definite.
+    """
+    f = core.factor(theta)
+    if f is None:
+        raise PirlsError("PIRLS: the penalized weighted least-squares system is not positive definite")
+    beta, us = core.solve(f)
+    return f, beta, (np.concatenate([x.ravel() for x in us]) if us else np.zeros(0))
 
 
 def halve_steps(update, u_old, b_old, u, b, uonly: bool, pdev: float, oldpdev: float, tol: float):
@@ -341,11 +359,7 @@ class GlmmModel(RandomEffectsVector):
                 if not (np.isfinite(w).all() and np.isfinite(z).all()):
                     raise PirlsError("PIRLS: non-finite working weights or response")
                 core = self.make_core(w, z, with_x=not uonly)
-            f = core.factor(theta)
-            if f is None:
-                raise PirlsError("PIRLS: the penalized weighted least-squares system is not positive definite")
-            bnew, us = core.solve(f)
-            u = np.concatenate([x.ravel() for x in us]) if us else np.zeros(0)
+            f, bnew, u = pls_step(core, theta)
             if not uonly:
                 b = bnew
             eta, mu, devres, pdev = self._update(theta, base, b, u, uonly)

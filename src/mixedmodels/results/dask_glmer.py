@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import ArgumentError, FitError
-from .dask_lmer import DaskRows, rows_needed
+from .dask_rows import DaskRows, live_rows, rows_needed
 from .glmer import GlmerResult
 
 __all__ = ["DaskGlmerResult"]
@@ -94,10 +94,7 @@ class DaskGlmerResult(GlmerResult):
         return core, core.factor(self.theta)
 
     def _live_rows(self, what: str) -> DaskRows:
-        if self.rows is None or not self.rows.chunks:
-            raise FitError(f"{what} needs the fit's rows on the Dask cluster, which were released; fit again to "
-                           "compute it")
-        return self.rows
+        return live_rows(self.rows, what)
 
     # ------------------------------------------------------------------ the rows' values, lazily
     def _row_series(self, what: str, name: str, scale: float = 1.0):
@@ -181,23 +178,11 @@ class DaskGlmerResult(GlmerResult):
         >>> dg.residual_quantiles.round(4).tolist()
         [-2.3816, -0.7889, -0.2026, 0.5143, 2.8791]
         """
-        import dask
-
-        from ..core.dask_rows import exact_quantiles, fits_in_memory
         from ..glmm.dask_pirls import sorted_values
 
+        m = self.model
         rows = self._live_rows("the residual quantiles")
-        m, eta = self.model, self.pirls.eta
-        res = [dask.delayed(sorted_values, pure=True)(ch, m.family, m.many_trials, eta, "pearson") for ch in rows.chunks]
-        # the residuals (8 bytes a row) persisted for the counting rounds where they fit in the workers'
-        # memory, even when the chunks did not; else each round forms them afresh
-        if rows.persisted or fits_in_memory(8.0 * rows.n):
-            res = dask.persist(*res)
-        try:
-            q = exact_quantiles(list(res), rows.n)
-        finally:
-            del res
-        return q / self.sigma
+        return rows.quantiles(sorted_values, m.family, m.many_trials, self.pirls.eta, "pearson") / self.sigma
 
     def summary(self, correlation: bool | None = None, ddf: str | None = None):
         """lme4's ``print(summary(gm))``, as in memory; the scaled residuals' quantiles computed on

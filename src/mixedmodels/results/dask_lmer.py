@@ -23,116 +23,10 @@ from functools import cached_property
 import numpy as np
 
 from ..errors import ArgumentError, FitError
+from .dask_rows import DaskRows, live_rows, rows_needed
 from .lmer import LmerResult
 
-__all__ = ["DaskLmerResult", "DaskRows", "rows_needed"]
-
-
-@dataclass
-class DaskRows:
-    """Where a Dask fit's rows are: the persisted chunks (one per partition, in the workers' memory),
-    and what the fit learnt of them.
-
-    Attributes
-    ----------
-    chunks : list of dask.delayed.Delayed
-        One ``RowChunk`` per partition (the model rows, X with the kept columns, Z's columns and
-        level codes), persisted unless too big for the workers' memory.
-    n : int
-        The number of rows the fit used.
-    weighted : bool
-        Whether the fit has prior weights.
-    scale_problem : bool
-        lme4's ``check.scaleX`` on all the rows: predictors on very different scales.
-    partitions : int
-        The number of partitions of the data.
-    persisted : bool
-        False: the chunks are formed afresh from the source in each round (data beyond memory).
-    """
-
-    chunks: list                 # dask.delayed RowChunk (persisted unless too big), X with the kept columns
-    n: int
-    weighted: bool
-    scale_problem: bool          # lme4's check.scaleX on all the rows
-    partitions: int = 0
-    persisted: bool = True       # False: chunks formed afresh from the source in each round (data beyond memory)
-
-    def release(self) -> None:
-        """Drop the references to the persisted chunks (the cluster frees their memory).
-
-        Examples
-        --------
-        >>> rows = DaskRows(chunks=[], n=0, weighted=False, scale_problem=False)
-        >>> rows.release()
-        >>> rows.chunks
-        []
-        """
-        self.chunks = []
-
-
-_LMER_EXAMPLE = """>>> import dask.dataframe as dd
-        >>> ddf = dd.from_pandas(mm.load_dataset("sleepstudy"), npartitions=2)
-        >>> dm = mm.lmer("Reaction ~ Days + (Days | Subject)", ddf)
-        >>> dm.{name}()"""
-
-
-def rows_needed(what: str, owner: str = "DaskLmerResult", fit: str = "mm.lmer(formula, ddf.compute())",
-                example: str = _LMER_EXAMPLE):
-    """A member of the in-memory fit that a Dask fit replaces with a FitError.
-
-    Parameters
-    ----------
-    what : str
-        The call, as the message names it ("resid()").
-    owner : str
-        The Dask result class ("DaskLmerResult").
-    fit : str
-        How to fit in memory instead, for the message.
-    example : str
-        The docstring example's lines up to the call (``{name}`` stands for the member).
-
-    Returns
-    -------
-    callable
-        The method, with its numpydoc docstring.
-    """
-    name = what.rstrip("()")
-
-    def method(self, *args, **kwargs):
-        raise FitError(f"{what} needs the model's rows in memory, which a fit to a Dask frame does not hold; "
-                       f"fit in memory for it: {fit} (or a sample of the rows)")
-    method.__name__ = name
-    method.__qualname__ = f"{owner}.{name}"
-    base = owner.removeprefix("Dask")
-    method.__doc__ = f"""Not available from a Dask fit: ``{what}`` needs the model's rows in memory.
-
-        The in-memory fit's ``{base}.{name}`` reads (or refits to) the model's rows, which a fit to
-        a Dask frame leaves on the cluster; fit in memory for it: ``{fit}`` (or a sample of the
-        rows).
-
-        Parameters
-        ----------
-        *args, **kwargs : object
-            What ``{base}.{name}`` takes; not looked at.
-
-        Returns
-        -------
-        NoReturn
-            Nothing: the call always raises.
-
-        Raises
-        ------
-        FitError
-            Always, saying so.
-
-        Examples
-        --------
-        {example.format(name=name)}
-        Traceback (most recent call last):
-            ...
-        mixedmodels.errors.FitError: {what} needs the model's rows in memory, ...
-        """
-    return method
+__all__ = ["DaskLmerResult"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,28 +94,14 @@ class DaskLmerResult(LmerResult):
         >>> dm.residual_quantiles.round(3).tolist()
         [-3.954, -0.463, 0.023, 0.463, 5.179]
         """
-        import dask
-
-        from ..core.dask_rows import chunk_residuals, exact_quantiles, fits_in_memory
+        from ..core.dask_rows import chunk_residuals
 
         rows = self._live_rows("the residual quantiles")
         beta, b = np.asarray(self.beta, dtype=float), [np.asarray(x, dtype=float) for x in self.b]
-        res = [dask.delayed(chunk_residuals, pure=True)(ch, beta, b) for ch in rows.chunks]
-        # the residuals (8 bytes a row) persisted for the counting rounds where they fit in the workers'
-        # memory, even when the chunks did not; else each round forms them afresh
-        if rows.persisted or fits_in_memory(8.0 * rows.n):
-            res = dask.persist(*res)
-        try:
-            q = exact_quantiles(list(res), rows.n)
-        finally:
-            del res
-        return q / self.sigma
+        return rows.quantiles(chunk_residuals, beta, b) / self.sigma
 
     def _live_rows(self, what: str) -> DaskRows:
-        if self.rows is None or not self.rows.chunks:
-            raise FitError(f"{what} needs the fit's rows on the Dask cluster, which were released; "
-                           "fit again to compute it")
-        return self.rows
+        return live_rows(self.rows, what)
 
     def summary(self, ddf: str = "Satterthwaite"):
         """lmerTest's ``summary(m)``, as in memory; the scaled residuals' quantiles computed on the
