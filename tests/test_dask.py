@@ -174,6 +174,35 @@ def test_factor_predictor_levels_missing_from_partitions(client, sleep):
     compare(client, "Reaction ~ dayo + (1 | Subject)", d2.reset_index(drop=True), npartitions=5, summary=False)
 
 
+def test_categories_dask_does_not_know(client, sleep):
+    """Unknown categories keep the order every partition has; where partitions list them in different
+    orders the levels are sorted (as R's factor()), with a warning: the baseline never depends on
+    how the rows are split."""
+    rng = np.random.default_rng(3)
+    d = sleep.assign(grp=pd.Categorical(rng.choice(["b", "a", "c"], len(sleep)), categories=["c", "a", "b"]))
+    f = "Reaction ~ Days + grp + (1 | Subject)"
+    with client.as_current():
+        ref = mm.lmer(f, d)
+        same = dd.from_pandas(d, npartitions=4, sort=False)
+        same = same.assign(grp=same["grp"].cat.as_unknown())
+        m = mm.lmer(f, same)
+        assert list(m.fixef.index) == list(ref.fixef.index) == ["(Intercept)", "Days", "grpa", "grpb"]
+        _close(m.beta, ref.beta, "beta", 1e-6)
+        parts = []
+        for i in range(4):
+            p = d.iloc[45 * i: 45 * (i + 1)].copy()
+            cats = sorted(p["grp"].astype(str).unique())
+            p["grp"] = pd.Categorical(p["grp"].astype(str), categories=cats[::-1] if i % 2 else cats)
+            parts.append(p)
+        meta = parts[0].iloc[:0].assign(grp=pd.Categorical([], categories=["__UNKNOWN_CATEGORIES__"]))
+        mixed = dd.from_delayed([dask.delayed(lambda x: x)(p) for p in parts], meta=meta, verify_meta=False)
+        with pytest.warns(DataWarning, match="different orders.*sorted"):
+            m2 = mm.lmer(f, mixed)
+        ref2 = mm.lmer(f, d.assign(grp=d["grp"].astype(str)))    # text: R's sorted levels
+        assert list(m2.fixef.index) == list(ref2.fixef.index) == ["(Intercept)", "Days", "grpb", "grpc"]
+        _close(m2.beta, ref2.beta, "beta", 1e-6)
+
+
 def test_scale_and_center(client, sleep):
     rng = np.random.default_rng(5)
     d = sleep.assign(x=rng.normal(50, 10, len(sleep)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError, DataError, DataWarning, FormulaError, collected
+from ..errors import ArgumentError, DataError, DataWarning, FormulaError, collected, warn as _warn
 from ..formula.parse import ParsedFormula
 from .coding import RCodedSpec
 from .columns import check_predictor_columns, variables_in
@@ -42,6 +42,9 @@ _UNSUPPORTED = ("poly", "bs")          # their state (orthogonal polynomials, kn
 
 
 _PARQUET = (".parquet", ".parq", ".pq")
+#: the one category of a Dask frame's meta where Dask does not know a categorical's categories
+#: (``dask.dataframe.utils.UNKNOWN_CATEGORIES``; not imported: nothing here imports Dask)
+UNKNOWN_CATEGORIES = "__UNKNOWN_CATEGORIES__"
 
 
 def is_dask_data(data) -> bool:
@@ -74,6 +77,10 @@ class DaskRequest:
     transforms: bool           # scale()/center() somewhere: each partition reports its moments
     columns: list              # the columns the model reads
     response_numeric: bool = True  # the model frame reads the response as a number (glmer: False)
+    known: dict = None         # categorical columns whose categories Dask knows: those categories
+
+    def __post_init__(self):
+        self.known = {} if self.known is None else self.known
 
 
 def _called(expr: str, names) -> list[str]:
@@ -159,10 +166,11 @@ def dask_request(parsed: ParsedFormula, meta: pd.DataFrame, weights=None, offset
     for e in [parsed.fixed, *(t.expr for t in parsed.random)]:
         factor_columns += [v for v in _inside_calls(e, _FACTOR_CALLS, cols) if v not in factor_columns]
     cats = [v for v in used if isinstance(meta[v].dtype, pd.CategoricalDtype)]
+    known = {v: list(meta[v].cat.categories) for v in cats if list(meta[v].cat.categories) != [UNKNOWN_CATEGORIES]}
     transforms = any(_called(e, _STATEFUL) for e in exprs)
     columns = used + [v for v in (weights, offset) if v is not None and v not in used]
     return DaskRequest(parsed, weights, offset, groups, factor_columns, cats, transforms, columns,
-                       bool(response_numeric))
+                       bool(response_numeric), known)
 
 
 def partition_frame(part: pd.DataFrame, req: DaskRequest):
@@ -227,13 +235,15 @@ def level_summary(part: pd.DataFrame, req: DaskRequest) -> dict:
     frame, nan = partition_frame(part, req)
     if frame is None:
         return dict(n=0, nan=nan, groups=[None] * len(req.groups), proto=None, states={},
-                    factors=req.factor_columns)
+                    factors=req.factor_columns, cats={})
     data = frame.data
     check_predictor_columns([req.parsed.fixed, *(t.expr for t in req.parsed.random)], data)
     groups = [data[list(g)].drop_duplicates() if g else None for g in req.groups]
     return dict(n=len(data), nan=nan, groups=groups,
                 proto=_proto(data.loc[:, _proto_columns(req, data)], req.factor_columns),
-                states=_states(data, req) if req.transforms else {}, factors=req.factor_columns)
+                states=_states(data, req) if req.transforms else {}, factors=req.factor_columns,
+                cats={c: tuple(data[c].cat.categories) for c in req.categoricals
+                      if c in data.columns and isinstance(data[c].dtype, pd.CategoricalDtype)})
 
 
 def _proto_columns(req: DaskRequest, data: pd.DataFrame) -> list[str]:
@@ -273,9 +283,12 @@ def combine_levels(a: dict, b: dict) -> dict:
     for k, v in b["states"].items():
         states[k] = v if k not in states else _merge_moments(states[k], v)
     proto = _concat_distinct(a["proto"], b["proto"])
+    cats = dict(a["cats"])
+    for c, v in b["cats"].items():   # a partition's categories, or None where two partitions' differ
+        cats[c] = v if c not in cats or cats[c] == v else None
     return dict(n=a["n"] + b["n"], nan=a["nan"] + b["nan"], states=states,
                 groups=[_concat_distinct(x, y) for x, y in zip(a["groups"], b["groups"])],
-                proto=None if proto is None else _proto(proto, a["factors"]), factors=a["factors"])
+                proto=None if proto is None else _proto(proto, a["factors"]), factors=a["factors"], cats=cats)
 
 
 @dataclass
@@ -335,7 +348,8 @@ def global_design(req: DaskRequest, summary: dict) -> DaskDesign:
     for c in req.categoricals:
         seen = [f[c] for f in [proto, *[g for g in groups if g is not None]] if f is not None and c in f.columns]
         cats = list(dict.fromkeys(x for s in seen for x in s.cat.categories))
-        dtypes[c] = pd.CategoricalDtype(cats, ordered=seen[0].cat.ordered)
+        dtypes[c] = pd.CategoricalDtype(_category_order(c, cats, req.known.get(c), summary.get("cats", {}).get(c, ())),
+                                        ordered=seen[0].cat.ordered)
     proto = _aligned(proto, dtypes)
     groups = [None if g is None else _aligned(g, dtypes) for g in groups]
     for t in req.parsed.random:
@@ -357,6 +371,32 @@ def global_design(req: DaskRequest, summary: dict) -> DaskDesign:
     order = sorted(range(len(labels)), key=lambda i: -len(labels[i]))  # stable, like R's order()
     return DaskDesign(req, fspec, names, [term_specs[i] for i in order], order, [groups[i] for i in order],
                       [labels[i] for i in order], dtypes, int(summary["n"]), int(summary["nan"]))
+
+
+def _category_order(column: str, seen: list, known, common) -> list:
+    """The levels' order of a categorical column over all partitions.
+
+    A categorical's categories are its levels' order in memory (the first is the baseline of the
+    contrasts, a binomial response's failure). From Dask that order is the frame's where Dask knows
+    the categories (``known``), else the one every partition has (``common``: Parquet files
+    written from one categorical). Where partitions list them in different orders no order is the
+    data's: the union is sorted, as R's ``factor()`` sorts, so that the fit does not depend on how
+    the rows are split, with a DataWarning that says how to choose the order.
+    """
+    if known is not None:
+        return list(known) + [x for x in seen if x not in set(known)]
+    if common:
+        return list(common) + [x for x in seen if x not in set(common)]
+    try:
+        order = sorted(seen)
+    except TypeError:
+        order = sorted(seen, key=str)
+    _warn(f"the partitions of the Dask frame list the categories of column {column!r} in different orders "
+          f"(categories Dask does not know); its levels are sorted, as R's factor() sorts them: "
+          f"{', '.join(map(str, order[:5]))}{', ...' if len(order) > 5 else ''}. To choose the order (the first "
+          f"level is the baseline), set it: ddf[{column!r}] = ddf[{column!r}].cat.set_categories([...])",
+          DataWarning, stacklevel=5)
+    return order
 
 
 def _aligned(data: pd.DataFrame, dtypes: dict) -> pd.DataFrame:
