@@ -40,7 +40,7 @@ def fixed_matrix(expr: str, data: pd.DataFrame, what: str):
         # only the formula's columns: logicals_as_factors converts every integer column it is given
         data = data.loc[:, used]
     X, names, spec = model_matrix(expr, data, what)
-    if isinstance(spec, LazySpec):      # numeric columns only: R's coding is formulaic's
+    if isinstance(spec, LazySpec):      # additive plain columns: R's coding is formulaic's
         return X, names, spec
     coded = _r_coding(expr, data, spec, names)
     if coded is not None:
