@@ -73,7 +73,12 @@ FORMULAS = [
 
 
 def _force(core, mode):
-    """Make a dense-method core form A_r0 W A_0r in the given way."""
+    """Make a dense-method core form A_r0 W A_0r in the given way (the objective through the
+    blocked factor, not the whole small system), or evaluate the whole system (``"whole"``)."""
+    if mode == "whole":
+        assert core._whole_system() is not None
+        return
+    core._whole = False
     if core.mz:
         core._mmode = mode
         core._Ar0d = core.Ar0.toarray() if mode == "dense" else None
@@ -84,7 +89,7 @@ def _force(core, mode):
 
 
 @pytest.mark.parametrize("formula", FORMULAS)
-@pytest.mark.parametrize("path", ["pairs", "dense", "spgemm", "groups", "sparse"])
+@pytest.mark.parametrize("path", ["pairs", "dense", "spgemm", "groups", "sparse", "whole"])
 def test_paths_match_brute_force(formula, path):
     d = _data(FORMULAS.index(formula))
     _, _, fixed, terms, core = lmer_stages(formula, d)
@@ -107,6 +112,9 @@ def test_paths_match_brute_force(formula, path):
         for reml in (True, False):
             obj, beta, u, RXi, Ominv = _brute(fixed.X, Z, y, Lam, reml)
             assert core.objective(theta, reml) == pytest.approx(obj, rel=1e-10, abs=1e-8)
+            # what Satterthwaite's derivatives read: the same pieces on either path
+            ldL2, ldRX2, r2, rxi = core.pieces(theta, with_rx=True)
+            np.testing.assert_allclose(rxi, RXi, rtol=1e-8, atol=1e-12)
         f = core.factor(theta)
         b, us = core.solve(f)
         np.testing.assert_allclose(b, beta, rtol=1e-8, atol=1e-10)
@@ -126,6 +134,21 @@ def test_paths_match_brute_force(formula, path):
             np.testing.assert_allclose(f.LZ0.toarray(), L[q0:, :q0], rtol=1e-7, atol=1e-10)
 
 
+def test_whole_system_is_chosen_for_small_models_only():
+    """Small models evaluate their criterion on the whole dense system, larger ones blocked; the
+    two agree to rounding (the brute-force test above holds both)."""
+    small = lmer_stages("y ~ x + (1 + x | g) + (1 | h)", _data(2))[4]
+    assert small._whole_system() is not None
+    f_whole = small.objective(small.layout.start(), True)
+    small._whole = False
+    assert small.objective(small.layout.start(), True) == pytest.approx(f_whole, rel=1e-12)
+    big = lmer_stages("y ~ x + (1 + x | g)", _data(3, n=1200, ng=300))[4]
+    assert big._whole_system() is None     # 603-square: its blocked form is cheaper
+    sparse = lmer_stages("y ~ x + (1 | g) + (1 | h)", _data(4))[4]
+    sparse_core = LmmCore(sparse.terms, np.ones((80, 1)), _data(4)["y"].to_numpy(float), method="sparse")
+    assert sparse_core._whole_system() is None
+
+
 def test_pairs_path_is_taken_after_first_call():
     d = _data(5)
     _, _, fixed, terms, core = lmer_stages("y ~ x + (1 | g) + (1 | h)", d)
@@ -141,6 +164,7 @@ def test_cost_model_picks_dense_product_for_fully_crossed_and_pairs_for_sparse_c
     s, i = np.meshgrid(np.arange(60), np.arange(40), indexing="ij")
     d = pd.DataFrame({"y": rng.normal(size=2400), "subj": s.ravel().astype(str), "item": i.ravel().astype(str)})
     c = lmer_stages("y ~ 1 + (1 | subj) + (1 | item)", d)[-1]
+    c._whole = False      # the blocked form's choice (this 102-square model is evaluated whole)
     c.objective(np.ones(2), True)
     c.objective(np.ones(2), True)
     assert c._mmode == "dense"
@@ -271,8 +295,8 @@ def test_satterthwaite_shortcut_equals_full_numderiv_scheme():
     def dev(x):
         return core.deviance_vp(x[:-1], x[-1], True)
 
-    def vc(x):
-        return x[-1] ** 2 * core.rx_inverse(core.factor(x[:-1]))
+    def vc(x):   # the same evaluation as varpar_info's (small models: the whole system)
+        return x[-1] ** 2 * core.pieces(x[:-1], with_rx=True)[3]
 
     H = hessian(dev, vp)
     np.testing.assert_allclose(info.A, 2 * np.linalg.inv((H + H.T) / 2), rtol=1e-10)
@@ -323,3 +347,26 @@ def test_level_groups_replace_the_sparse_product_beyond_the_pair_limit(monkeypat
     c2.objective(np.ones(2), True)
     c2.objective(np.ones(2), True)
     assert c2._mmode == "spgemm"
+
+
+def test_a_model_the_whole_system_and_the_blocked_factor_disagree_on_is_fitted_blocked(monkeypatch):
+    """A random slope in units of 1e12 sits at the edge of rounding, where the whole system and the
+    blocked factor can disagree on which theta are positive definite. Such models are kept off the
+    whole system (their Z'Z diagonals spread over more than 1e10), and where the two disagree at
+    the optimizer's end anyway (here with that guard lifted) the fit is redone on the blocked
+    factor: it ends at a theta the result can read."""
+    import warnings
+
+    import mixedmodels as mm
+    import mixedmodels.core.lmm as lmm_mod
+
+    rng = np.random.default_rng(5)
+    d = pd.DataFrame({"y": rng.normal(size=30), "x": rng.normal(size=30) * 1e12, "g": rng.choice(["a", "b"], 30)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer("y ~ 1 + (x | g)", d)
+        assert m.core._whole_system() is None
+        monkeypatch.setattr(lmm_mod, "_WHOLE_SPREAD", np.inf)
+        m2 = mm.lmer("y ~ 1 + (x | g)", d)
+    assert m2.core.factor(m2.theta) is not None and np.isfinite(m2.objective)
+    assert m2.objective == pytest.approx(m.objective, rel=1e-9)

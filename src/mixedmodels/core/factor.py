@@ -373,7 +373,9 @@ class FactorMixin:
     def objective(self, theta, reml: bool) -> float:
         """REML criterion or ML deviance (-2 log-likelihood) profiled over beta and sigma."""
         self.nevals += 1
-        f = self._factor(np.asarray(theta, dtype=float), keep=False)
+        theta = np.asarray(theta, dtype=float)
+        whole = self._whole_system()
+        f = whole.factor(theta) if whole is not None else self._factor(theta, keep=False)
         if f is None:
             return math.inf
         return self.objective_from(f, reml)
@@ -388,11 +390,13 @@ class FactorMixin:
 
     def pieces(self, theta, with_rx: bool = False):
         """(log|L_Z|^2, log|R_X|^2, r^2[, (R_X'R_X)^-1]) at theta; None outside the domain."""
-        f = self._factor(np.asarray(theta, dtype=float), keep=False)
+        theta = np.asarray(theta, dtype=float)
+        whole = self._whole_system()
+        f = whole.factor(theta) if whole is not None else self._factor(theta, keep=False)
         if f is None:
             return None
         if with_rx:
-            return f.ldL2, f.ldRX2, f.r2, self.rx_inverse(f)
+            return f.ldL2, f.ldRX2, f.r2, (whole if whole is not None else self).rx_inverse(f)
         return f.ldL2, f.ldRX2, f.r2, None
 
     def deviance_vp(self, theta, sigma: float, reml: bool) -> float:

@@ -68,6 +68,10 @@ from .solve import SolveMixin
 
 __all__ = ["ThetaLayout", "LmmCore", "Factorization", "CrossBlocks", "RowChunk", "RowSource"]
 
+#: the largest ratio of the random effects' crossproduct diagonals (Z'WZ) at which a small model's
+#: criterion is evaluated on its whole dense system (:meth:`LmmCore._whole_system`)
+_WHOLE_SPREAD = 1e10
+
 
 class LmmCore(FactorMixin, SolveMixin, SchurMixin):
     """Crossproduct blocks of [Z X y], formed once; factor and objective at any theta.
@@ -217,6 +221,56 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
             self._AXX = AXX
             self._eye = sp.identity(mz, format="csc")
 
+    # ------------------------------------------------------------------ small models: one dense system
+    def _whole_system(self):
+        """The whole system as one dense matrix (:class:`~mixedmodels.core.pls_dense.DensePLS`) where
+        that is the cheaper way to evaluate the criterion, else None; formed on first use.
+
+        A small model's blocked evaluation is some forty numpy calls on tiny arrays (sleepstudy:
+        ~70 us), while its whole ``(q + p + 1)``-square system (39 on sleepstudy) is scaled by
+        Lambda and factored by one LAPACK Cholesky in ~15 us: the same factor, up to rounding (the
+        tests hold the two to 1e-12). The cost rule is PIRLS's (:func:`.reweight.reweight_kind`):
+        ``m <= limits.PLS_DENSE_MAX`` and ``m^3`` no more than the blocked form's ``rest^3`` plus
+        its overhead. Used by :meth:`objective` and :meth:`pieces` (the optimizer's and the
+        derivatives' evaluations); :meth:`factor` keeps the blocked factor that the results read.
+        """
+        whole = getattr(self, "_whole", None)
+        if whole is None:
+            whole = self._whole = self._form_whole() or False
+        return whole or None
+
+    def _form_whole(self):
+        from .pls_dense import DensePLS
+
+        if self.method != "dense":
+            return None
+        q0 = self.l0 * self.p0
+        mz, p = self.mz, self.p
+        m = q0 + mz + p + 1
+        if m > limits.PLS_DENSE_MAX or m ** 3 > (mz + p + 1) ** 3 + 2.25e6:
+            return None
+        A = np.zeros((m, m))
+        p0 = self.p0
+        for i in range(p0):          # blockdiag(A00_k), level-major
+            for j in range(p0):
+                A[np.arange(i, q0, p0), np.arange(j, q0, p0)] = self.A00[:, i, j]
+        A[:q0, q0 + mz:] = self._C0f
+        A[q0 + mz:, :q0] = self._C0f.T
+        if mz:
+            Ar0 = self.Ar0.toarray()
+            A[q0: q0 + mz, :q0] = Ar0
+            A[:q0, q0: q0 + mz] = Ar0.T
+        A[q0:, q0:] = self.R
+        # random effects of very different sizes (a slope in units of 1e12: Z'Z entries 1e24 beside
+        # 1e1) leave both factors at the edge of rounding, where the closed-form 2 x 2 blocks and one
+        # long Cholesky disagree on which theta are positive definite; the blocked factor is what
+        # the results read, so such models are evaluated by it too
+        dz = np.diagonal(A)[: q0 + mz]
+        dz = dz[dz > 0]
+        if dz.size and float(dz.max()) > _WHOLE_SPREAD * float(dz.min()):
+            return None
+        return DensePLS.of_system(self.terms, self.layout, A, p)
+
     # ------------------------------------------------------------------ public views
     def start_theta(self) -> np.ndarray:
         """The starting value lme4's lmer() uses (:func:`~mixedmodels.core.blocks.moment_start`)."""
@@ -266,7 +320,7 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
         new.C0 = np.einsum("lac,cd->lad", self.C0, M)
         new._C0f = new.C0.reshape(self.l0 * self.p0, p1)
         new._m = m = mz + p1
-        new.nevals, new._calls, new._buf = 0, 0, None
+        new.nevals, new._calls, new._buf, new._whole = 0, 0, None, None
         # the pair map indexes the full (m x m) block: rebuild it for the new m when needed
         new._P = None
         new._Mg = None

@@ -124,10 +124,7 @@ class DensePLS:
         self._pair_flat = c[pa] * self.m + c[pb]
         self._pair_val = v[pa] * v[pb]
         self._pair_obs = r[pa]
-        self._scalar = all(t.p == 1 for t in terms)
-        if self._scalar:
-            self._lam_theta = np.concatenate([np.full(t.q, self.layout.theta_offsets[k]) for k, t in enumerate(terms)])
-        self._splits = [(off, off + nlev * pk, nlev, pk) for off, nlev, pk, _ in self._blocks]
+        self._set_lambda()
         # few rows (cbpp: 56 x 20): the whole design [Z X y] dense, every crossproduct one BLAS call
         self._D = None
         if self.n * self.m * self.m <= 200_000:
@@ -136,6 +133,35 @@ class DensePLS:
             D[:, q: q + self.p] = X
             self._D = D
         self.A = None
+
+    @classmethod
+    def of_system(cls, terms, layout: ThetaLayout, A: np.ndarray, p: int) -> "DensePLS":
+        """The system already formed: ``A`` the (q+p+1)-square weighted crossproduct of
+        ``[Z X y]`` in the terms' order (no rows: :meth:`factor`, :meth:`solve` and
+        :meth:`rx_inverse` only). LmmCore evaluates small models' criterion this way."""
+        self = cls.__new__(cls)
+        self.terms = terms
+        self.layout = layout
+        self.p = p
+        self.q = int(sum(t.q for t in terms))
+        self.m = self.q + p + 1
+        self._blocks = []
+        off = 0
+        for k, t in enumerate(terms):
+            self._blocks.append((off, t.nlev, t.p, k))
+            off += t.q
+        self._set_lambda()
+        self.A = A
+        return self
+
+    def _set_lambda(self) -> None:
+        """How theta scales the system: one multiplier per column where every term is scalar and
+        theta is the templates' entries (unstructured), else each term's template."""
+        terms = self.terms
+        self._scalar = all(t.p == 1 for t in terms) and self.layout.unstructured
+        if self._scalar:
+            self._lam_theta = np.concatenate([np.full(t.q, self.layout.theta_offsets[k]) for k, t in enumerate(terms)])
+        self._splits = [(off, off + nlev * pk, nlev, pk) for off, nlev, pk, _ in self._blocks]
 
     def reweight(self, w: np.ndarray, z: np.ndarray) -> "DensePLS":
         w = np.asarray(w, dtype=float)

@@ -248,6 +248,7 @@ class ReweightCore(LmmCore):
         else:
             self.R = AXX.copy()
         self._buf = None
+        self._whole = None
         self._P = None                 # never a pair map built from other weights
         self._Mg = None
         if hasattr(self, "_pairs_state"):
@@ -282,6 +283,7 @@ class ReweightCore(LmmCore):
             self.R[k0:k0 + p, k0 + p] = xz[:p]
             self.R[k0 + p, k0:] = xz
         self._buf = None
+        self._whole = None
         return self
 
 
