@@ -275,7 +275,7 @@ def test_what_needs_rows_says_so(client, sleep):
         m = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf)
         for call in (lambda: m.hatvalues(),
                      lambda: m.refit(REML=False), lambda: m.confint(method="profile"),
-                     lambda: m.icc(), lambda: m.summary(ddf="Kenward-Roger"), lambda: m.check()):
+                     lambda: m.icc(), lambda: m.check()):
             with pytest.raises(FitError, match="rows in memory|refits the model"):  # never a number from no rows
                 call()
         m2 = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf)
@@ -294,6 +294,33 @@ def test_what_needs_rows_says_so(client, sleep):
             mm.lmer("Reaction ~ Days + (1 | Subject)", ddf, weights=np.ones(len(sleep)))
         with pytest.raises(mm.errors.DataError, match="not columns"):
             mm.lmer("Reaction ~ Days + (1 | Nobody)", ddf)
+
+
+def test_kenward_roger_from_the_blocks(client, sleep):
+    """Kenward-Roger reads the rows only through Z'Z, Z'X and X'X, which the Dask fit's core holds:
+    the same df, adjusted standard errors and F tests as in memory (random slopes; crossed terms
+    sorted by plate, so partitions lack levels)."""
+    pen = mm.load_dataset("Penicillin").sort_values("plate", kind="stable").reset_index(drop=True)
+    with client.as_current():
+        for f, d in (("Reaction ~ Days + (Days | Subject)", sleep), ("diameter ~ 1 + (1 | plate) + (1 | sample)", pen)):
+            ref = mm.lmer(f, d)
+            m = mm.lmer(f, dd.from_pandas(d, npartitions=3, sort=False))
+            a, b = m.coef_table(ddf="Kenward-Roger"), ref.coef_table(ddf="Kenward-Roger")
+            # the fits' estimates agree to BOBYQA's tolerance, and so do the df computed at them
+            np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-5)
+            # at the same estimates the numbers are the in-memory ones to rounding
+            from mixedmodels.inference.kenward_roger import crossproducts_of_core
+            C1, ZX1, XX1 = crossproducts_of_core(m.core)
+            C2, ZX2, XX2 = crossproducts_of_core(ref.core)
+            np.testing.assert_allclose(C1.toarray(), C2.toarray(), rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(ZX1, ZX2, rtol=1e-12, atol=1e-9)
+            np.testing.assert_allclose(XX1, XX2, rtol=1e-12)
+        assert _without_data_line(str(m.summary(ddf="Kenward-Roger"))).splitlines()[0] == \
+            _without_data_line(str(ref.summary(ddf="Kenward-Roger"))).splitlines()[0]
+        w = sleep.assign(w=np.linspace(1, 2, len(sleep)))
+        mw = mm.lmer("Reaction ~ Days + (1 | Subject)", dd.from_pandas(w, npartitions=2), weights="w")
+        with pytest.raises(FitError, match="prior weights needs the model's rows"):
+            mw.coef_table(ddf="Kenward-Roger")
 
 
 def test_without_dask_a_clear_error(monkeypatch, sleep):

@@ -150,3 +150,25 @@ def test_too_many_random_effects_is_refused(monkeypatch):
     m = replace(fit("cake_numeric_temp"))          # a fresh object: nothing cached
     with pytest.raises(ArgumentError, match="Satterthwaite"):
         m.coef_table(ddf="Kenward-Roger")
+
+
+@pytest.mark.parametrize("formula, data", [
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+    ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"),
+    ("strength ~ 1 + (1 | batch/cask)", "Pastes"),
+])
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_crossproducts_of_the_core_are_those_of_the_rows(formula, data, method):
+    """What Kenward-Roger reads from a fit that holds no rows (Dask): Z'Z, Z'X and X'X from the
+    core's blocks, dense or sparse rest, equal to those of Z and X."""
+    from mixedmodels.core.lmm import LmmCore
+    from mixedmodels.inference.kenward_roger import _Z, crossproducts_of_core
+
+    m = mm.lmer(formula, mm.load_dataset(data))
+    X = m.fixed.X
+    core = LmmCore(m.terms, X, m.frame.y, method=method)
+    C, ZX, XX = crossproducts_of_core(core)
+    Z = _Z(m.terms, len(X))
+    np.testing.assert_allclose(C.toarray(), (Z.T @ Z).toarray(), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(ZX, Z.T @ X, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(XX, X.T @ X, rtol=1e-13)

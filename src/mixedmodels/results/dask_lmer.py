@@ -110,7 +110,8 @@ class DaskLmerResult(LmerResult):
         Parameters
         ----------
         ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
-            The df of the t tests; "Kenward-Roger" needs the rows (a FitError).
+            The df of the t tests; "Kenward-Roger" from the blocks, as in memory (not with prior
+            weights: a FitError).
 
         Returns
         -------
@@ -266,10 +267,11 @@ class DaskLmerResult(LmerResult):
         from ..inference.ddf import normalize_ddf
 
         ddf = normalize_ddf(ddf)
-        if ddf == "Kenward-Roger":
-            raise FitError("Kenward-Roger's ddf needs the model's rows in memory (Z and X), which a fit to a "
-                           "Dask frame does not hold; use ddf='Satterthwaite' or 'lme4', or fit in memory: "
-                           "mm.lmer(formula, ddf.compute())")
+        if ddf == "Kenward-Roger" and self.frame.weights is not None:
+            raise FitError("Kenward-Roger with prior weights needs the model's rows in memory (pbkrtest builds "
+                           "Sigma from the unweighted Z; a fit to a Dask frame holds the weighted crossproducts "
+                           "only); use ddf='Satterthwaite' or 'lme4', or fit in memory: "
+                           "mm.lmer(formula, ddf.compute(), weights=...)")
         return ddf
 
     def coef_table(self, ddf: str = "Satterthwaite", conf_int: float | None = None):
@@ -277,9 +279,9 @@ class DaskLmerResult(LmerResult):
 
         Parameters
         ----------
-        ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
-            The df of the t tests (lme4: none, normal p-values not given); "Kenward-Roger" needs
-            the rows of Z and X (a FitError).
+        ddf : {"Satterthwaite", "Kenward-Roger", "lme4"}, default "Satterthwaite"
+            The df of the t tests (lme4: none, normal p-values not given); Kenward-Roger's from the
+            crossproduct blocks, as in memory (not with prior weights: a FitError).
         conf_int : float, optional
             A level such as 0.95: adds the limits of t intervals with the same df.
 
@@ -308,7 +310,7 @@ class DaskLmerResult(LmerResult):
         type : {1, 2, 3}, default 3
             The type of the hypotheses.
         ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
-            The denominator df; "Kenward-Roger" needs the rows (a FitError).
+            The denominator df; "Kenward-Roger" from the blocks (not with prior weights).
 
         Returns
         -------
