@@ -309,9 +309,8 @@ def test_kenward_roger_from_the_blocks(client, sleep):
             # the fits' estimates agree to BOBYQA's tolerance, and so do the df computed at them
             np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-5)
             # at the same estimates the numbers are the in-memory ones to rounding
-            from mixedmodels.inference.kenward_roger import crossproducts_of_core
-            C1, ZX1, XX1 = crossproducts_of_core(m.core)
-            C2, ZX2, XX2 = crossproducts_of_core(ref.core)
+            C1, ZX1, XX1 = m.core.crossproducts()
+            C2, ZX2, XX2 = ref.core.crossproducts()
             np.testing.assert_allclose(C1.toarray(), C2.toarray(), rtol=1e-12, atol=1e-9)
             np.testing.assert_allclose(ZX1, ZX2, rtol=1e-12, atol=1e-9)
             np.testing.assert_allclose(XX1, XX2, rtol=1e-12)

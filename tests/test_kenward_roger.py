@@ -162,12 +162,12 @@ def test_crossproducts_of_the_core_are_those_of_the_rows(formula, data, method):
     """What Kenward-Roger reads from a fit that holds no rows (Dask): Z'Z, Z'X and X'X from the
     core's blocks, dense or sparse rest, equal to those of Z and X."""
     from mixedmodels.core.lmm import LmmCore
-    from mixedmodels.inference.kenward_roger import _Z, crossproducts_of_core
+    from mixedmodels.inference.kenward_roger import _Z
 
     m = mm.lmer(formula, mm.load_dataset(data))
     X = m.fixed.X
     core = LmmCore(m.terms, X, m.frame.y, method=method)
-    C, ZX, XX = crossproducts_of_core(core)
+    C, ZX, XX = core.crossproducts()
     Z = _Z(m.terms, len(X))
     np.testing.assert_allclose(C.toarray(), (Z.T @ Z).toarray(), rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(ZX, Z.T @ X, rtol=1e-13, atol=1e-12)

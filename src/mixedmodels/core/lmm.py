@@ -284,6 +284,40 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
         """blockdiag(G_k) over the first term's levels, for G of shape (l0, p0, p0) (or (l0,))."""
         return self._block_diag(G)
 
+    def crossproducts(self):
+        """``(Z'Z, Z'X, X'X)`` of the rows from the blocks, in the terms' order (``Z'Z`` sparse CSR);
+        with prior weights, those of the weighted rows. What Kenward-Roger reads of the rows, so a
+        fit that holds no rows (from Dask) has them too.
+
+        Returns
+        -------
+        tuple
+            ``Z'Z`` (q x q, scipy.sparse CSR), ``Z'X`` (q x p), ``X'X`` (p x p).
+        """
+        l0, p0, p, mz = self.l0, self.p0, self.p, self.mz
+        q0 = l0 * p0
+        lev = np.arange(l0)[:, None, None] * p0
+        rows = [np.broadcast_to(lev + np.arange(p0)[None, :, None], self.A00.shape).ravel()]
+        cols = [np.broadcast_to(lev + np.arange(p0)[None, None, :], self.A00.shape).ravel()]
+        vals = [np.asarray(self.A00, dtype=float).ravel()]
+        if self.method == "dense":
+            Arr, ArX, AXX = self.R[:mz, :mz], self.R[:mz, mz: mz + p], self.R[mz: mz + p, mz: mz + p]
+        else:
+            Arr, ArX, AXX = self._Arr, self._ArX[:, :p], self._AXX[:p, :p]
+        if mz:
+            a = sp.coo_matrix(self.Ar0)
+            rows += [a.row + q0, a.col]
+            cols += [a.col, a.row + q0]
+            vals += [a.data, a.data]
+            r = sp.coo_matrix(Arr)
+            rows.append(r.row + q0)
+            cols.append(r.col + q0)
+            vals.append(r.data)
+        q = q0 + mz
+        C = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(q, q))
+        ZX = np.vstack([self._C0f[:, :p], np.asarray(ArX)]) if mz else np.array(self._C0f[:, :p])
+        return C, ZX, np.array(AXX, dtype=float)
+
     # ------------------------------------------------------------------ new [X y], same Z
     def transform_xy(self, M: np.ndarray) -> "LmmCore":
         """A core whose ``[X y]`` is this core's ``[X y] @ M`` (M is (p+1) x (p'+1)), with no pass over

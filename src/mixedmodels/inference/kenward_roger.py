@@ -46,7 +46,7 @@ import scipy.sparse as sp
 from ..distributions import f_sf, t_sf
 from ..errors import ArgumentError, FitError
 
-__all__ = ["KRInfo", "kr_info", "kr_ddf", "kr_contrast", "kr_f_test", "kr_coef_table", "crossproducts_of_core"]
+__all__ = ["KRInfo", "kr_info", "kr_ddf", "kr_contrast", "kr_f_test", "kr_coef_table"]
 
 
 @dataclass(frozen=True)
@@ -248,50 +248,6 @@ class _BlockFactor:
         return self.f.split_rr(R)
 
 
-def crossproducts_of_core(core):
-    """``(Z'Z, Z'X, X'X)`` from a core's crossproduct blocks, in the terms' order: all that
-    Kenward-Roger reads of the rows, so a fit that holds no rows (from Dask) has them too.
-
-    The core's blocks are those of the model's weighted rows; pbkrtest's ``Sigma`` is built from
-    the unweighted ``Z`` (see the module's docstring), so a weighted fit needs its rows.
-
-    Parameters
-    ----------
-    core : LmmCore
-        The fit's core (first term's diagonal blocks, A_r0, and the dense or sparse rest).
-
-    Returns
-    -------
-    tuple
-        ``Z'Z`` (q x q sparse CSR), ``Z'X`` (q x p), ``X'X`` (p x p).
-    """
-    l0, p0, p, mz = core.l0, core.p0, core.p, core.mz
-    q0 = l0 * p0
-    lev = np.arange(l0)[:, None, None] * p0
-    i = np.arange(p0)[None, :, None]
-    j = np.arange(p0)[None, None, :]
-    rows = [np.broadcast_to(lev + i, core.A00.shape).ravel()]
-    cols = [np.broadcast_to(lev + j, core.A00.shape).ravel()]
-    vals = [np.asarray(core.A00, dtype=float).ravel()]
-    if core.method == "dense":
-        Arr, ArX, AXX = core.R[:mz, :mz], core.R[:mz, mz: mz + p], core.R[mz: mz + p, mz: mz + p]
-    else:
-        Arr, ArX, AXX = core._Arr, core._ArX[:, :p], core._AXX[:p, :p]
-    if mz:
-        a = sp.coo_matrix(core.Ar0)
-        rows += [a.row + q0, a.col]
-        cols += [a.col, a.row + q0]
-        vals += [a.data, a.data]
-        r = sp.coo_matrix(Arr)
-        rows.append(r.row + q0)
-        cols.append(r.col + q0)
-        vals.append(r.data)
-    q = q0 + mz
-    C = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(q, q))
-    ZX = np.vstack([core._C0f[:, :p], np.asarray(ArX)]) if mz else np.array(core._C0f[:, :p])
-    return C, ZX, np.array(AXX, dtype=float)
-
-
 def _dense(a) -> np.ndarray:
     return a.toarray() if sp.issparse(a) else np.asarray(a)
 
@@ -329,7 +285,7 @@ def _compute(m) -> KRInfo:
                             f"q = {q} random effects ({8.0 * q * q / 2**30:.1f} GB each); use "
                             "ddf='Satterthwaite', whose cost does not grow with q")
     if n == 0 and m.nobs:    # a fit that holds no rows (from Dask): its core's crossproducts
-        C, ZX, XX = crossproducts_of_core(core)
+        C, ZX, XX = core.crossproducts()
         n = int(m.nobs)
     else:
         Z = _Z(terms, n)
