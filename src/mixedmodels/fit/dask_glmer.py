@@ -33,7 +33,8 @@ from .glmer_setup import GlmerSetup, check_glmer_terms, frame_formula, laplace_a
 
 __all__ = ["glmer_dask"]
 
-_ROW_FAMILIES = (_families.Binomial, _families.Poisson)   # an aic that is a sum over rows
+#: the families PIRLS runs on from Dask: their aic is summed over partitions (Family.aic_sums)
+_ROW_FAMILIES = (_families.Binomial, _families.Poisson, _families.Gamma, _families.InverseGaussian)
 
 
 def _response(parsed, family, data: pd.DataFrame) -> np.ndarray:
@@ -82,12 +83,12 @@ def glmer_dask(formula: str, data, *, family, nagq: int, weights=None, offset=No
     Raises
     ------
     ArgumentError
-        For a family whose aic is not a sum over rows (Gamma, inverse Gaussian: not yet from Dask),
-        for nAGQ > 1, and for a text response.
+        For another family (negative binomial: glmer_nb in memory), for nAGQ > 1, and for a text
+        response.
     """
     if not isinstance(family, _ROW_FAMILIES):
-        raise ArgumentError(f"glmer from Dask fits the binomial and Poisson families; the {family.name} family is "
-                            "not available from Dask yet: fit in memory (ddf.compute())")
+        raise ArgumentError(f"glmer from Dask fits the binomial, Poisson, Gamma and inverse Gaussian families; the "
+                            f"{family.name} family is not available from Dask yet: fit in memory (ddf.compute())")
     if nagq > 1:
         raise ArgumentError("nAGQ > 1 (adaptive Gauss-Hermite quadrature) is not available from Dask yet; use nAGQ=1 "
                             "(Laplace) or nAGQ=0, or fit in memory (ddf.compute())")

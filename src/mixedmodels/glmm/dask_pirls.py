@@ -19,7 +19,9 @@ the factor at the mode) written for a linear predictor that lives on the workers
 function is the in-memory one (:class:`~mixedmodels.glmm.row_family.RowFamily`), so the two differ
 by the order of the sums only.
 
-Only families whose aic is a sum over rows are supported (binomial, Poisson); nAGQ > 1 is not.
+The aic is summed over rows too: the binomial's and Poisson's are sums; a family with a
+dispersion (Gamma, inverse Gaussian) estimates it from the whole deviance, so each partition gives
+the sums its aic needs (``Family.aic_sums``) and the client finishes it. nAGQ > 1 is not supported.
 """
 from __future__ import annotations
 
@@ -111,7 +113,7 @@ def glmm_round(ch: GlmmChunk, family, many_trials: bool, eta: RemoteEta, base_be
         mu = rows.linkinv(e)
         devres = rows.dev_resids(mu)
         dev = float(np.sum(devres))
-        out = dict(dev=dev, aic=rows.aic(mu, dev), finite=bool(np.all(np.isfinite(e))), blocks=None)
+        out = dict(dev=dev, aic=rows.aic_sums(mu, dev), finite=bool(np.all(np.isfinite(e))), blocks=None)
         if system:
             base = _offset(ch, k)
             if base_beta is not None and X.shape[1]:
@@ -159,6 +161,19 @@ def chunk_values(ch: GlmmChunk, family, many_trials: bool, eta: RemoteEta, what:
     return (y - mu) / family.mu_eta(e)
 
 
+def pearson_ss(ch: GlmmChunk, family, many_trials: bool, eta: RemoteEta) -> float:
+    """A chunk's Pearson chi-square ``sum w (y - mu)^2 / V(mu)`` at ``eta`` (a scale family's sigma)."""
+    if not np.asarray(ch.X).shape[0]:
+        return 0.0
+    r = chunk_values(ch, family, many_trials, eta, "pearson")
+    return float(r @ r)
+
+
+def add(a: float, b: float) -> float:
+    """The reduce of :func:`pearson_ss`."""
+    return a + b
+
+
 def sorted_values(ch: GlmmChunk, family, many_trials: bool, eta: RemoteEta, what: str) -> np.ndarray:
     """:func:`chunk_values`, sorted (for :func:`~mixedmodels.core.dask_rows.exact_quantiles`)."""
     return np.sort(chunk_values(ch, family, many_trials, eta, what))
@@ -203,7 +218,7 @@ class DaskGlmmModel(RandomEffectsVector):
     Parameters
     ----------
     family : Family
-        Binomial or Poisson (a family whose aic is a sum over rows).
+        Binomial, Poisson, Gamma or inverse Gaussian.
     terms : list of ReTerm
         The random-effects terms (levels and columns; no rows).
     chunks : list
@@ -353,7 +368,8 @@ class DaskGlmmModel(RandomEffectsVector):
             if f_mode is not None:
                 core, f = mode_core, f_mode
         return DaskPirlsResult(theta, np.asarray(b, dtype=float), u, self._eta(theta, b, u), None, None, float(pdev),
-                               f, core, it, None, dev_sum=state["dev"], aic_sum=state["aic"])
+                               f, core, it, None, dev_sum=state["dev"],
+                               aic_sum=self.family.aic_from_sums(state["aic"], state["dev"]))
 
     def mode_system(self, r: DaskPirlsResult) -> LmmCore:
         """The penalized least-squares system with X at the working weights of the mode ``r``, the

@@ -101,6 +101,21 @@ class Family:
         """-2 log-likelihood (plus R's constants) of the conditional distribution, as lme4 uses it."""
         raise NotImplementedError
 
+    #: whether the aic is a sum over rows (binomial, Poisson, negative binomial); a family with a
+    #: dispersion (Gamma, inverse Gaussian) estimates it from the whole deviance first, and gives
+    #: the sums its aic needs instead (:meth:`aic_sums`, :meth:`aic_from_sums`)
+    aic_additive = True
+
+    def aic_sums(self, y, n, mu, wt) -> np.ndarray:
+        """Sums over rows from which :meth:`aic_from_sums` gives the aic: additive over any split
+        of the rows (a Dask fit sums them over partitions). By default the aic itself."""
+        return np.array([self.aic(y, n, mu, wt, math.nan)])
+
+    def aic_from_sums(self, sums, dev: float) -> float:
+        """The aic from :meth:`aic_sums` over all rows and the deviance (the sum of the deviance
+        residuals) over all rows."""
+        return float(sums[0])
+
     def validmu(self, mu) -> bool:
         """Whether every mean is in the distribution's range (finite, here)."""
         return bool(np.all(np.isfinite(_arr(mu))))
@@ -314,6 +329,22 @@ class Gamma(Family):
         ll = -special.gammaln(shape) - shape * np.log(scale) + (shape - 1.0) * np.log(y) - y / scale
         return float(-2.0 * np.sum(wt * ll) + 2.0)
 
+    aic_additive = False
+
+    def aic_sums(self, y, n, mu, wt) -> np.ndarray:
+        r"""``(sum w, sum w log mu, sum w log y, sum w y / mu)``: with ``d = dev / sum w`` and
+        ``a = 1 / d`` the log density summed is ``-W lgamma(a) - a (sum w log mu + W log d)
+        + (a - 1) sum w log y - (1/d) sum w y/mu``, R's ``Gamma()$aic`` term by term."""
+        y, mu, wt = _arr(y), _arr(mu), _arr(wt)
+        return np.array([np.sum(wt), np.sum(wt * np.log(mu)), np.sum(wt * np.log(y)), np.sum(wt * y / mu)])
+
+    def aic_from_sums(self, sums, dev: float) -> float:
+        W, slmu, sly, sym = (float(v) for v in sums)
+        disp = dev / W
+        a = 1.0 / disp
+        ll = -W * special.gammaln(a) - a * (slmu + W * math.log(disp)) + (a - 1.0) * sly - sym / disp
+        return float(-2.0 * ll + 2.0)
+
     def initialize(self, y, weights):
         y, n, w, _ = super().initialize(y, weights)
         if np.any(y <= 0):
@@ -345,6 +376,17 @@ class InverseGaussian(Family):
         y, wt = _arr(y), _arr(wt)
         ws = float(np.sum(wt))
         return float(ws * (math.log(dev / ws * 2.0 * math.pi) + 1.0) + 3.0 * np.sum(np.log(y) * wt) + 2.0)
+
+    aic_additive = False
+
+    def aic_sums(self, y, n, mu, wt) -> np.ndarray:
+        """``(sum w, sum w log y)``: R's ``inverse.gaussian()$aic`` needs no more."""
+        y, wt = _arr(y), _arr(wt)
+        return np.array([np.sum(wt), np.sum(np.log(y) * wt)])
+
+    def aic_from_sums(self, sums, dev: float) -> float:
+        ws, sly = float(sums[0]), float(sums[1])
+        return float(ws * (math.log(dev / ws * 2.0 * math.pi) + 1.0) + 3.0 * sly + 2.0)
 
     def initialize(self, y, weights):
         y, n, w, _ = super().initialize(y, weights)

@@ -102,6 +102,13 @@ class RowFamily:
             return float(-2.0 * (const + float(coef @ ll)))
         return self.family.aic(self.y, self.ntrials, mu, self.pw, dev)
 
+    def aic_sums(self, mu, dev) -> np.ndarray:
+        """The sums over these rows that the aic over all rows needs (``Family.aic_sums``): the aic
+        of these rows itself where it is a sum over rows; ``dev`` is these rows' deviance."""
+        if self.family.aic_additive:
+            return np.array([self.aic(mu, dev)])
+        return self.family.aic_sums(self.y, self.ntrials, mu, self.pw)
+
     def dev_resids(self, mu) -> np.ndarray:
         """The family's deviance residuals at mu (prior weights included)."""
         if self._binary is not None:

@@ -87,6 +87,25 @@ class DaskGlmerResult(GlmerResult):
         return float(self.pirls.dev)
 
     @cached_property
+    def sigma(self) -> float:
+        """lme4's ``sigma(gm)``: 1 for binomial and Poisson; for a family with a scale (Gamma,
+        inverse Gaussian) ``sqrt((X2 + ||u||^2) / n)`` with the Pearson chi-square ``X2`` summed on
+        the cluster (one round), as in memory.
+
+        Examples
+        --------
+        >>> dg.sigma
+        1.0
+        """
+        if not self.has_scale:
+            return 1.0
+        from ..glmm.dask_pirls import add, pearson_ss
+
+        m = self.model
+        ss = m.reduce(pearson_ss, add, m.family, m.many_trials, self.pirls.eta)
+        return float(np.sqrt((ss + self.pirls.sqr_u) / m.n))
+
+    @cached_property
     def _final(self):
         """(core, factorization) of the penalized weighted least squares with X at the mode: one
         more round on the cluster."""
