@@ -168,6 +168,15 @@ def test_families_with_a_dispersion(family):
     assert m.has_scale and m.sigma == pytest.approx(ref.sigma, rel=1e-8)
 
 
+@pytest.mark.parametrize("nagq", [5, 9])
+def test_adaptive_quadrature(cbpp, nagq):
+    """nAGQ > 1 (one scalar term): the per-level sums of the deviance residuals at the mode and at
+    the nodes come from one round over the partitions; the in-memory AGQ deviance and summary."""
+    m, ref = compare(None, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial",
+                     nAGQ=nagq)
+    assert m.nagq == nagq and m.objective == pytest.approx(ref.objective, rel=1e-12)
+
+
 def test_the_aic_from_sums_is_the_aic():
     """Family.aic_from_sums of the sums over any split of the rows is the family's aic."""
     rng = np.random.default_rng(3)
@@ -182,8 +191,8 @@ def test_refusals_are_clear(client, cbpp, cbpp_fits):
     ddf = dd.from_pandas(cbpp, npartitions=2)
     f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
     with client.as_current():
-        with pytest.raises(ArgumentError, match="nAGQ > 1"):
-            mm.glmer(f, ddf, family="binomial", nAGQ=5)
+        with pytest.raises(ArgumentError, match="nAGQ > 1 is only available for models with a single"):
+            mm.glmer("incidence ~ period + (1 | herd) + (1 | period)", ddf, family="poisson", nAGQ=5)
         with pytest.raises(ArgumentError, match="family is not available from Dask"):
             mm.glmer("size ~ period + (1 | herd)", ddf, family=mm.families.NegativeBinomial(theta=2.0))
         text = dd.from_pandas(cbpp.assign(yn=np.where(cbpp["incidence"] > 0, "yes", "no")), npartitions=2)

@@ -29,7 +29,7 @@ from ..results.dask_glmer import DaskGlmerResult
 from ..results.dask_rows import DaskRows
 from .dask_data import as_dask_frame, dask_data, import_dask
 from .glmer_control import split_control
-from .glmer_setup import GlmerSetup, check_glmer_terms, frame_formula, laplace_at_mode, response_values
+from .glmer_setup import GlmerSetup, check_agq_terms, check_glmer_terms, frame_formula, laplace_at_mode, response_values
 
 __all__ = ["glmer_dask"]
 
@@ -83,15 +83,12 @@ def glmer_dask(formula: str, data, *, family, nagq: int, weights=None, offset=No
     Raises
     ------
     ArgumentError
-        For another family (negative binomial: glmer_nb in memory), for nAGQ > 1, and for a text
-        response.
+        For another family (negative binomial: glmer_nb in memory), for nAGQ > 1 with other than
+        one scalar term (as in memory), and for a text response.
     """
     if not isinstance(family, _ROW_FAMILIES):
         raise ArgumentError(f"glmer from Dask fits the binomial, Poisson, Gamma and inverse Gaussian families; the "
                             f"{family.name} family is not available from Dask yet: fit in memory (ddf.compute())")
-    if nagq > 1:
-        raise ArgumentError("nAGQ > 1 (adaptive Gauss-Hermite quadrature) is not available from Dask yet; use nAGQ=1 "
-                            "(Laplace) or nAGQ=0, or fit in memory (ddf.compute())")
     _, glmm_ctl = split_control(control)
     parsed = parse_formula(formula)
     import_dask()
@@ -107,6 +104,7 @@ def glmer_dask(formula: str, data, *, family, nagq: int, weights=None, offset=No
                         "response")
     n, p, terms = d.n, len(d.names), d.terms
     check_glmer_terms(terms, n)
+    check_agq_terms(nagq, terms)
     k, _, ss = d.stats["mom"]
     model = DaskGlmmModel(family, terms, d.chunks, n, p, scales_of(np.sqrt(ss / k), gs["big"], d.stats["is01"]),
                           gs["many"], tol=glmm_ctl.get("tol_pirls", 1e-7), maxit=glmm_ctl.get("maxit_pirls", 100),

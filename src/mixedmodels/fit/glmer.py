@@ -60,7 +60,7 @@ from ..optim.polish import newton_polish
 from ..results.glmer import GlmerResult
 from ..threads import fit_threads, pirls_block
 from .glmer_control import STAGE2_TOLERANCES, optimizers, split_control
-from .glmer_setup import GlmerSetup, family_model, glmer_setup
+from .glmer_setup import GlmerSetup, check_agq_terms, family_model, glmer_setup
 
 __all__ = ["glmer", "deriv12", "GlmerFit", "fit_glmm", "fit_setup", "glmer_result", "convergence_messages",
            "split_control", "check_nagq", "check_agq_terms", "record_warnings"]
@@ -441,21 +441,6 @@ def check_nagq(nAGQ) -> int:
         raise ArgumentError(f"nAGQ must be a whole number from 0 to 25 (0: the fast approximation, 1: Laplace, "
                             f"2 to 25: that many adaptive Gauss-Hermite points), got {type(nAGQ).__name__} {nAGQ!r}")
     return int(nAGQ)
-
-
-def check_agq_terms(nagq: int, terms) -> None:
-    """lme4's rule: quadrature (nAGQ > 1) integrates one scalar random effect per group.
-
-    Raises
-    ------
-    ArgumentError
-        For nAGQ > 1 with several terms or a vector-valued one.
-    """
-    if nagq > 1 and (len(terms) != 1 or terms[0].p != 1):
-        what = (f"{len(terms)} random-effects terms" if len(terms) != 1
-                else f"the vector-valued term {terms[0].term}")
-        raise ArgumentError(f"nAGQ > 1 is only available for models with a single, scalar random-effects term "
-                            f"such as (1 | g); this model has {what}: use nAGQ=1 (Laplace) or nAGQ=0")
 
 
 def fit_setup(setup: GlmerSetup, fam, nagq: int, control, start=None, warn: bool = True,

@@ -18,13 +18,13 @@ from ..design.fixed import fixed_design, warn_fixed_design
 from ..design.frame import model_frame
 from ..design.matrix import evaluate_numeric
 from ..design.random import random_terms
-from ..errors import DataError, FamilyError
+from ..errors import ArgumentError, DataError, FamilyError
 from ..formula.parse import parse_formula, split_top
 from ..glmm import families as _families
 from ..glmm.pirls import GlmmModel
 
 __all__ = ["GlmerSetup", "glmer_setup", "family_model", "response_values", "frame_formula", "check_glmer_terms",
-           "laplace_at_mode"]
+           "laplace_at_mode", "check_agq_terms"]
 
 
 @dataclass
@@ -106,6 +106,21 @@ def _kind(col: pd.Series) -> str:
     if isinstance(col.dtype, pd.CategoricalDtype):
         return f"a factor with levels {list(col.cat.categories)[:5]}"
     return f"of type {col.dtype}"
+
+
+def check_agq_terms(nagq: int, terms) -> None:
+    """lme4's rule: quadrature (nAGQ > 1) integrates one scalar random effect per group.
+
+    Raises
+    ------
+    ArgumentError
+        For nAGQ > 1 with several terms or a vector-valued one.
+    """
+    if nagq > 1 and (len(terms) != 1 or terms[0].p != 1):
+        what = (f"{len(terms)} random-effects terms" if len(terms) != 1
+                else f"the vector-valued term {terms[0].term}")
+        raise ArgumentError(f"nAGQ > 1 is only available for models with a single, scalar random-effects term "
+                            f"such as (1 | g); this model has {what}: use nAGQ=1 (Laplace) or nAGQ=0")
 
 
 def check_glmer_terms(terms, n: int) -> None:

@@ -21,7 +21,8 @@ by the order of the sums only.
 
 The aic is summed over rows too: the binomial's and Poisson's are sums; a family with a
 dispersion (Gamma, inverse Gaussian) estimates it from the whole deviance, so each partition gives
-the sums its aic needs (``Family.aic_sums``) and the client finishes it. nAGQ > 1 is not supported.
+the sums its aic needs (``Family.aic_sums``) and the client finishes it. Adaptive quadrature (nAGQ > 1, one scalar term) adds one round per
+evaluation: the per-level sums of the deviance residuals at the nodes.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ from ..core.dask_rows import DaskReduce
 from ..core.layout import ThetaLayout
 from ..core.lmm import LmmCore
 from ..core.rows import RowChunk, chunk_blocks, combine_blocks, finish_blocks, term_shapes
-from .pirls import PirlsError, PirlsResult, RandomEffectsVector, check_pirls_settings, halve_steps, pls_step
+from .pirls import (PirlsError, PirlsResult, RandomEffectsVector, agq_deviance, agq_nodes, check_pirls_settings,
+                    halve_steps, pls_step)
 from .row_family import RowFamily
 
 __all__ = ["GlmmChunk", "glmm_chunk", "RemoteEta", "glmm_round", "combine_rounds", "chunk_values", "sorted_values",
@@ -169,9 +171,31 @@ def pearson_ss(ch: GlmmChunk, family, many_trials: bool, eta: RemoteEta) -> floa
     return float(r @ r)
 
 
-def add(a: float, b: float) -> float:
-    """The reduce of :func:`pearson_ss`."""
+def add(a, b):
+    """The reduce of :func:`pearson_ss` and :func:`agq_sums`: a sum (None: a chunk without rows)."""
+    if a is None or b is None:
+        return a if b is None else b
     return a + b
+
+
+def agq_sums(ch: GlmmChunk, family, many_trials: bool, eta: RemoteEta, theta0: float, shifts) -> np.ndarray | None:
+    """Adaptive quadrature's round on a chunk: the per-level sums of the deviance residuals at the
+    mode ``eta`` (row 0) and with the first term's effects moved by each node's ``shifts[j]`` (one
+    value per level; rows 1..K), what :func:`~mixedmodels.glmm.pirls.agq_deviance` takes."""
+    if not np.asarray(ch.X).shape[0]:
+        return None
+    rows = RowFamily(family, ch.y, ch.ntrials, ch.weights, many_trials)
+    codes = np.asarray(ch.codes[0], dtype=np.intp)
+    zc = np.asarray(ch.z[0], dtype=float)[:, 0]
+    nlev = shifts.shape[1]
+    out = np.empty((1 + shifts.shape[0], nlev))
+    with np.errstate(all="ignore"):
+        e = chunk_eta(ch, eta, family)
+        out[0] = np.bincount(codes, weights=rows.dev_resids(rows.linkinv(e)), minlength=nlev)
+        for j, s in enumerate(shifts, start=1):
+            mu = rows.linkinv(e + theta0 * zc * s[codes])
+            out[j] = np.bincount(codes, weights=rows.dev_resids(mu), minlength=nlev)
+    return out
 
 
 def sorted_values(ch: GlmmChunk, family, many_trials: bool, eta: RemoteEta, what: str) -> np.ndarray:
@@ -394,5 +418,10 @@ class DaskGlmmModel(RandomEffectsVector):
         """lme4's Laplace deviance: ldL2 + ||u||^2 + aic(mu), the aic summed on the cluster."""
         return float(r.f.ldL2 + r.sqr_u + r.aic_sum)
 
-    def agq(self, r, rule) -> float:
-        raise PirlsError("adaptive Gauss-Hermite quadrature (nAGQ > 1) is not available from Dask")
+    def agq(self, r: DaskPirlsResult, rule) -> float:
+        """lme4's adaptive Gauss-Hermite deviance (one scalar term): the per-level sums at the mode
+        and at the nodes in one round (:func:`agq_sums`), the rest as in memory."""
+        sd = 1.0 / r.f.L00[:, 0, 0]
+        shifts = np.array([zk * sd for zk in agq_nodes(rule)]).reshape(-1, sd.size)
+        S = self.reduce(agq_sums, add, self.family, self.many_trials, r.eta, float(r.theta[0]), shifts)
+        return agq_deviance(r.u, sd, rule, S, r.f.ldL2)

@@ -48,7 +48,7 @@ from ..optim.scales import column_scales
 from .row_family import RowFamily
 
 __all__ = ["GlmmModel", "PirlsResult", "gh_rule", "PirlsError", "check_pirls_settings", "RandomEffectsVector",
-           "halve_steps", "pls_step"]
+           "halve_steps", "pls_step", "agq_nodes", "agq_deviance"]
 
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
@@ -111,6 +111,40 @@ def halve_steps(update, u_old, b_old, u, b, uonly: bool, pdev: float, oldpdev: f
     if pdev - oldpdev > tol:
         raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
     return state, u, b, pdev
+
+
+def agq_nodes(rule: np.ndarray) -> list[float]:
+    """The nonzero nodes of a Gauss-Hermite rule (:func:`gh_rule`), where the deviance must be
+    evaluated (at a node 0 the random effect is at its mode)."""
+    return [float(zk) for zk in rule[:, 0] if zk != 0.0]
+
+
+def agq_deviance(u, sd, rule: np.ndarray, S: np.ndarray, ldL2: float) -> float:
+    r"""lme4's adaptive Gauss-Hermite deviance of one scalar term from the per-level sums of the
+    deviance residuals: ``S[0]`` at the mode ``u``, ``S[j]`` with every level's effect moved to
+    ``u + z_j sd`` (the nonzero nodes in order, :func:`agq_nodes`; ``sd = 1 / L_kk``).
+
+    With ``D_l(v) = v^2 + sum over level l of the deviance residuals``, each level's integral is
+    ``sum_k w_k exp(-(D_l(u + z_k sd) - D_l(u)) / 2 - log phi(z_k)) / sqrt(2 pi)``, and the deviance
+    ``sum_l D_l(u) + log|L|^2 - 2 sum_l log(integral_l)``. The in-memory and the Dask PIRLS form S
+    in their own way (rows in hand, or one round over the partitions).
+    """
+    u, sd = np.asarray(u, dtype=float), np.asarray(sd, dtype=float)
+    devc0 = u * u + S[0]
+    logs = []
+    j = 1
+    for zk, wk, ldn in rule:
+        if zk == 0.0:
+            logs.append(np.full(u.size, math.log(wk)))
+            continue
+        uk = u + zk * sd
+        devc = uk * uk + S[j]
+        j += 1
+        logs.append(-0.5 * (devc - devc0) - ldn + math.log(wk) - math.log(_SQRT_2PI))
+    logs = np.array(logs)
+    m = logs.max(axis=0)
+    logmult = m + np.log(np.sum(np.exp(logs - m), axis=0))
+    return float(devc0.sum() + ldL2 - 2.0 * logmult.sum())
 
 
 class PirlsError(FitError):
@@ -439,25 +473,11 @@ class GlmmModel(RandomEffectsVector):
     def _agq(self, r: PirlsResult, rule: np.ndarray) -> float:
         t = self.terms[0]
         theta = float(r.theta[0])
-        L = r.f.L00[:, 0, 0]
-        sd = 1.0 / L
-        u = r.u
+        sd = 1.0 / r.f.L00[:, 0, 0]
         nlev = t.nlev
-        devc0 = u * u + np.bincount(t.codes, weights=r.devres, minlength=nlev)
-        base = r.eta - self.zb(r.theta, u)
         zc = t.z[:, 0]
-        logs = []
-        for zk, wk, ldn in rule:
-            if zk == 0.0:
-                logs.append(np.full(nlev, math.log(wk)))
-                continue
-            uk = u + zk * sd
-            eta = base + theta * zc * uk[t.codes]
-            mu = self.linkinv(eta)
-            dr = self.dev_resids(mu)
-            devc = uk * uk + np.bincount(t.codes, weights=dr, minlength=nlev)
-            logs.append(-0.5 * (devc - devc0) - ldn + math.log(wk) - math.log(_SQRT_2PI))
-        logs = np.array(logs)
-        m = logs.max(axis=0)
-        logmult = m + np.log(np.sum(np.exp(logs - m), axis=0))
-        return float(devc0.sum() + r.f.ldL2 - 2.0 * logmult.sum())
+        S = [np.bincount(t.codes, weights=r.devres, minlength=nlev)]
+        for zk in agq_nodes(rule):
+            mu = self.linkinv(r.eta + theta * zc * (zk * sd)[t.codes])
+            S.append(np.bincount(t.codes, weights=self.dev_resids(mu), minlength=nlev))
+        return agq_deviance(r.u, sd, rule, np.array(S), r.f.ldL2)
