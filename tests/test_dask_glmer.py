@@ -189,7 +189,6 @@ def test_the_aic_from_sums_is_the_aic():
 
 def test_refusals_are_clear(client, cbpp, cbpp_fits):
     ddf = dd.from_pandas(cbpp, npartitions=2)
-    f = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
     with client.as_current():
         with pytest.raises(ArgumentError, match="nAGQ > 1 is only available for models with a single"):
             mm.glmer("incidence ~ period + (1 | herd) + (1 | period)", ddf, family="poisson", nAGQ=5)

@@ -21,8 +21,9 @@ by the order of the sums only.
 
 The aic is summed over rows too: the binomial's and Poisson's are sums; a family with a
 dispersion (Gamma, inverse Gaussian) estimates it from the whole deviance, so each partition gives
-the sums its aic needs (``Family.aic_sums``) and the client finishes it. Adaptive quadrature (nAGQ > 1, one scalar term) adds one round per
-evaluation: the per-level sums of the deviance residuals at the nodes.
+the sums its aic needs (``Family.aic_sums``) and the client finishes it. Adaptive quadrature
+(nAGQ > 1, one scalar term) adds one round per evaluation: the per-level sums of the deviance
+residuals at the nodes (:func:`agq_sums`).
 """
 from __future__ import annotations
 

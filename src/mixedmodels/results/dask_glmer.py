@@ -86,24 +86,13 @@ class DaskGlmerResult(GlmerResult):
         """
         return float(self.pirls.dev)
 
-    @cached_property
-    def sigma(self) -> float:
-        """lme4's ``sigma(gm)``: 1 for binomial and Poisson; for a family with a scale (Gamma,
-        inverse Gaussian) ``sqrt((X2 + ||u||^2) / n)`` with the Pearson chi-square ``X2`` summed on
-        the cluster (one round), as in memory.
-
-        Examples
-        --------
-        >>> dg.sigma
-        1.0
-        """
-        if not self.has_scale:
-            return 1.0
+    def _pearson_chisq(self) -> float:
+        """The Pearson chi-square behind :attr:`sigma` (Gamma, inverse Gaussian), summed on the
+        cluster: one round."""
         from ..glmm.dask_pirls import add, pearson_ss
 
         m = self.model
-        ss = m.reduce(pearson_ss, add, m.family, m.many_trials, self.pirls.eta)
-        return float(np.sqrt((ss + self.pirls.sqr_u) / m.n))
+        return float(m.reduce(pearson_ss, add, m.family, m.many_trials, self.pirls.eta))
 
     @cached_property
     def _final(self):

@@ -218,9 +218,12 @@ class GlmerResult(GlmerInference, GlmerResiduals, InformationCriteria, random_ef
         """
         if not self.has_scale:
             return 1.0
+        return math.sqrt((self._pearson_chisq() + self.pirls.sqr_u) / self.model.n)
+
+    def _pearson_chisq(self) -> float:
+        """``sum_i w_i (y_i - mu_i)^2 / V(mu_i)`` at the mode (a Dask fit sums it on the cluster)."""
         m, r = self.model, self.pirls
-        wrss = float(np.sum(m.pw * (m.y - r.mu) ** 2 / self.family.variance(r.mu)))
-        return math.sqrt((wrss + r.sqr_u) / m.n)
+        return float(np.sum(m.pw * (m.y - r.mu) ** 2 / self.family.variance(r.mu)))
 
     @property
     def npar(self) -> int:
