@@ -44,7 +44,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..distributions import f_sf, t_sf
-from ..errors import ArgumentError, FitError
+from ..errors import ArgumentError
 
 __all__ = ["KRInfo", "kr_info", "kr_ddf", "kr_contrast", "kr_f_test", "kr_coef_table"]
 
@@ -267,16 +267,16 @@ def _compute(m) -> KRInfo:
     n, p = X.shape
     sigma = float(m.sigma)
     s2 = sigma * sigma
-    if m.frame.weights is not None and n == 0:
-        raise FitError("Kenward-Roger with prior weights needs the rows in memory: pbkrtest builds Sigma from the "
-                       "unweighted Z, while a fit from Dask holds only the weighted crossproducts; use "
-                       "ddf='Satterthwaite', or fit in memory: mm.lmer(formula, ddf.compute(), weights=...)")
     if m.frame.weights is not None:
         # pbkrtest builds Sigma = Z D Z' + sigma^2 I from the unweighted Z, whatever the prior
-        # weights (its Phi is still lme4's weighted vcov); we follow it to give R's numbers.
-        from ..core.lmm import LmmCore
+        # weights (its Phi is still lme4's weighted vcov); we follow it to give R's numbers. A fit
+        # that holds no rows (from Dask) forms the unweighted blocks on its cluster.
+        if n == 0 and m.nobs:
+            core = m.rows.unweighted_core(terms, p)
+        else:
+            from ..core.lmm import LmmCore
 
-        core = LmmCore(terms, X, np.asarray(m.frame.y, dtype=float))
+            core = LmmCore(terms, X, np.asarray(m.frame.y, dtype=float))
         f = core.factor(np.asarray(m.theta, dtype=float))
 
     q = int(sum(t.q for t in terms))

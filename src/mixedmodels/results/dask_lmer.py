@@ -110,8 +110,8 @@ class DaskLmerResult(LmerResult):
         Parameters
         ----------
         ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
-            The df of the t tests; "Kenward-Roger" from the blocks, as in memory (not with prior
-            weights: a FitError).
+            The df of the t tests; "Kenward-Roger" from the blocks, as in memory (with prior
+            weights, pbkrtest's unweighted blocks are one more pass on the cluster).
 
         Returns
         -------
@@ -266,13 +266,7 @@ class DaskLmerResult(LmerResult):
     def _check_ddf(self, ddf: str) -> str:
         from ..inference.ddf import normalize_ddf
 
-        ddf = normalize_ddf(ddf)
-        if ddf == "Kenward-Roger" and self.frame.weights is not None:
-            raise FitError("Kenward-Roger with prior weights needs the model's rows in memory (pbkrtest builds "
-                           "Sigma from the unweighted Z; a fit to a Dask frame holds the weighted crossproducts "
-                           "only); use ddf='Satterthwaite' or 'lme4', or fit in memory: "
-                           "mm.lmer(formula, ddf.compute(), weights=...)")
-        return ddf
+        return normalize_ddf(ddf)
 
     def coef_table(self, ddf: str = "Satterthwaite", conf_int: float | None = None):
         """The fixed effects with t tests, lmerTest's summary table, as in memory.
@@ -281,7 +275,7 @@ class DaskLmerResult(LmerResult):
         ----------
         ddf : {"Satterthwaite", "Kenward-Roger", "lme4"}, default "Satterthwaite"
             The df of the t tests (lme4: none, normal p-values not given); Kenward-Roger's from the
-            crossproduct blocks, as in memory (not with prior weights: a FitError).
+            crossproduct blocks, as in memory (with prior weights: one more pass for the unweighted ones).
         conf_int : float, optional
             A level such as 0.95: adds the limits of t intervals with the same df.
 
@@ -310,7 +304,7 @@ class DaskLmerResult(LmerResult):
         type : {1, 2, 3}, default 3
             The type of the hypotheses.
         ddf : {"Satterthwaite", "lme4"}, default "Satterthwaite"
-            The denominator df; "Kenward-Roger" from the blocks (not with prior weights).
+            The denominator df; "Kenward-Roger" from the blocks.
 
         Returns
         -------

@@ -71,6 +71,44 @@ class DaskRows:
                            "fit again to compute it")
         return self
 
+    def unweighted_core(self, terms, p: int):
+        """The core of these rows without their prior weights, from the blocks' passes once more on
+        the cluster (a few rounds): pbkrtest builds Kenward-Roger's Sigma from the unweighted Z
+        whatever the weights, as the in-memory fit does from its rows.
+
+        Parameters
+        ----------
+        terms : list of ReTerm
+            The fit's terms (levels and columns).
+        p : int
+            The number of columns of X.
+
+        Returns
+        -------
+        LmmCore
+
+        Examples
+        --------
+        >>> import dask.dataframe as dd
+        >>> d = mm.load_dataset("sleepstudy").assign(w=lambda d: 1.0 + d["Days"] / 10)
+        >>> dw = mm.lmer("Reaction ~ Days + (1 | Subject)", dd.from_pandas(d, npartitions=2), weights="w")
+        >>> dw.rows.unweighted_core(dw.terms, 2).crossproducts()[2].tolist()
+        [[180.0, 810.0], [810.0, 5130.0]]
+        """
+        import dataclasses
+
+        import dask
+
+        from ..core.dask_rows import DaskReduce
+        from ..core.layout import ThetaLayout
+        from ..core.lmm import LmmCore
+        from ..core.rows import blocks_from_passes
+
+        chunks = [dask.delayed(dataclasses.replace, pure=True)(ch, weights=None)
+                  for ch in self.live("the unweighted crossproducts").chunks]
+        layout = ThetaLayout.for_terms(terms)
+        return LmmCore.from_blocks(terms, layout, blocks_from_passes(terms, layout, p, DaskReduce(chunks)))
+
     def quantiles(self, sorted_values, *args) -> np.ndarray:
         """Minimum, quartiles and maximum of one value per row, exactly (R's ``quantile(type = 7)``).
 
