@@ -66,8 +66,16 @@ def _fit(kind):
 
 
 def _core(m, method):
+    """The fit's core: "dense" as the fit made it (a small model's criterion and gradient from its
+    whole system), "blocked" the same core held to the blocked factor, or a "sparse" one."""
     if method == "dense":
         return m.core
+    if method == "blocked":
+        import copy
+
+        core = copy.copy(m.core)
+        core._whole = False
+        return core
     return LmmCore(m.terms, m.fixed.X, m.frame.y, weights=m.frame.weights, offset=m.frame.offset,
                    method="sparse")
 
@@ -84,7 +92,7 @@ def _agree(g, fd, floor=1.0):
     assert err <= RTOL * max(floor, float(np.max(np.abs(fd)))), (g, fd)
 
 
-@pytest.mark.parametrize("method", ["dense", "sparse"])
+@pytest.mark.parametrize("method", ["dense", "blocked", "sparse"])
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("kind", list(MODELS))
 def test_gradient_matches_finite_differences(kind, reml, method):
@@ -99,6 +107,21 @@ def test_gradient_matches_finite_differences(kind, reml, method):
         assert value == pytest.approx(core.objective(th, reml), rel=1e-12, abs=1e-9)
         fd = jacobian(lambda t: core.objective(t, reml), th)
         _agree(g, fd)
+
+
+def test_the_whole_systems_gradient_is_the_blocked_one():
+    """A small model's gradient from its whole system (one inverse) equals the blocked factor's."""
+    for kind in ("scalar", "vector", "crossed", "nested", "weights"):
+        m = _fit(kind)
+        assert m.core._whole_system() is not None, kind
+        blocked = _core(m, "blocked")
+        rng = np.random.default_rng(5)
+        for reml in (True, False):
+            th = _interior(m, rng)
+            v1, g1 = objective_and_gradient(m.core, th, reml)
+            v2, g2 = objective_and_gradient(blocked, th, reml)
+            assert v1 == pytest.approx(v2, rel=1e-12)
+            np.testing.assert_allclose(g1, g2, rtol=1e-9, atol=1e-9 * max(1.0, float(np.max(np.abs(g2)))))
 
 
 @pytest.mark.parametrize("kind", ["crossed", "nested", "two_vector"])

@@ -239,6 +239,14 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
             whole = self._whole = self._form_whole() or False
         return whole or None
 
+    def _whole_pattern(self):
+        """Where the template entries stand in the whole system's Lambda: (rows, cols, phi index)
+        over every term, the first term first (:func:`~mixedmodels.core.layout.block_pattern`)."""
+        pat = getattr(self, "_whole_pat", None)
+        if pat is None:
+            pat = self._whole_pat = block_pattern(self.terms, self.layout.offsets, self.layout.ps)
+        return pat
+
     def _form_whole(self):
         from .pls_dense import DensePLS
 
