@@ -1,10 +1,12 @@
 """glmer() on a Dask frame: the in-memory fit's deviance and numbers, from a real LocalCluster.
 
-Two worker processes on loopback (cases whose point is the partitions' coding and sums, not the
-cluster, run on Dask's synchronous scheduler: a round on the cluster costs its latency, and a fit
-takes hundreds). Each PIRLS step is one map-reduce round over the partitions, so
-the Dask fit evaluates the in-memory deviance function with its sums taken in another order: at the
-same parameters the two deviances agree to rounding (1e-12 relative), and so do the criteria at
+Two worker processes on loopback: cbpp's nAGQ = 0 fit (its PIRLS rounds, the persisted chunks, the
+lazy row results) and the refusals. The cases whose point is the partitions' coding and sums (the
+Laplace and AGQ deviance, offsets, weights, NA rows, unused levels, the families) run on Dask's
+synchronous scheduler: a round on the cluster costs its latency, and a fit takes hundreds.
+
+Each PIRLS step is one map-reduce round over the partitions, so the Dask fit evaluates the
+in-memory deviance function with its sums taken in another order: at the same parameters the two deviances agree to rounding (1e-12 relative), and so do the criteria at
 the two ends. The optimizer's path can turn a difference of 1e-15 into another stopping point
 within its tolerance, so the estimates are compared to 2e-5, the finite-difference Hessian's
 standard errors to 1e-4.
@@ -89,13 +91,15 @@ def cbpp():
 
 
 @pytest.fixture(scope="module")
-def cbpp_fits(client, cbpp):
-    return compare(client, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+def cbpp_fits(cbpp):
+    """cbpp's Laplace fit from Dask (on the synchronous scheduler: ~300 rounds, each the cluster's
+    latency on the LocalCluster; the cluster's rounds are test_nagq0_and_rows_results')."""
+    return compare(None, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
 
 
 def test_binomial_cbind(cbpp_fits):
     m, ref = cbpp_fits
-    assert m.model.rounds > 10  # PIRLS ran on the cluster, round by round
+    assert m.model.rounds > 10  # PIRLS ran over the partitions, round by round (one dask.compute a step)
     pd.testing.assert_frame_equal(m.ranef()["herd"], ref.ranef()["herd"], rtol=1e-5, atol=1e-6)
     pd.testing.assert_frame_equal(m.ranef_table(), ref.ranef_table(), rtol=1e-5, atol=1e-6)
     pd.testing.assert_frame_equal(m.coef_table(), ref.coef_table(), rtol=1e-5, atol=1e-6)
