@@ -6,10 +6,11 @@ Laplace and AGQ deviance, offsets, weights, NA rows, unused levels, the families
 synchronous scheduler: a round on the cluster costs its latency, and a fit takes hundreds.
 
 Each PIRLS step is one map-reduce round over the partitions, so the Dask fit evaluates the
-in-memory deviance function with its sums taken in another order: at the same parameters the two deviances agree to rounding (1e-12 relative), and so do the criteria at
-the two ends. The optimizer's path can turn a difference of 1e-15 into another stopping point
-within its tolerance, so the estimates are compared to 2e-5, the finite-difference Hessian's
-standard errors to 1e-4.
+in-memory deviance function with its sums taken in another order: at the same parameters the two
+deviances agree to rounding (1e-12 relative), and so do the criteria at the two ends. The
+optimizer's path can turn a difference of 1e-15 into another stopping point within its
+tolerance, so the estimates are compared to 2e-5, the finite-difference Hessian's standard errors
+to 1e-4.
 """
 from __future__ import annotations
 
