@@ -1,7 +1,7 @@
 """glmer() on a Dask frame: the in-memory fit's deviance and numbers, from a real LocalCluster.
 
 Two worker processes on loopback: cbpp's nAGQ = 0 fit (its PIRLS rounds, the persisted chunks, the
-lazy row results) and the refusals. The cases whose point is the partitions' coding and sums (the
+lazy row results), a small Laplace fit (stage 2's rounds) and the refusals. The cases whose point is the partitions' coding and sums (the
 Laplace and AGQ deviance, offsets, weights, NA rows, unused levels, the families) run on Dask's
 synchronous scheduler: a round on the cluster costs its latency, and a fit takes hundreds.
 
@@ -123,6 +123,19 @@ def test_nagq0_and_rows_results(client, cbpp):
     new = cbpp.iloc[:5]
     np.testing.assert_allclose(m.predict(new, type="response").to_numpy(),
                                ref.predict(new, type="response").to_numpy(), rtol=1e-6)
+
+
+def test_laplace_rounds_on_the_cluster(client, cbpp):
+    """Stage 2 (PIRLS over u at a given beta, the first round derived from the start's) on the
+    LocalCluster: a small Laplace fit, without the finite-difference Hessian's rounds."""
+    f = "cbind(incidence, size - incidence) ~ 1 + (1 | herd)"
+    ctl = {"calc_derivs": False}
+    with client.as_current():
+        m = mm.glmer(f, dd.from_pandas(cbpp, npartitions=3, sort=False), family="binomial", control=ctl)
+    ref = mm.glmer(f, cbpp, family="binomial", control=ctl)
+    assert type(m).__name__ == "DaskGlmerResult" and m.nagq == 1 and m.model.rounds > 10
+    assert m.objective == pytest.approx(ref.objective, rel=1e-10)
+    np.testing.assert_allclose(np.r_[m.theta, m.beta], np.r_[ref.theta, ref.beta], rtol=2e-5)
 
 
 def test_poisson_offset_weights_na_and_unused_levels():
