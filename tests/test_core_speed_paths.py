@@ -78,7 +78,7 @@ def _force(core, mode):
     if mode == "whole":
         assert core._whole_system() is not None
         return
-    core._whole = False
+    core.use_blocked()
     if core.mz:
         core._mmode = mode
         core._Ar0d = core.Ar0.toarray() if mode == "dense" else None
@@ -140,7 +140,7 @@ def test_whole_system_is_chosen_for_small_models_only():
     small = lmer_stages("y ~ x + (1 + x | g) + (1 | h)", _data(2))[4]
     assert small._whole_system() is not None
     f_whole = small.objective(small.layout.start(), True)
-    small._whole = False
+    small.use_blocked()
     assert small.objective(small.layout.start(), True) == pytest.approx(f_whole, rel=1e-12)
     big = lmer_stages("y ~ x + (1 + x | g)", _data(3, n=1200, ng=300))[4]
     assert big._whole_system() is None     # 603-square: its blocked form is cheaper
@@ -164,7 +164,7 @@ def test_cost_model_picks_dense_product_for_fully_crossed_and_pairs_for_sparse_c
     s, i = np.meshgrid(np.arange(60), np.arange(40), indexing="ij")
     d = pd.DataFrame({"y": rng.normal(size=2400), "subj": s.ravel().astype(str), "item": i.ravel().astype(str)})
     c = lmer_stages("y ~ 1 + (1 | subj) + (1 | item)", d)[-1]
-    c._whole = False      # the blocked form's choice (this 102-square model is evaluated whole)
+    c.use_blocked()       # the blocked form's choice (this 102-square model is evaluated whole)
     c.objective(np.ones(2), True)
     c.objective(np.ones(2), True)
     assert c._mmode == "dense"

@@ -74,7 +74,7 @@ def _core(m, method):
         import copy
 
         core = copy.copy(m.core)
-        core._whole = False
+        core.use_blocked()
         return core
     return LmmCore(m.terms, m.fixed.X, m.frame.y, weights=m.frame.weights, offset=m.frame.offset,
                    method="sparse")

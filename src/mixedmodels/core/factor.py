@@ -373,12 +373,20 @@ class FactorMixin:
     def objective(self, theta, reml: bool) -> float:
         """REML criterion or ML deviance (-2 log-likelihood) profiled over beta and sigma."""
         self.nevals += 1
-        theta = np.asarray(theta, dtype=float)
-        whole = self._whole_system()
-        f = whole.factor(theta) if whole is not None else self._factor(theta, keep=False)
+        f = self._evaluation(theta)[0]
         if f is None:
             return math.inf
         return self.objective_from(f, reml)
+
+    def _evaluation(self, theta):
+        """``(f, solver)``: the factor an evaluation reads at theta (None outside the domain) and
+        what solves with it: a small model's whole system (``LmmCore._whole_system``), else the
+        blocked factor in the reused buffer and this core."""
+        theta = np.asarray(theta, dtype=float)
+        whole = self._whole_system()
+        if whole is not None:
+            return whole.factor(theta), whole
+        return self._factor(theta, keep=False), self
 
     def objective_from(self, f: Factorization, reml: bool) -> float:
         if f.r2 <= 0:
@@ -390,13 +398,11 @@ class FactorMixin:
 
     def pieces(self, theta, with_rx: bool = False):
         """(log|L_Z|^2, log|R_X|^2, r^2[, (R_X'R_X)^-1]) at theta; None outside the domain."""
-        theta = np.asarray(theta, dtype=float)
-        whole = self._whole_system()
-        f = whole.factor(theta) if whole is not None else self._factor(theta, keep=False)
+        f, solver = self._evaluation(theta)
         if f is None:
             return None
         if with_rx:
-            return f.ldL2, f.ldRX2, f.r2, (whole if whole is not None else self).rx_inverse(f)
+            return f.ldL2, f.ldRX2, f.r2, solver.rx_inverse(f)
         return f.ldL2, f.ldRX2, f.r2, None
 
     def deviance_vp(self, theta, sigma: float, reml: bool) -> float:

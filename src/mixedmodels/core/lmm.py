@@ -240,6 +240,26 @@ class LmmCore(FactorMixin, SolveMixin, SchurMixin):
             whole = self._whole = self._form_whole() or False
         return whole or None
 
+    def use_blocked(self) -> bool:
+        """Evaluate the criterion on the blocked factor from now on (as :meth:`factor`); True where
+        the whole system had been in use. lmer refits on the blocked factor where the two disagree,
+        at the edge of rounding, on whether the optimizer's end is positive definite.
+
+        Returns
+        -------
+        bool
+            Whether the evaluations change (False: they were blocked already).
+
+        Examples
+        --------
+        >>> core = m.core.transform_xy([[1, 0, 0], [0, 1, 0], [0, 0, 1]])  # a copy of the fit's core
+        >>> core.use_blocked(), core.use_blocked()
+        (True, False)
+        """
+        changed = self._whole_system() is not None
+        self._whole = False
+        return changed
+
     def _whole_pattern(self):
         """Where the template entries stand in the whole system's Lambda: (rows, cols, phi index)
         over every term, the first term first (:func:`~mixedmodels.core.layout.block_pattern`)."""

@@ -42,9 +42,6 @@ _UNSUPPORTED = ("poly", "bs")          # their state (orthogonal polynomials, kn
 
 
 _PARQUET = (".parquet", ".parq", ".pq")
-#: the one category of a Dask frame's meta where Dask does not know a categorical's categories
-#: (``dask.dataframe.utils.UNKNOWN_CATEGORIES``; not imported: nothing here imports Dask)
-UNKNOWN_CATEGORIES = "__UNKNOWN_CATEGORIES__"
 
 
 def is_dask_data(data) -> bool:
@@ -77,10 +74,6 @@ class DaskRequest:
     transforms: bool           # scale()/center() somewhere: each partition reports its moments
     columns: list              # the columns the model reads
     response_numeric: bool = True  # the model frame reads the response as a number (glmer: False)
-    known: dict = None         # categorical columns whose categories Dask knows: those categories
-
-    def __post_init__(self):
-        self.known = {} if self.known is None else self.known
 
 
 def _called(expr: str, names) -> list[str]:
@@ -166,11 +159,10 @@ def dask_request(parsed: ParsedFormula, meta: pd.DataFrame, weights=None, offset
     for e in [parsed.fixed, *(t.expr for t in parsed.random)]:
         factor_columns += [v for v in _inside_calls(e, _FACTOR_CALLS, cols) if v not in factor_columns]
     cats = [v for v in used if isinstance(meta[v].dtype, pd.CategoricalDtype)]
-    known = {v: list(meta[v].cat.categories) for v in cats if list(meta[v].cat.categories) != [UNKNOWN_CATEGORIES]}
     transforms = any(_called(e, _STATEFUL) for e in exprs)
     columns = used + [v for v in (weights, offset) if v is not None and v not in used]
     return DaskRequest(parsed, weights, offset, groups, factor_columns, cats, transforms, columns,
-                       bool(response_numeric), known)
+                       bool(response_numeric))
 
 
 def partition_frame(part: pd.DataFrame, req: DaskRequest):
@@ -348,8 +340,7 @@ def global_design(req: DaskRequest, summary: dict) -> DaskDesign:
     for c in req.categoricals:
         seen = [f[c] for f in [proto, *[g for g in groups if g is not None]] if f is not None and c in f.columns]
         cats = list(dict.fromkeys(x for s in seen for x in s.cat.categories))
-        dtypes[c] = pd.CategoricalDtype(_category_order(c, cats, req.known.get(c), summary.get("cats", {}).get(c, ())),
-                                        ordered=seen[0].cat.ordered)
+        dtypes[c] = pd.CategoricalDtype(_category_order(c, cats, summary["cats"].get(c)), ordered=seen[0].cat.ordered)
     proto = _aligned(proto, dtypes)
     groups = [None if g is None else _aligned(g, dtypes) for g in groups]
     for t in req.parsed.random:
@@ -373,18 +364,17 @@ def global_design(req: DaskRequest, summary: dict) -> DaskDesign:
                       [labels[i] for i in order], dtypes, int(summary["n"]), int(summary["nan"]))
 
 
-def _category_order(column: str, seen: list, known, common) -> list:
+def _category_order(column: str, seen: list, common) -> list:
     """The levels' order of a categorical column over all partitions.
 
     A categorical's categories are its levels' order in memory (the first is the baseline of the
-    contrasts, a binomial response's failure). From Dask that order is the frame's where Dask knows
-    the categories (``known``), else the one every partition has (``common``: Parquet files
-    written from one categorical). Where partitions list them in different orders no order is the
-    data's: the union is sorted, as R's ``factor()`` sorts, so that the fit does not depend on how
-    the rows are split, with a DataWarning that says how to choose the order.
+    contrasts, a binomial response's failure). From Dask that order is the one every partition has
+    (``common``, from the levels pass): the frame's where Dask knows the categories (every partition
+    has them), or Parquet files written from one categorical. Where partitions list them in
+    different orders (``common`` None) no order is the data's: the union is sorted, as R's
+    ``factor()`` sorts, so that the fit does not depend on how the rows are split, with a
+    DataWarning that says how to choose the order.
     """
-    if known is not None:
-        return list(known) + [x for x in seen if x not in set(known)]
     if common:
         return list(common) + [x for x in seen if x not in set(common)]
     try:

@@ -364,21 +364,22 @@ def _optimize(formula, REML, name, parsed, frame, fixed, terms, core, control, w
               theta0=None, weights_name=None) -> LmerResult:
     layout = core.layout
     x0 = layout.start() if theta0 is None else theta0
+
+    def run():
+        return minimize_theta(lambda th: core.objective(th, REML), x0, layout.lower(), control,
+                              what="the REML criterion" if REML else "the deviance",
+                              fun_and_grad=_with_gradient(core, REML))
+
     try:
-        theta, _, info = minimize_theta(lambda th: core.objective(th, REML), x0, layout.lower(),
-                                        control, what="the REML criterion" if REML else "the deviance",
-                                        fun_and_grad=_with_gradient(core, REML))
+        theta, _, info = run()
     except FitError as e:
         if "starting values" in str(e) and theta0 is None:
             _explain_start(terms)
         raise
-    if core._whole_system() is not None and core.factor(theta) is None:
+    if core.factor(theta) is None and core.use_blocked():
         # the whole small system and the blocked factor the result reads disagreed, at the edge of
         # rounding, on whether this theta is positive definite: optimize on the blocked one alone
-        core._whole = False
-        theta, _, info = minimize_theta(lambda th: core.objective(th, REML), x0, layout.lower(),
-                                        control, what="the REML criterion" if REML else "the deviance",
-                                        fun_and_grad=_with_gradient(core, REML))
+        theta, _, info = run()
     res = LmerResult(formula=formula, reml=REML, data_name=name, parsed=parsed, frame=frame,
                      fixed=fixed, terms=terms, core=core, theta=theta, optimizer_report=info, control=control,
                      weights_name=weights_name, fitter=fit_core)

@@ -180,17 +180,6 @@ def _lambda_left(A: np.ndarray, terms, T) -> np.ndarray:
     return out
 
 
-def _Z(terms, n: int) -> sp.csc_matrix:
-    """Z (n x q) with lme4's column layout: term by term, level-major."""
-    blocks = []
-    for t in terms:
-        z = t.z
-        rows = np.repeat(np.arange(n), t.p)
-        cols = (t.codes[:, None] * t.p + np.arange(t.p)[None, :]).ravel()
-        blocks.append(sp.csc_matrix((z.ravel(), (rows, cols)), shape=(n, t.q)))
-    return sp.hstack(blocks).tocsc()
-
-
 def _lambda(terms, T) -> sp.csr_matrix:
     """Lambda = blockdiag(I_levels (x) T_k), q x q."""
     return sp.block_diag([sp.kron(sp.identity(t.nlev, format="csr"), sp.csr_matrix(Tk))
@@ -264,14 +253,14 @@ def _compute(m) -> KRInfo:
     core, terms = m.core, m.terms
     f = m.factor
     X = np.asarray(m.fixed.X, dtype=float)
-    n, p = X.shape
+    n, p = int(m.nobs), X.shape[1]
     sigma = float(m.sigma)
     s2 = sigma * sigma
     if m.frame.weights is not None:
         # pbkrtest builds Sigma = Z D Z' + sigma^2 I from the unweighted Z, whatever the prior
         # weights (its Phi is still lme4's weighted vcov); we follow it to give R's numbers. A fit
-        # that holds no rows (from Dask) forms the unweighted blocks on its cluster.
-        if n == 0 and m.nobs:
+        # that holds no rows (from Dask: X has none) forms the unweighted blocks on its cluster.
+        if X.shape[0] == 0:
             core = m.rows.unweighted_core(terms, p)
         else:
             from ..core.lmm import LmmCore
@@ -284,14 +273,7 @@ def _compute(m) -> KRInfo:
         raise ArgumentError(f"the Kenward-Roger adjustment works with q x q matrices and this model has "
                             f"q = {q} random effects ({8.0 * q * q / 2**30:.1f} GB each); use "
                             "ddf='Satterthwaite', whose cost does not grow with q")
-    if n == 0 and m.nobs:    # a fit that holds no rows (from Dask): its core's crossproducts
-        C, ZX, XX = core.crossproducts()
-        n = int(m.nobs)
-    else:
-        Z = _Z(terms, n)
-        C = (Z.T @ Z).tocsr()                      # Z'Z, sparse
-        ZX = np.asarray(Z.T @ X)                   # q x p
-        XX = X.T @ X
+    C, ZX, XX = core.crossproducts()           # Z'Z (sparse), Z'X, X'X: from the blocks, rows or none
     Lam = _lambda(terms, f.T)
     BZ = (Lam.T @ C).tocsr()                   # B = Lambda' [Z'Z  Z'X]
     BX = np.asarray(Lam.T @ ZX)
